@@ -1,0 +1,209 @@
+"""One typed, frozen config tree for a build, with the LVD-2M ``paper`` preset as the default.
+
+YAML keys equal field names; unknown keys and bad values raise :class:`ConfigError` naming the dotted field.
+CLI overrides use the same dotted names (``motion.min_score=15``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+from .errors import ConfigError
+
+PRESETS = ("paper",)
+
+
+def _check(condition: bool, name: str, value: Any, why: str) -> None:
+    if not condition:
+        raise ConfigError(name, value, why)
+
+
+@dataclass(frozen=True)
+class DurationConfig:
+    """Candidate gate: the paper keeps clips longer than 10 s, with no upper bound."""
+
+    min_s: float = 10.0
+    max_s: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        _check(self.min_s >= 0, "duration.min_s", self.min_s, "must be >= 0")
+        _check(self.max_s is None or self.max_s > self.min_s, "duration.max_s", self.max_s, "must exceed min_s")
+
+
+@dataclass(frozen=True)
+class CutConfig:
+    """Scene-cut check: PySceneDetect ContentDetector on frames sampled at ``fps``; any cut rejects."""
+
+    enabled: bool = True
+    threshold: float = 50.0
+    min_scene_len: int = 0
+    fps: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check(0 < self.threshold <= 255, "cuts.threshold", self.threshold, "must be in (0, 255]")
+        _check(self.min_scene_len >= 0, "cuts.min_scene_len", self.min_scene_len, "must be >= 0")
+        _check(self.fps > 0, "cuts.fps", self.fps, "must be > 0")
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    """Motion check: mean optical-flow magnitude between consecutive ``fps`` frames resized to height x width."""
+
+    enabled: bool = True
+    backend: Literal["dis", "raft"] = "dis"
+    fps: float = 2.0
+    height: int = 520
+    width: int = 960
+    min_score: float = 20.0
+    dis_preset: Literal["ultrafast", "fast", "medium"] = "medium"
+    raft_updates: int = 12
+    batch_size: int = 8
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check(self.backend in ("dis", "raft"), "motion.backend", self.backend, "must be 'dis' or 'raft'")
+        _check(self.fps > 0, "motion.fps", self.fps, "must be > 0")
+        _check(self.height > 0 and self.width > 0, "motion.height/width", (self.height, self.width), "must be > 0")
+        _check(
+            self.backend != "raft" or (self.height % 8 == 0 and self.width % 8 == 0),
+            "motion.height/width",
+            (self.height, self.width),
+            "RAFT needs sizes divisible by 8",
+        )
+        _check(self.min_score >= 0, "motion.min_score", self.min_score, "must be >= 0")
+        _check(
+            self.dis_preset in ("ultrafast", "fast", "medium"),
+            "motion.dis_preset",
+            self.dis_preset,
+            "must be ultrafast, fast or medium",
+        )
+        _check(self.raft_updates >= 1, "motion.raft_updates", self.raft_updates, "must be >= 1")
+        _check(self.batch_size >= 1, "motion.batch_size", self.batch_size, "must be >= 1")
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything a build needs; ``preset`` names the settings it started from."""
+
+    preset: str = "paper"
+    dataset_src: str = "local"
+    duration: DurationConfig = field(default_factory=DurationConfig)
+    cuts: CutConfig = field(default_factory=CutConfig)
+    motion: MotionConfig = field(default_factory=MotionConfig)
+    shard_size: int = 16
+    workers: int = 1
+    decode_chunk: int = 16
+
+    def __post_init__(self) -> None:
+        _check(self.shard_size >= 1, "shard_size", self.shard_size, "must be >= 1")
+        _check(self.workers >= 1, "workers", self.workers, "must be >= 1")
+        _check(self.decode_chunk >= 1, "decode_chunk", self.decode_chunk, "must be >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, overrides: dict[str, Any]) -> "BuildConfig":
+        """A copy with dotted-name overrides applied (``{"motion.min_score": 15}``)."""
+        data = self.to_dict()
+        for dotted, value in overrides.items():
+            node = data
+            *parents, leaf = dotted.split(".")
+            for part in parents:
+                if not isinstance(node.get(part), dict):
+                    raise ConfigError(dotted, value, f"unknown section {part!r}")
+                node = node[part]
+            if leaf not in node:
+                raise ConfigError(dotted, value, "unknown field")
+            node[leaf] = value
+        return from_dict(data)
+
+
+def preset(name: str) -> BuildConfig:
+    """The named preset: ``paper`` holds the LVD-2M settings and stays the reference."""
+    if name not in PRESETS:
+        raise ConfigError("preset", name, f"unknown preset; choose one of {', '.join(PRESETS)}")
+    return BuildConfig(preset=name)
+
+
+def from_dict(data: dict[str, Any], cls: type = BuildConfig, prefix: str = "") -> Any:
+    """Build a config dataclass from plain data, rejecting unknown keys and wrong types by dotted name."""
+    if not isinstance(data, dict):
+        raise ConfigError(prefix or "config", data, "must be a mapping")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{prefix}{unknown[0]}", data[unknown[0]], f"unknown field (known: {', '.join(sorted(names))})")
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, f"{prefix}{name}")
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, name: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return from_dict(value, hint, f"{name}.")
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Union:
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, value, name)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(name, value, f"must be one of {', '.join(map(str, args))}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(name, value, "must be true or false")
+        return value
+    if hint in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(name, value, f"must be a number ({hint.__name__})")
+        if hint is int and float(value) != int(value):
+            raise ConfigError(name, value, "must be an integer")
+        return hint(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(name, value, "must be a string")
+        return value
+    return value
+
+
+def load(path: str | Path | None = None, preset_name: str = "paper", overrides: dict[str, Any] | None = None) -> BuildConfig:
+    """Preset, then the YAML file over it, then dotted overrides: the order a user expects."""
+    config = preset(preset_name)
+    if path is not None:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError("config file", str(path), str(e)) from e
+        merged = _deep_merge(config.to_dict(), data)
+        config = from_dict(merged)
+    if overrides:
+        config = config.replace(overrides)
+    return config
+
+
+def _deep_merge(base: dict[str, Any], top: Any) -> Any:
+    if not isinstance(top, dict):
+        return top
+    merged = dict(base)
+    for key, value in top.items():
+        merged[key] = _deep_merge(base[key], value) if isinstance(base.get(key), dict) else value
+    return merged
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``motion.min_score=15`` -> ("motion.min_score", 15); the value is read as YAML."""
+    if "=" not in text:
+        raise ConfigError("--set", text, "expected NAME=VALUE, e.g. motion.min_score=15")
+    name, raw = text.split("=", 1)
+    return name.strip(), yaml.safe_load(raw)

@@ -1,0 +1,84 @@
+"""Every error the package raises, under one base.
+
+Each class also inherits the builtin a caller would expect (``ConfigError`` is a ``ValueError``, ``DecodeError``
+an ``OSError``), carries the fields that explain it, and pickles with those fields so that it survives the trip
+back from a worker process or a Ray task.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Lvd2mError(Exception):
+    """Base of every lvd2m-builder error."""
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    def __reduce__(self):  # keep fields across pickling (process pools, Ray)
+        return (_rebuild, (type(self), self.message, self.fields))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _rebuild(cls: type[Lvd2mError], message: str, fields: dict[str, Any]) -> Lvd2mError:
+    error = cls.__new__(cls)
+    Lvd2mError.__init__(error, message, **fields)
+    return error
+
+
+class ConfigError(Lvd2mError, ValueError):
+    """A configuration value is invalid: ``field`` names it, ``value`` is what was given."""
+
+    def __init__(self, field: str, value: Any, why: str) -> None:
+        super().__init__(f"config {field}={value!r}: {why}", field=field, value=value, why=why)
+
+
+class SourceError(Lvd2mError, OSError):
+    """An input path or URL cannot be listed or read."""
+
+    def __init__(self, uri: str, why: str) -> None:
+        super().__init__(f"{uri}: {why}", uri=uri, why=why)
+
+
+class DecodeError(Lvd2mError, OSError):
+    """A file is not a decodable video (corrupt, truncated, audio-only, not a video)."""
+
+    def __init__(self, uri: str, why: str) -> None:
+        super().__init__(f"cannot decode {uri}: {why}", uri=uri, why=why)
+
+
+class MissingWeightsError(Lvd2mError, FileNotFoundError):
+    """Model weights are not on this machine; nothing is downloaded at run time."""
+
+    def __init__(self, model: str, path: str, hint: str) -> None:
+        super().__init__(f"weights for {model} not found at {path}: {hint}", model=model, path=path, hint=hint)
+
+
+class MissingDependencyError(Lvd2mError, ImportError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(
+            f"{package} is not installed: pip install 'lvd2m-builder[{extra}]'", package=package, extra=extra
+        )
+
+
+class StageError(Lvd2mError, RuntimeError):
+    """A stage failed on one clip; the pipeline turns it into a reject carrying ``stage`` and the reason."""
+
+    def __init__(self, stage: str, why: str) -> None:
+        super().__init__(f"{stage}: {why}", stage=stage, why=why)
+
+
+class OutputError(Lvd2mError, OSError):
+    """The output directory cannot be created or written."""
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(f"output {path}: {why}", path=path, why=why)

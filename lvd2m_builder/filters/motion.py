@@ -1,0 +1,78 @@
+"""Motion check: mean optical-flow magnitude between consecutive frames at ``motion.fps``.
+
+Frames are resized to height x width (the paper: 520x960, RAFT's usual input) before the flow is computed, so
+the score is in pixels of that size; the clip's score is the mean magnitude over all pixels and all pairs,
+released by LVD-2M as ``total score``. Keep if the score is at least ``min_score`` (20 in the paper).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from ..config import MotionConfig
+from ..media.sampler import grid
+from ..records import Clip
+from .flow import FlowBackend, make_backend
+
+
+class _MotionTask:
+    stage = "motion"
+
+    def __init__(self, clip: Clip, config: MotionConfig, backend: FlowBackend) -> None:
+        self.clip = clip
+        self.config = config
+        self.backend = backend
+        self.previous: np.ndarray | None = None
+        self.pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self.magnitudes: list[float] = []
+
+    def times(self) -> np.ndarray:
+        return grid(self.clip.info.duration, self.config.fps)
+
+    def feed(self, t: float, frame: np.ndarray) -> None:
+        if self.previous is not None:
+            self.pending.append((self.previous, frame))
+            if len(self.pending) >= self.backend.batch_size:
+                self._flush()
+        self.previous = frame
+
+    def _flush(self) -> None:
+        if self.pending:
+            self.magnitudes.extend(self.backend.mean_magnitudes(self.pending))
+            self.pending = []
+
+    def finish(self) -> None:
+        self._flush()
+        self.clip.flow_backend = self.config.backend
+        self.clip.flow_score = float(np.mean(self.magnitudes)) if self.magnitudes else None
+
+
+class MotionScorer:
+    """Gives the sampler one flow task per clip; the backend (and its model) is built once per process."""
+
+    stage = "motion"
+
+    def __init__(self, config: MotionConfig) -> None:
+        self.config = config
+        self.backend = make_backend(config)
+
+    def task(self, clip: Clip) -> _MotionTask:
+        return _MotionTask(clip, self.config, self.backend)
+
+
+class MotionFilter:
+    stage = "motion"
+
+    def __init__(self, config: MotionConfig) -> None:
+        self.config = config
+
+    def __call__(self, clips: Iterable[Clip]) -> Iterator[Clip]:
+        for clip in clips:
+            if not clip.rejected:
+                if clip.flow_score is None:
+                    clip.reject(self.stage, "too few frames for a flow pair")
+                elif clip.flow_score < self.config.min_score:
+                    clip.reject(self.stage, f"flow score {clip.flow_score:.2f} < min {self.config.min_score:g}")
+            yield clip

@@ -1,0 +1,1 @@
+"""Media access: probing and the one frame sampler every stage draws from."""

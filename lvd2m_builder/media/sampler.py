@@ -1,0 +1,123 @@
+"""The one frame sampler: each clip is decoded once, at the union of the times every enabled stage wants.
+
+A stage that needs frames hands the sampler a :class:`FrameTask` (the clip-relative times it wants, and what to
+do with each frame). The sampler maps times to frames by their real timestamps (so VFR files are sampled by
+time), decodes the unique frames in order, in chunks (memory stays flat on long clips), resized on decode to
+one size, and feeds each frame to the tasks that asked for its time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from typing import Iterable, Protocol
+
+import cv2
+import numpy as np
+
+from ..errors import DecodeError, StageError
+from ..records import Clip
+from .probe import decord_message, open_reader
+
+log = logging.getLogger(__name__)
+
+
+class FrameTask(Protocol):
+    """One stage's frame needs for one clip."""
+
+    stage: str
+
+    def times(self) -> np.ndarray:
+        """Clip-relative seconds this stage wants, ascending."""
+
+    def feed(self, t: float, frame: np.ndarray) -> None:
+        """One RGB uint8 frame (height x width x 3) for time ``t``; called in time order."""
+
+    def finish(self) -> None:
+        """All frames were fed: write the results onto the clip."""
+
+
+def grid(duration: float, fps: float) -> np.ndarray:
+    """Times 0, 1/fps, 2/fps, ... strictly inside the clip: the regular sampling the paper uses."""
+    return np.arange(0.0, duration - 1e-6, 1.0 / fps)
+
+
+def uniform(duration: float, count: int, start: float = 0.0) -> np.ndarray:
+    """``count`` times at the centres of equal parts of [start, start + duration)."""
+    return start + (np.arange(count) + 0.5) * duration / count
+
+
+class FrameSampler:
+    """Decodes the frames a clip's tasks need, once, at ``height`` x ``width``."""
+
+    def __init__(self, height: int, width: int, chunk: int = 16) -> None:
+        self.height = height
+        self.width = width
+        self.chunk = chunk
+
+    def plan(self, clip: Clip, tasks: Iterable[FrameTask]) -> tuple[np.ndarray, dict[int, list[tuple[float, FrameTask]]]]:
+        """Unique frame indices to decode, and for each the (time, task) pairs it serves."""
+        starts = clip.frame_starts
+        offset = (clip.ref.span_start or 0.0) + float(starts[0])
+        wants: dict[int, list[tuple[float, FrameTask]]] = defaultdict(list)
+        for task in tasks:
+            times = np.asarray(task.times(), dtype=np.float64)
+            index = np.clip(np.searchsorted(starts, offset + times + 1e-6, side="right") - 1, 0, len(starts) - 1)
+            for t, i in zip(times.tolist(), index.tolist()):
+                wants[i].append((t, task))
+        return np.array(sorted(wants), dtype=np.int64), wants
+
+    def run(self, clip: Clip, tasks: list[FrameTask]) -> None:
+        """Decode and feed, adding decode and per-stage seconds to ``clip.seconds``.
+
+        Raises DecodeError (the file) or StageError (a stage's own failure).
+        """
+        seconds = clip.seconds
+        indices, wants = self.plan(clip, tasks)
+        started = time.perf_counter()
+        if len(indices):
+            reader, resize = self._reader(clip.path)
+            for lo in range(0, len(indices), self.chunk):
+                part = indices[lo : lo + self.chunk]
+                frames = self._decode(reader, resize, clip.path, part)
+                seconds["decode"] = seconds.get("decode", 0.0) + time.perf_counter() - started
+                for i, frame in zip(part.tolist(), frames):
+                    for t, task in sorted(wants[i], key=lambda pair: pair[0]):
+                        _timed(seconds, task.stage, task.feed, t, frame)
+                started = time.perf_counter()
+        for task in tasks:
+            _timed(seconds, task.stage, task.finish)
+
+    def _reader(self, path: str):
+        """(reader, resize_after): decord's resize-on-decode refuses some sizes, so check it before relying on it."""
+        try:
+            reader = open_reader(path, width=self.width, height=self.height)
+            reader.get_batch([0])
+            reader.seek(0)
+            return reader, False
+        except Exception as e:  # decord's DECORDError is not a public type we can name without importing it
+            log.debug("resize-on-decode failed for %s (%s); resizing after decode", path, e)
+            return open_reader(path), True
+
+    def _decode(self, reader, resize: bool, path: str, indices: np.ndarray) -> np.ndarray:
+        try:
+            frames = reader.get_batch(indices.tolist()).asnumpy()
+        except Exception as e:  # decord raises DECORDError/RuntimeError on damaged streams
+            raise DecodeError(path, f"frames {int(indices[0])}-{int(indices[-1])} do not decode ({decord_message(e, path)})") from e
+        if resize or frames.shape[1:3] != (self.height, self.width):
+            frames = np.stack([cv2.resize(f, (self.width, self.height), interpolation=cv2.INTER_AREA) for f in frames])
+        return frames
+
+
+def _timed(seconds: dict[str, float], stage: str, call, *args) -> None:
+    """Run one stage's call, charging its time to the stage and turning its failure into StageError."""
+    started = time.perf_counter()
+    try:
+        call(*args)
+    except StageError:
+        raise
+    except Exception as e:  # a stage's own failure (a model error, say) rejects the clip at that stage
+        raise StageError(stage, f"{type(e).__name__}: {e}") from e
+    finally:
+        seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - started

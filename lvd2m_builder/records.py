@@ -1,0 +1,140 @@
+"""What flows through the pipeline: a ClipRef in, a Clip carried through the stages, a row or reject out."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from . import __version__
+from .schema import REJECT_FEATURES, ROW_FEATURES
+
+_KEY_NAMESPACE = uuid.UUID("6f1c1a52-0d2b-5b7e-9a43-1c2d9e0b7a11")
+
+
+@dataclass(frozen=True)
+class ClipRef:
+    """One candidate clip: a source URI and, for clip tables, a span inside it (seconds)."""
+
+    uri: str
+    video_id: str
+    dataset_src: str = "local"
+    span_start: Optional[float] = None
+    span_end: Optional[float] = None
+    orig_caption: Optional[str] = None
+
+    @property
+    def key(self) -> str:
+        """uuid5 of URI + span: stable across rebuilds, so a rerun writes the same keys."""
+        span = "" if self.span_start is None else f"#{self.span_start:.3f}-{self.span_end:.3f}"
+        return str(uuid.uuid5(_KEY_NAMESPACE, self.uri + span))
+
+
+@dataclass
+class VideoInfo:
+    """What probing found; ``duration`` is the clip's (the span's, when one is given)."""
+
+    fps: float
+    num_frames: int
+    duration: float
+    width: int
+    height: int
+    rotation: int = 0
+
+
+@dataclass
+class Rejection:
+    stage: str
+    reason: str
+
+
+@dataclass
+class Clip:
+    """A clip on its way through the stages; a rejected clip passes through the later stages untouched."""
+
+    ref: ClipRef
+    path: Optional[str] = None
+    info: Optional[VideoInfo] = None
+    frame_starts: Optional[np.ndarray] = None
+    cut_times: list[float] = field(default_factory=list)
+    cut_scores: list[float] = field(default_factory=list)
+    flow_score: Optional[float] = None
+    flow_backend: Optional[str] = None
+    frames: dict[str, list[tuple[float, np.ndarray]]] = field(default_factory=dict)
+    rejection: Optional[Rejection] = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rejected(self) -> bool:
+        return self.rejection is not None
+
+    def reject(self, stage: str, reason: str) -> None:
+        if self.rejection is None:
+            self.rejection = Rejection(stage, reason)
+
+
+def _common(clip: Clip) -> dict[str, Any]:
+    ref, info = clip.ref, clip.info
+    span_start = ref.span_start if ref.span_start is not None else 0.0
+    span_end = ref.span_end if ref.span_end is not None else (span_start + info.duration if info else None)
+    return {
+        "key": ref.key,
+        "video_id": ref.video_id,
+        "url": ref.uri,
+        "dataset_src": ref.dataset_src,
+        "span_start": span_start,
+        "span_end": span_end,
+        "duration": info.duration if info else None,
+        "fps": info.fps if info else None,
+        "width": info.width if info else None,
+        "height": info.height if info else None,
+        "num_frames": info.num_frames if info else None,
+        "cut_times": [round(t, 3) for t in clip.cut_times],
+        "flow_score": clip.flow_score,
+        "flow_backend": clip.flow_backend,
+        "semantic": None,
+    }
+
+
+def provenance(clip: Clip, settings: dict[str, Any]) -> str:
+    """The JSON provenance string: settings used, package version, per-stage seconds and detector scores."""
+    return json.dumps(
+        {
+            "lvd2m_builder": __version__,
+            "settings": settings,
+            "seconds": {k: round(v, 4) for k, v in clip.seconds.items()},
+            "cut_scores": [round(s, 2) for s in clip.cut_scores],
+        },
+        sort_keys=True,
+    )
+
+
+def to_row(clip: Clip, settings: dict[str, Any]) -> dict[str, Any]:
+    """An accepted clip as a row of ``ROW_FEATURES``."""
+    row = {
+        **_common(clip),
+        "segments": [],
+        "raw_caption": None,
+        "refined_caption": None,
+        "rewritten_caption": None,
+        "orig_caption": clip.ref.orig_caption,
+        "provenance": provenance(clip, settings),
+    }
+    assert row.keys() == ROW_FEATURES.keys(), "row fields drifted from schema.ROW_FEATURES"
+    return row
+
+
+def to_reject(clip: Clip, settings: dict[str, Any]) -> dict[str, Any]:
+    """A rejected clip as a row of ``REJECT_FEATURES``: stage, reason and whatever scores were computed."""
+    assert clip.rejection is not None
+    row = {
+        **_common(clip),
+        "stage": clip.rejection.stage,
+        "reason": clip.rejection.reason,
+        "provenance": provenance(clip, settings),
+    }
+    assert row.keys() == REJECT_FEATURES.keys(), "reject fields drifted from schema.REJECT_FEATURES"
+    return row

@@ -1,0 +1,77 @@
+"""The single source of truth for the dataset's features.
+
+The shard writer, the dataset card's YAML, the validator and the loading script all read the features from
+here. Names follow the LVD-2M release where one exists (``video_time`` -> ``duration``, ``total score`` ->
+``flow_score``).
+"""
+
+from __future__ import annotations
+
+from datasets import Features, List, Value
+
+SEMANTIC = {"content_variation": Value("string"), "visual_diversity": Value("string")}
+SEGMENT = {"start": Value("float32"), "end": Value("float32"), "caption": Value("string")}
+
+#: Fields every clip has, accepted or not, as far as they were measured.
+_COMMON = {
+    "key": Value("string"),
+    "video_id": Value("string"),
+    "url": Value("string"),
+    "dataset_src": Value("string"),
+    "span_start": Value("float64"),
+    "span_end": Value("float64"),
+    "duration": Value("float32"),
+    "fps": Value("float32"),
+    "width": Value("int32"),
+    "height": Value("int32"),
+    "num_frames": Value("int32"),
+    "cut_times": List(Value("float32")),
+    "flow_score": Value("float32"),
+    "flow_backend": Value("string"),
+    "semantic": SEMANTIC,
+}
+
+ROW_FEATURES = Features(
+    {
+        **_COMMON,
+        "segments": List(SEGMENT),
+        "raw_caption": Value("string"),
+        "refined_caption": Value("string"),
+        "rewritten_caption": Value("string"),
+        "orig_caption": Value("string"),
+        "provenance": Value("string"),
+    }
+)
+
+REJECT_FEATURES = Features(
+    {
+        **_COMMON,
+        "stage": Value("string"),
+        "reason": Value("string"),
+        "provenance": Value("string"),
+    }
+)
+
+#: Stage names, in pipeline order; a reject's ``stage`` is one of these.
+STAGES = ("source", "probe", "duration", "decode", "cuts", "motion")
+
+TRAIN_DIR = "data"
+REJECTS_DIR = "rejects"
+TRAIN_PATTERN = f"{TRAIN_DIR}/train-*.arrow"
+REJECTS_PATTERN = f"{REJECTS_DIR}/rejects-*.arrow"
+
+
+def configs() -> list[dict]:
+    """The card's ``configs``: which files ``load_dataset(out)`` and ``load_dataset(out, "rejects")`` read."""
+    return [
+        {"config_name": "default", "data_files": [{"split": "train", "path": TRAIN_PATTERN}]},
+        {"config_name": "rejects", "data_files": [{"split": "train", "path": REJECTS_PATTERN}]},
+    ]
+
+
+def dataset_info() -> list[dict]:
+    """The card's ``dataset_info``: one entry per config, features in the Hub's YAML form."""
+    return [
+        {"config_name": "default", "features": ROW_FEATURES._to_yaml_list()},
+        {"config_name": "rejects", "features": REJECT_FEATURES._to_yaml_list()},
+    ]

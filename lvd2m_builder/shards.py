@@ -1,0 +1,111 @@
+"""The unit of work and of resume: one shard = a fixed list of ClipRefs in, one train and one rejects file out.
+
+Files are written with ``datasets``' own ArrowWriter (features embedded in the schema metadata) under a
+temporary name and renamed when complete, so a killed build never leaves a half shard under a final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from datasets.arrow_writer import ArrowWriter
+
+from .records import Clip, ClipRef, to_reject, to_row
+from .schema import REJECT_FEATURES, REJECTS_DIR, ROW_FEATURES, TRAIN_DIR
+from .stats import ShardStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    index: int
+    total: int
+    refs: tuple[ClipRef, ...]
+
+    @property
+    def shard_id(self) -> str:
+        """Content id: the same refs give the same id, so resume recognises a finished shard."""
+        return hashlib.sha1("\n".join(r.key for r in self.refs).encode()).hexdigest()[:16]
+
+    @property
+    def train_path(self) -> str:
+        return f"{TRAIN_DIR}/train-{self.index:05d}-of-{self.total:05d}.arrow"
+
+    @property
+    def rejects_path(self) -> str:
+        return f"{REJECTS_DIR}/rejects-{self.index:05d}-of-{self.total:05d}.arrow"
+
+
+def plan_shards(refs: list[ClipRef], shard_size: int) -> list[ShardSpec]:
+    chunks = [tuple(refs[i : i + shard_size]) for i in range(0, len(refs), shard_size)]
+    return [ShardSpec(i, len(chunks), chunk) for i, chunk in enumerate(chunks)]
+
+
+@dataclass
+class ShardResult:
+    shard_id: str
+    index: int
+    train_path: str
+    rejects_path: str
+    stats: ShardStats = field(default_factory=ShardStats)
+
+
+class _AtomicArrow:
+    """An ArrowWriter to ``path + .tmp-PID``, renamed onto ``path`` only by ``commit``."""
+
+    def __init__(self, path: Path, features) -> None:
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.writer = ArrowWriter(features=features, path=str(self.tmp))
+
+    def write(self, row: dict) -> None:
+        self.writer.write(row)
+
+    def commit(self) -> None:
+        self.writer.finalize()
+        self.writer.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.writer.close()
+        if self.tmp.exists():
+            self.tmp.unlink()
+
+
+def write_shard(
+    spec: ShardSpec,
+    clips,
+    out: Path,
+    settings: dict,
+    on_clip: Optional[Callable[[Clip], None]] = None,
+) -> ShardResult:
+    """Drain ``clips`` (the pipeline over ``spec.refs``) into the shard's two files; every clip lands once."""
+    result = ShardResult(spec.shard_id, spec.index, spec.train_path, spec.rejects_path)
+    train = _AtomicArrow(out / spec.train_path, ROW_FEATURES)
+    rejects = _AtomicArrow(out / spec.rejects_path, REJECT_FEATURES)
+    started = time.perf_counter()
+    try:
+        for clip in clips:
+            if clip.rejected:
+                rejects.write(to_reject(clip, settings))
+            else:
+                train.write(to_row(clip, settings))
+            result.stats.add(clip)
+            if on_clip is not None:
+                on_clip(clip)
+        train.commit()
+        rejects.commit()
+    except BaseException:
+        train.abort()
+        rejects.abort()
+        raise
+    result.stats.wall_seconds = time.perf_counter() - started
+    return result

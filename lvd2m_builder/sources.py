@@ -1,0 +1,127 @@
+"""Turn the user's inputs (directories, files, globs, fsspec URLs) into ClipRefs, and fetch each to a local path.
+
+Listing is deterministic (sorted), so shards hold the same clips on every run with the same inputs. A named file
+that does not exist is still listed: it becomes a reject at the ``source`` stage rather than a crash, so one bad
+argument never stops a build over many good ones.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Iterator
+
+import fsspec
+
+from .errors import SourceError
+from .records import Clip, ClipRef
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".3gp", ".ogv"}
+)
+
+
+def _is_url(text: str) -> bool:
+    return "://" in text and not text.startswith("file://")
+
+
+def _is_video_name(name: str) -> bool:
+    return PurePosixPath(name).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def _ref(uri: str, dataset_src: str) -> ClipRef:
+    return ClipRef(uri=uri, video_id=PurePosixPath(uri.split("://")[-1]).stem, dataset_src=dataset_src)
+
+
+def list_uris(inputs: Iterable[str]) -> list[str]:
+    """Every video URI the inputs name: directories recursively (video extensions), files as given, globs."""
+    found: list[str] = []
+    for item in inputs:
+        if item.startswith("file://"):
+            item = item[len("file://"):]
+        if _is_url(item):
+            found.extend(_list_remote(item))
+        elif any(ch in item for ch in "*?["):
+            matches = sorted(p for p in globlib.glob(item, recursive=True) if os.path.isfile(p))
+            if not matches:
+                log.warning("no files match %s", item)
+            found.extend(os.path.abspath(p) for p in matches)
+        elif os.path.isdir(item):
+            files = sorted(
+                os.path.join(root, name)
+                for root, _, names in os.walk(item, followlinks=True)
+                for name in names
+                if _is_video_name(name)
+            )
+            if not files:
+                log.warning("no video files under %s", item)
+            found.extend(os.path.abspath(p) for p in files)
+        else:
+            found.append(os.path.abspath(item))  # missing or unreadable: rejected at the source stage
+    return sorted(dict.fromkeys(found))
+
+
+def _list_remote(url: str) -> list[str]:
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+        if any(ch in path for ch in "*?["):
+            paths = fs.glob(path)
+        elif fs.isdir(path):
+            paths = [p for p in fs.find(path) if _is_video_name(p)]
+        else:
+            paths = [path]
+    except (OSError, ValueError, ImportError) as e:
+        raise SourceError(url, f"cannot list: {e}") from e
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return sorted(fs.unstrip_protocol(p) if protocol != "file" else p for p in paths)
+
+
+def list_refs(inputs: Iterable[str], dataset_src: str = "local") -> list[ClipRef]:
+    return [_ref(uri, dataset_src) for uri in list_uris(inputs)]
+
+
+class Fetch:
+    """Give each clip a local path: local files as they are, remote ones copied into a scratch directory.
+
+    The copy is removed once the clip has passed the rest of the stages (see ``release``), so at most a few
+    remote files sit on disk at a time.
+    """
+
+    stage = "source"
+
+    def __init__(self, scratch: str | None = None) -> None:
+        self.scratch = scratch or tempfile.gettempdir()
+
+    def __call__(self, refs: Iterable[ClipRef]) -> Iterator[Clip]:
+        for ref in refs:
+            clip = Clip(ref=ref)
+            try:
+                clip.path = self._local(ref.uri)
+            except (OSError, ValueError) as e:
+                why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+                clip.reject(self.stage, f"cannot read {ref.uri}: {why}")
+            yield clip
+
+    def _local(self, uri: str) -> str:
+        if not _is_url(uri):
+            if not os.path.isfile(uri):
+                raise FileNotFoundError(2, "no such file" if not os.path.exists(uri) else "not a regular file")
+            if not os.access(uri, os.R_OK):
+                raise PermissionError(13, "permission denied")
+            return uri
+        fd, local = tempfile.mkstemp(suffix=Path(uri).suffix or ".mp4", dir=self.scratch)
+        with os.fdopen(fd, "wb") as dst, fsspec.open(uri, "rb") as src:
+            shutil.copyfileobj(src, dst, length=1 << 20)
+        return local
+
+    @staticmethod
+    def release(clip: Clip) -> None:
+        """Delete a fetched copy; local inputs are never touched."""
+        if clip.path and _is_url(clip.ref.uri) and os.path.exists(clip.path):
+            os.remove(clip.path)

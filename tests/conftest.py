@@ -1,0 +1,42 @@
+"""Shared fixtures: clips the tests make with ffmpeg (session-scoped, made once) and the real sample videos."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lvd2m_builder import samples
+
+SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
+SHARED_MANIFEST = SHARED_VIDEOS.parent / "manifest.json"
+
+
+@pytest.fixture(scope="session")
+def ffmpeg_available() -> str:
+    path = shutil.which("ffmpeg")
+    if path is None:
+        pytest.skip("ffmpeg is not installed (apt-get install ffmpeg); .ci/run installs it")
+    return path
+
+
+@pytest.fixture(scope="session")
+def clips_dir(tmp_path_factory, ffmpeg_available) -> Path:
+    """Synthetic clips with exact ground truth: see lvd2m_builder.samples."""
+    directory = tmp_path_factory.mktemp("clips")
+    samples.make_demo_set(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def shared_videos() -> Path:
+    if not SHARED_VIDEOS.is_dir():
+        pytest.skip(f"real sample videos not found at {SHARED_VIDEOS} (a fresh clone has no ../shared)")
+    return SHARED_VIDEOS
+
+
+@pytest.fixture(scope="session")
+def manifest(shared_videos) -> dict:
+    return json.loads(SHARED_MANIFEST.read_text())["videos"]
