@@ -1,15 +1,24 @@
-"""The dataset card: YAML (configs, features from ``schema.py``) that makes ``load_dataset(out)`` work, and prose."""
+"""The dataset card: YAML (configs and features from ``schema.py``) that makes ``load_dataset(out)`` work, and
+prose: what LVD-2M is, the pipeline with the settings actually used, the funnel, statistics tables and plots."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
+from datasets import Features, List, Value
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from . import schema
+from . import __version__, schema
+from .card_plots import write_plots
+from .card_stats import Summary, summarize
+from .errors import OutputError
+from .shardio import open_source, read_settings
 
 TEMPLATE = Path(__file__).parent / "cards" / "dataset_card.md"
+_KNOWN_SECTIONS = {"preset", "dataset_src", "duration", "cuts", "motion", "shard_size", "workers", "decode_chunk"}
 
 
 def _size_category(n: int) -> str:
@@ -19,45 +28,98 @@ def _size_category(n: int) -> str:
     return "1M<n<10M"
 
 
-def _pipeline(settings: dict[str, Any]) -> list[tuple[str, str]]:
-    d, c, m = settings["duration"], settings["cuts"], settings["motion"]
-    rows = [("preset", settings["preset"]), ("duration", f"> {d['min_s']} s" + (f", <= {d['max_s']} s" if d["max_s"] else ""))]
-    if c["enabled"]:
-        rows.append(("scene cuts", f"ContentDetector threshold {c['threshold']}, min_scene_len {c['min_scene_len']}, "
-                                   f"frames at {c['fps']} fps; any cut rejects"))
-    if m["enabled"]:
-        rows.append(("motion", f"{m['backend']} optical flow at {m['fps']} fps on {m['height']}x{m['width']} frames; "
-                               f"mean magnitude >= {m['min_score']}"))
+def _pipeline(settings: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(stage, method, setting) rows: the thresholds and models this run used, read from its settings."""
+    d = settings["duration"]
+    rows = [("duration", "probed length", f"> {d['min_s']:g} s" + (f", <= {d['max_s']:g} s" if d.get("max_s") else ""))]
+    c = settings.get("cuts") or {}
+    if c.get("enabled"):
+        rows.append(("scene cuts", "PySceneDetect ContentDetector",
+                     f"threshold {c['threshold']:g}, min_scene_len {c['min_scene_len']}, frames at {c['fps']:g} fps; "
+                     "any cut rejects"))
+    m = settings.get("motion") or {}
+    if m.get("enabled"):
+        model = (f"torchvision RAFT-large, {m['raft_updates']} updates" if m["backend"] == "raft"
+                 else f"OpenCV DIS optical flow, preset {m['dis_preset']}")
+        rows.append(("motion", model, f"mean flow magnitude >= {m['min_score']:g} between frames at {m['fps']:g} fps "
+                                      f"resized to {m['height']}x{m['width']}"))
+    for name, section in settings.items():  # stages added later (semantic, captions) describe themselves
+        if name not in _KNOWN_SECTIONS and isinstance(section, dict):
+            enabled = section.get("enabled", True)
+            shown = ", ".join(f"{k} {v}" for k, v in section.items() if k != "enabled" and not isinstance(v, dict))
+            rows.append((name, "on" if enabled else "off", shown if enabled else "-"))
     return rows
 
 
-def render_card(stats: dict[str, Any], settings: dict[str, Any], repo_id: str = "lvd2m") -> DatasetCard:
+def _type_name(feature: Any) -> str:
+    if isinstance(feature, Value):
+        return feature.dtype
+    if isinstance(feature, List):
+        return f"list<{_type_name(feature.feature)}>"
+    if isinstance(feature, dict):
+        return "struct{" + ", ".join(f"{k}: {_type_name(v)}" for k, v in feature.items()) + "}"
+    return type(feature).__name__
+
+
+def _fields(features: Features) -> list[tuple[str, str]]:
+    return [(name, _type_name(feature)) for name, feature in features.items()]
+
+
+def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Optional[Summary] = None,
+                plots: Optional[dict[str, str]] = None, repo_id: str = "lvd2m", videos: bool = False) -> DatasetCard:
+    summary = summary or Summary()
+    plots = plots or {}
     data = DatasetCardData(
         pretty_name="LVD-2M-style long-take video clips",
         license="other",
         task_categories=["text-to-video"],
         size_categories=[_size_category(stats["accepted"])],
         tags=["video", "long-take", "dense-captions", "lvd2m"],
-        configs=schema.configs(),
-        dataset_info=schema.dataset_info(),
+        configs=schema.configs(videos=videos),
+        dataset_info=schema.dataset_info(videos=videos),
     )
+    distributions = [
+        ("Duration", summary.duration_buckets(), plots.get("duration")),
+        ("Caption words", summary.word_buckets(), plots.get("caption_words")),
+        ("Flow score", summary.flow_buckets(), plots.get("flow_score")),
+    ]
     return DatasetCard.from_template(
         data,
         template_path=str(TEMPLATE),
         repo_id=repo_id,
-        min_duration=settings["duration"]["min_s"],
+        version=__version__,
+        preset=settings.get("preset", "-"),
+        min_duration=f"{settings['duration']['min_s']:g}",
         pipeline=_pipeline(settings),
         funnel=stats["funnel"],
+        reasons=list(stats.get("rejected_by_reason", {}).items())[:10],
         total_clips=stats["clips"],
         accepted=stats["accepted"],
         accept_percent=round(100 * stats["accept_rate"], 1),
+        summary=summary.table(),
+        distributions=distributions,
+        fields=_fields(schema.ROW_FEATURES),
     )
 
 
-def write_card(out: Path, stats: dict[str, Any], settings: dict[str, Any]) -> Path:
-    card = render_card(stats, settings, repo_id=out.name)
+def write_card(out: Path, stats: dict[str, Any], settings: dict[str, Any], repo_id: Optional[str] = None) -> Path:
+    """Write ``out/README.md`` and its plots from the shards in ``out``; the Load snippet names ``repo_id``."""
+    out = Path(out)
+    summary = summarize(out)
+    plots = write_plots(summary, out)
+    videos = bool(list(out.glob(schema.VIDEOS_PATTERN)))
+    card = render_card(stats, settings, summary, plots, repo_id or out.name, videos)
     path = out / "README.md"
-    tmp = path.with_name(".README.md.tmp")
+    tmp = path.with_name(f".README.md.tmp-{os.getpid()}")
     card.save(tmp)
     tmp.replace(path)
     return path
+
+
+def refresh_card(out: Path, repo_id: Optional[str] = None) -> Path:
+    """``lvd2m card OUT``: render the card again from what ``out`` holds (stats.json, settings, shards)."""
+    out = Path(out)
+    settings = read_settings(open_source(str(out))) if out.is_dir() else None
+    if not (out / "stats.json").is_file() or settings is None:
+        raise OutputError(str(out), "no stats.json or no settings found: not the output of lvd2m build")
+    return write_card(out, json.loads((out / "stats.json").read_text()), settings, repo_id)

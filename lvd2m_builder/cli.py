@@ -66,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
         description="Build, validate, publish and stream LVD-2M-style long-take video datasets.",
     )
     p.add_argument("--version", action="version", version=f"lvd2m-builder {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="-v: progress notes, -vv: debug logging")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_build(sub)
     return p
@@ -75,7 +75,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+        level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
+        format="%(levelname)s %(name)s: %(message)s",
     )
     try:
         return args.func(args)

@@ -87,6 +87,100 @@ class MotionConfig:
         _check(self.batch_size >= 1, "motion.batch_size", self.batch_size, "must be >= 1")
 
 
+#: Open models a user can run (transformers or any OpenAI-compatible server); the ``paper`` model preset below
+#: names the paper's own open models instead.
+OPEN_VLM = "Qwen/Qwen2.5-VL-7B-Instruct"
+OPEN_LLM = "Qwen/Qwen2.5-7B-Instruct"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One model behind one backend: ``transformers`` in this process, or an OpenAI-compatible server."""
+
+    backend: Literal["transformers", "openai"] = "transformers"
+    model: str = OPEN_VLM
+    gguf_file: str = ""  # transformers: a GGUF file inside ``model`` (loaded through the gguf package)
+    device: str = "auto"  # transformers: auto = cuda when there is one (bf16), else cpu (float32)
+    batch_size: int = 8  # transformers: sequences per generate call
+    base_url: str = "http://127.0.0.1:8000/v1"  # openai: the server's /v1 root
+    api_key_env: str = "OPENAI_API_KEY"  # openai: the environment variable holding the key (never stored)
+    concurrency: int = 8  # openai: requests in flight
+    timeout_s: float = 120.0
+    retries: int = 3  # openai: retries on 429, 5xx, timeouts and malformed replies
+    backoff_s: float = 1.0  # openai: first retry delay; doubles each retry
+
+    def __post_init__(self) -> None:
+        _check(self.backend in ("transformers", "openai"), "model.backend", self.backend, "must be transformers or openai")
+        _check(bool(self.model.strip()), "model.model", self.model, "must name a model id or a local path")
+        _check(self.batch_size >= 1, "model.batch_size", self.batch_size, "must be >= 1")
+        _check(self.base_url.startswith(("http://", "https://")), "model.base_url", self.base_url, "must be an http(s) URL")
+        _check(self.concurrency >= 1, "model.concurrency", self.concurrency, "must be >= 1")
+        _check(self.timeout_s > 0, "model.timeout_s", self.timeout_s, "must be > 0")
+        _check(self.retries >= 0, "model.retries", self.retries, "must be >= 0")
+        _check(self.backoff_s >= 0, "model.backoff_s", self.backoff_s, "must be >= 0")
+
+
+@dataclass(frozen=True)
+class SemanticConfig:
+    """Semantic check (paper App. E.1): a VLM judges ``frames`` uniform frames GOOD or BAD on two prompts."""
+
+    enabled: bool = True
+    frames: int = 8
+    frame_width: int = 448  # frames are resized to this width (aspect kept) before they reach the model
+    max_new_tokens: int = 16
+    vlm: ModelConfig = field(default_factory=ModelConfig)
+    on_missing: Literal["skip", "error"] = "skip"  # weights absent: skip the stage with a log line, or fail
+
+    def __post_init__(self) -> None:
+        _check(self.frames >= 1, "semantic.frames", self.frames, "must be >= 1")
+        _check(self.frame_width >= 28, "semantic.frame_width", self.frame_width, "must be >= 28")
+        _check(self.max_new_tokens >= 1, "semantic.max_new_tokens", self.max_new_tokens, "must be >= 1")
+        _check(self.on_missing in ("skip", "error"), "semantic.on_missing", self.on_missing, "must be skip or error")
+
+
+@dataclass(frozen=True)
+class CaptionConfig:
+    """Hierarchical captions (paper 3.2, App. E.2): a VLM per ``segment_s`` grid of frames, an LLM merges."""
+
+    enabled: bool = True
+    segment_s: float = 30.0
+    min_tail_s: float = 10.0  # a last part shorter than this joins the segment before it
+    grid_cols: int = 2
+    grid_rows: int = 3  # cols x rows frames per segment, read left to right, top to bottom
+    tile_width: int = 480  # each frame's width in the grid (aspect kept)
+    border: int = 8  # white pixels around and between tiles
+    rewrite: bool = False  # third pass: a short user-prompt-style ``rewritten_caption``
+    segment_max_new_tokens: int = 384
+    merge_max_new_tokens: int = 512
+    rewrite_max_new_tokens: int = 96
+    vlm: ModelConfig = field(default_factory=ModelConfig)
+    llm: ModelConfig = field(default_factory=lambda: ModelConfig(model=OPEN_LLM))
+    on_missing: Literal["skip", "error"] = "skip"
+
+    def __post_init__(self) -> None:
+        _check(self.segment_s > 0, "captions.segment_s", self.segment_s, "must be > 0")
+        _check(0 <= self.min_tail_s <= self.segment_s, "captions.min_tail_s", self.min_tail_s, "must be in [0, segment_s]")
+        _check(self.grid_cols >= 1 and self.grid_rows >= 1, "captions.grid_cols/grid_rows",
+               (self.grid_cols, self.grid_rows), "must be >= 1")
+        _check(self.tile_width >= 28, "captions.tile_width", self.tile_width, "must be >= 28")
+        _check(self.border >= 0, "captions.border", self.border, "must be >= 0")
+        for name in ("segment_max_new_tokens", "merge_max_new_tokens", "rewrite_max_new_tokens"):
+            _check(getattr(self, name) >= 1, f"captions.{name}", getattr(self, name), "must be >= 1")
+        _check(self.on_missing in ("skip", "error"), "captions.on_missing", self.on_missing, "must be skip or error")
+
+
+#: Model presets as dotted overrides (``lvd2m build --models paper``). The paper used PLLaVA-7B (semantic),
+#: LLaVA-v1.6-34B (segments) and Claude-3-Haiku (merging). PLLaVA needs its own code, so ``paper`` uses the
+#: LLaVA-NeXT model it was initialised from; Claude is not open, so merging keeps the open LLM.
+MODEL_PRESETS: dict[str, dict[str, Any]] = {
+    "open": {},
+    "paper": {
+        "semantic.vlm.model": "llava-hf/llava-v1.6-vicuna-7b-hf",
+        "captions.vlm.model": "llava-hf/llava-v1.6-34b-hf",
+    },
+}
+
+
 @dataclass(frozen=True)
 class BuildConfig:
     """Everything a build needs; ``preset`` names the settings it started from."""
@@ -96,6 +190,8 @@ class BuildConfig:
     duration: DurationConfig = field(default_factory=DurationConfig)
     cuts: CutConfig = field(default_factory=CutConfig)
     motion: MotionConfig = field(default_factory=MotionConfig)
+    semantic: SemanticConfig = field(default_factory=SemanticConfig)
+    captions: CaptionConfig = field(default_factory=CaptionConfig)
     shard_size: int = 16
     workers: int = 1
     decode_chunk: int = 16

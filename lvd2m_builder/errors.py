@@ -82,3 +82,43 @@ class OutputError(Lvd2mError, OSError):
 
     def __init__(self, path: str, why: str) -> None:
         super().__init__(f"output {path}: {why}", path=path, why=why)
+
+
+class MalformedRowError(Lvd2mError, ValueError):
+    """A row of a clip table cannot be mapped onto the schema: ``column`` names the field, ``value`` what it held."""
+
+    def __init__(self, column: str, value: Any, why: str) -> None:
+        shown = value if not isinstance(value, str) or len(value) <= 80 else value[:77] + "..."
+        message = f"{column}: {why}" if value is None else f"{column}: {why} ({shown!r})"
+        super().__init__(message, column=column, value=value, why=why)
+
+
+class InvalidDatasetError(Lvd2mError, ValueError):
+    """A dataset failed validation; ``errors`` counts the findings and ``first`` is the first of them."""
+
+    def __init__(self, path: str, errors: int, first: str) -> None:
+        super().__init__(
+            f"{path} is not a valid dataset: {errors} error(s), first: {first} (see lvd2m validate {path})",
+            path=path, errors=errors, first=first,
+        )
+
+
+class HubAuthError(Lvd2mError, PermissionError):
+    """No Hugging Face token was found, or the Hub rejected it; the token itself never appears here."""
+
+    def __init__(self, endpoint: str, why: str) -> None:
+        super().__init__(f"{endpoint}: {why}", endpoint=endpoint, why=why)
+
+
+class HubError(Lvd2mError, ConnectionError):
+    """A Hub request failed for a reason other than authentication (unreachable, server error, conflict)."""
+
+    def __init__(self, endpoint: str, why: str) -> None:
+        super().__init__(f"{endpoint}: {why}", endpoint=endpoint, why=why)
+
+
+class ModelError(Lvd2mError, RuntimeError):
+    """A model backend failed a request (server error after retries, bad reply); the caption stages reject on it."""
+
+    def __init__(self, model: str, why: str) -> None:
+        super().__init__(f"{model}: {why}", model=model, why=why)

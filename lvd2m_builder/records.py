@@ -66,6 +66,12 @@ class Clip:
     frames: dict[str, list[tuple[float, np.ndarray]]] = field(default_factory=dict)
     rejection: Optional[Rejection] = None
     seconds: dict[str, float] = field(default_factory=dict)
+    semantic: Optional[dict[str, Optional[str]]] = None  # verdicts, when the semantic stage ran
+    segments: list[dict[str, Any]] = field(default_factory=list)  # {start, end, caption} per segment
+    raw_caption: Optional[str] = None
+    refined_caption: Optional[str] = None
+    rewritten_caption: Optional[str] = None
+    models: dict[str, str] = field(default_factory=dict)  # role -> model that ran, plus the prompts' version
 
     @property
     def rejected(self) -> bool:
@@ -95,7 +101,7 @@ def _common(clip: Clip) -> dict[str, Any]:
         "cut_times": [round(t, 3) for t in clip.cut_times],
         "flow_score": clip.flow_score,
         "flow_backend": clip.flow_backend,
-        "semantic": None,
+        "semantic": clip.semantic,
     }
 
 
@@ -107,6 +113,7 @@ def provenance(clip: Clip, settings: dict[str, Any]) -> str:
             "settings": settings,
             "seconds": {k: round(v, 4) for k, v in clip.seconds.items()},
             "cut_scores": [round(s, 2) for s in clip.cut_scores],
+            **({"models": clip.models} if clip.models else {}),
         },
         sort_keys=True,
     )
@@ -116,10 +123,10 @@ def to_row(clip: Clip, settings: dict[str, Any]) -> dict[str, Any]:
     """An accepted clip as a row of ``ROW_FEATURES``."""
     row = {
         **_common(clip),
-        "segments": [],
-        "raw_caption": None,
-        "refined_caption": None,
-        "rewritten_caption": None,
+        "segments": clip.segments,
+        "raw_caption": clip.raw_caption,
+        "refined_caption": clip.refined_caption,
+        "rewritten_caption": clip.rewritten_caption,
         "orig_caption": clip.ref.orig_caption,
         "provenance": provenance(clip, settings),
     }

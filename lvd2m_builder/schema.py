@@ -7,7 +7,7 @@ here. Names follow the LVD-2M release where one exists (``video_time`` -> ``dura
 
 from __future__ import annotations
 
-from datasets import Features, List, Value
+from datasets import Features, List, Value, Video
 
 SEMANTIC = {"content_variation": Value("string"), "visual_diversity": Value("string")}
 SEGMENT = {"start": Value("float32"), "end": Value("float32"), "caption": Value("string")}
@@ -52,26 +52,40 @@ REJECT_FEATURES = Features(
     }
 )
 
+#: The ``videos`` config: an accepted row plus the clip itself (bytes embedded; decoded with torchcodec).
+VIDEO_FEATURES = Features({**ROW_FEATURES, "video": Video()})
+
 #: Stage names, in pipeline order; a reject's ``stage`` is one of these.
-STAGES = ("source", "probe", "duration", "decode", "cuts", "motion")
+STAGES = ("source", "probe", "duration", "decode", "cuts", "motion", "semantic", "captions")
 
 TRAIN_DIR = "data"
 REJECTS_DIR = "rejects"
 TRAIN_PATTERN = f"{TRAIN_DIR}/train-*.arrow"
 REJECTS_PATTERN = f"{REJECTS_DIR}/rejects-*.arrow"
+VIDEOS_DIR = "videos"
+VIDEOS_PATTERN = f"{VIDEOS_DIR}/train-*.arrow"
 
 
-def configs() -> list[dict]:
-    """The card's ``configs``: which files ``load_dataset(out)`` and ``load_dataset(out, "rejects")`` read."""
-    return [
+def configs(videos: bool = False) -> list[dict]:
+    """The card's ``configs``: which files ``load_dataset(out)`` and ``load_dataset(out, "rejects")`` read.
+
+    ``videos``: also ``load_dataset(out, "videos")``, the rows with their clips embedded (``--embed-videos``).
+    """
+    result = [
         {"config_name": "default", "data_files": [{"split": "train", "path": TRAIN_PATTERN}]},
         {"config_name": "rejects", "data_files": [{"split": "train", "path": REJECTS_PATTERN}]},
     ]
+    if videos:
+        result.append({"config_name": "videos", "data_files": [{"split": "train", "path": VIDEOS_PATTERN}]})
+    return result
 
 
-def dataset_info() -> list[dict]:
+def dataset_info(videos: bool = False) -> list[dict]:
     """The card's ``dataset_info``: one entry per config, features in the Hub's YAML form."""
-    return [
+    result = [
         {"config_name": "default", "features": ROW_FEATURES._to_yaml_list()},
         {"config_name": "rejects", "features": REJECT_FEATURES._to_yaml_list()},
     ]
+    if videos:
+        result.append({"config_name": "videos", "features": VIDEO_FEATURES._to_yaml_list()})
+    return result

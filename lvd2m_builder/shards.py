@@ -57,22 +57,35 @@ class ShardResult:
     stats: ShardStats = field(default_factory=ShardStats)
 
 
-class _AtomicArrow:
-    """An ArrowWriter to ``path + .tmp-PID``, renamed onto ``path`` only by ``commit``."""
+class AtomicArrow:
+    """An ArrowWriter to ``.NAME.tmp-PID``, renamed onto ``path`` only by ``commit``.
 
-    def __init__(self, path: Path, features) -> None:
+    ``commit(dest)`` may name another final path: a streaming writer that learns the shard count only at the
+    end (``lvd2m import``) finishes each file under its temporary name and renames them all last.
+    """
+
+    def __init__(self, path: Path, features, writer_batch_size: Optional[int] = None) -> None:
         self.path = path
         self.tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.writer = ArrowWriter(features=features, path=str(self.tmp))
+        self.writer = ArrowWriter(features=features, path=str(self.tmp), writer_batch_size=writer_batch_size)
+        self.rows = 0
+        self.finished = False
 
     def write(self, row: dict) -> None:
         self.writer.write(row)
+        self.rows += 1
 
-    def commit(self) -> None:
-        self.writer.finalize()
-        self.writer.close()
-        os.replace(self.tmp, self.path)
+    def finish(self) -> None:
+        """Complete the file under its temporary name (not yet visible to readers)."""
+        if not self.finished:
+            self.writer.finalize()
+            self.writer.close()
+            self.finished = True
+
+    def commit(self, dest: Optional[Path] = None) -> None:
+        self.finish()
+        os.replace(self.tmp, dest or self.path)
 
     def abort(self) -> None:
         self.writer.close()
@@ -89,8 +102,8 @@ def write_shard(
 ) -> ShardResult:
     """Drain ``clips`` (the pipeline over ``spec.refs``) into the shard's two files; every clip lands once."""
     result = ShardResult(spec.shard_id, spec.index, spec.train_path, spec.rejects_path)
-    train = _AtomicArrow(out / spec.train_path, ROW_FEATURES)
-    rejects = _AtomicArrow(out / spec.rejects_path, REJECT_FEATURES)
+    train = AtomicArrow(out / spec.train_path, ROW_FEATURES)
+    rejects = AtomicArrow(out / spec.rejects_path, REJECT_FEATURES)
     started = time.perf_counter()
     try:
         for clip in clips:

@@ -50,7 +50,7 @@ def list_uris(inputs: Iterable[str]) -> list[str]:
         elif any(ch in item for ch in "*?["):
             matches = sorted(p for p in globlib.glob(item, recursive=True) if os.path.isfile(p))
             if not matches:
-                log.warning("no files match %s", item)
+                log.info("no files match %s", item)
             found.extend(os.path.abspath(p) for p in matches)
         elif os.path.isdir(item):
             files = sorted(
@@ -60,7 +60,7 @@ def list_uris(inputs: Iterable[str]) -> list[str]:
                 if _is_video_name(name)
             )
             if not files:
-                log.warning("no video files under %s", item)
+                log.info("no video files under %s", item)
             found.extend(os.path.abspath(p) for p in files)
         else:
             found.append(os.path.abspath(item))  # missing or unreadable: rejected at the source stage

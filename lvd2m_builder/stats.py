@@ -28,16 +28,22 @@ class ShardStats:
     wall_seconds: float = 0.0
 
     def add(self, clip: Clip) -> None:
-        self.clips += 1
         if clip.rejected:
-            stage = clip.rejection.stage
-            self.rejected_by_stage[stage] = self.rejected_by_stage.get(stage, 0) + 1
-            key = f"{stage}: {reason_class(clip.rejection.reason)}"
-            self.rejected_by_reason[key] = self.rejected_by_reason.get(key, 0) + 1
+            self.add_outcome(clip.rejection.stage, clip.rejection.reason)
         else:
-            self.accepted += 1
+            self.add_outcome()
         for stage, seconds in clip.seconds.items():
             self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+    def add_outcome(self, stage: str | None = None, reason: str = "") -> None:
+        """Count one clip: accepted when ``stage`` is None, else rejected there (rows made without a Clip)."""
+        self.clips += 1
+        if stage is None:
+            self.accepted += 1
+            return
+        self.rejected_by_stage[stage] = self.rejected_by_stage.get(stage, 0) + 1
+        key = f"{stage}: {reason_class(reason)}"
+        self.rejected_by_reason[key] = self.rejected_by_reason.get(key, 0) + 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

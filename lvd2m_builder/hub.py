@@ -1,0 +1,104 @@
+"""``lvd2m push``: validate a built dataset, then publish it as a Hub dataset repo that ``load_dataset`` streams.
+
+Only what a reader needs goes up: the card, stats.json, the plots and the files the card's configs name. The
+manifest (local resume state, with absolute input paths) and temporary files stay home. Shards the repo holds
+from an earlier, larger build are deleted in the same commit, so the configs' globs never mix two builds.
+The token comes from huggingface_hub's usual places (HF_TOKEN, ``hf auth login``) and never enters a message.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+from . import schema
+from .card import refresh_card
+from .errors import ConfigError, HubAuthError, HubError, InvalidDatasetError
+from .validate import ValidateConfig, validate
+
+log = logging.getLogger(__name__)
+
+#: Data files, from the same configs the card declares (videos included, for builds that embed them).
+DATA_PATTERNS = [f["path"] for c in schema.configs(videos=True) for f in c["data_files"]]
+PUBLIC_PATTERNS = ["README.md", "stats.json", "plots/*.png", *DATA_PATTERNS]
+
+
+@dataclass(frozen=True)
+class PushResult:
+    repo_id: str
+    commit_url: str
+    pr_url: Optional[str]
+
+
+def push(out: str | Path, repo_id: str, *, private: bool = False, revision: Optional[str] = None,
+         create_pr: bool = False, token: Optional[str] = None,
+         validate_config: ValidateConfig = ValidateConfig()) -> PushResult:
+    """Render the card for ``repo_id``, validate, create the repo if needed and upload; a re-run resumes."""
+    from huggingface_hub import HfApi, constants, get_token
+
+    out = Path(out)
+    if create_pr and revision:
+        raise ConfigError("revision", revision, "cannot be combined with create_pr (to add to an open PR, "
+                                                "pass revision=refs/pr/N without create_pr)")
+    refresh_card(out, repo_id)
+    report = validate(str(out), validate_config)
+    if not report.ok:
+        first = next(f for f in report.findings if f.severity == "error")
+        raise InvalidDatasetError(str(out), report.errors, first.line())
+    endpoint = constants.ENDPOINT
+    token = token or get_token()
+    if not token:
+        raise HubAuthError(endpoint, "no Hugging Face token found: set HF_TOKEN or run `hf auth login`")
+    api = HfApi(token=token)
+    with _hub_errors(endpoint, repo_id):
+        user = api.whoami()["name"]
+        log.info("pushing %s to %s/datasets/%s as %s", out, endpoint, repo_id, user)
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        if revision and not revision.startswith("refs/pr/"):
+            api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
+        commit = api.upload_folder(
+            repo_id=repo_id,
+            repo_type="dataset",
+            folder_path=out,
+            revision=revision,
+            create_pr=create_pr,
+            allow_patterns=PUBLIC_PATTERNS,
+            delete_patterns=[*DATA_PATTERNS, "plots/*.png"],
+            commit_message=f"lvd2m push: {report.rows.get('default', 0)} clips, "
+                           f"{report.rows.get('rejects', 0)} rejects",
+        )
+    log.info("pushed: %s", commit.commit_url)
+    return PushResult(repo_id, commit.commit_url, commit.pr_url)
+
+
+@contextmanager
+def _hub_errors(endpoint: str, repo_id: str) -> Iterator[None]:
+    """Turn what huggingface_hub raises into one-line typed errors; LFS upload failures arrive wrapped."""
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        yield
+    except (HfHubHTTPError, httpx2.TransportError, RuntimeError, ValueError) as e:
+        cause = e
+        while not isinstance(cause, (HfHubHTTPError, httpx2.TransportError)) and cause.__cause__ is not None:
+            cause = cause.__cause__
+        if isinstance(cause, httpx2.TransportError):
+            raise HubError(endpoint, f"cannot reach the Hub: {type(cause).__name__}: {cause}") from e
+        if not isinstance(cause, HfHubHTTPError):
+            raise HubError(endpoint, f"{repo_id}: {_first_line(e)}") from e
+        status = cause.response.status_code if cause.response is not None else None
+        if status == 401:
+            raise HubAuthError(endpoint, "the Hub rejected the token (401 Unauthorized): check HF_TOKEN or "
+                                         "run `hf auth login --force`") from e
+        if status == 403:
+            raise HubAuthError(endpoint, f"the token may not write to {repo_id} (403 Forbidden): use a token "
+                                         "with write access to that namespace") from e
+        raise HubError(endpoint, f"{repo_id}: HTTP {status}: {_first_line(cause)}") from e
+
+
+def _first_line(error: Exception) -> str:
+    return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)

@@ -1,0 +1,200 @@
+"""``lvd2m validate``: is a built dataset (local directory or Hub repo) what its card says and what LVD-2M promises?
+
+Checks, in order: the card's YAML parses and declares configs and features; every config's files exist and
+every data file belongs to a config; every shard opens with the card's features; keys are unique and never
+both accepted and rejected; accepted rows keep the promises of the settings they were built with; no caption
+repeats across many clips; stats.json counts match the rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pyarrow as pa
+import yaml
+from datasets import Features
+
+from . import schema
+from .errors import ConfigError
+from .findings import Report
+from .row_checks import CaptionRepeats, RowRules, check_accepted
+from .shardio import DatasetSource, open_shard, open_source
+
+log = logging.getLogger(__name__)
+
+ACCEPTED, REJECTS = "default", "rejects"
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(\n|\Z)", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    """``max_caption_repeats``: a refined_caption on more clips than this is an error (the LVD-2M release has one
+    caption on about 4,000 clips, from bad API replies)."""
+
+    max_caption_repeats: int = 5
+
+    def __post_init__(self) -> None:
+        if self.max_caption_repeats < 1:
+            raise ConfigError("max_caption_repeats", self.max_caption_repeats, "must be >= 1")
+
+
+def validate(path_or_repo_id: str, config: ValidateConfig = ValidateConfig(), revision: Optional[str] = None,
+             token: Optional[str] = None) -> Report:
+    source = open_source(path_or_repo_id, revision, token)
+    report = Report(source.label)
+    configs, features = _card(source, report)
+    files = _config_files(source, configs, report)
+    _shards(source, files, features, config, report)
+    _stats(source, report)
+    log.info("validated %s: %d errors, %d warnings", source.label, report.errors, report.warnings)
+    return report
+
+
+def _card(source: DatasetSource, report: Report) -> tuple[dict[str, list[str]], dict[str, Features]]:
+    """Configs and features from the card; schema.py's stand in (to still check rows) when the card fails."""
+    fallback = _configs(schema.configs()), {ACCEPTED: schema.ROW_FEATURES, REJECTS: schema.REJECT_FEATURES}
+    if not source.exists("README.md"):
+        report.add("card_missing", "no README.md (dataset card)", shard="README.md")
+        return fallback
+    match = _FRONT_MATTER.match(source.read_text("README.md"))
+    try:
+        data = yaml.safe_load(match.group(1)) if match else None
+    except yaml.YAMLError as e:
+        report.add("card_yaml", f"the card's YAML does not parse: {' '.join(str(e).split())}", shard="README.md")
+        return fallback
+    if not isinstance(data, dict):
+        report.add("card_yaml", "the card has no YAML mapping between --- lines", shard="README.md")
+        return fallback
+    try:
+        configs = _configs(data.get("configs"))
+    except (TypeError, KeyError, AttributeError) as e:
+        report.add("card_configs", f"malformed configs: {e!r}", shard="README.md")
+        return fallback
+    infos = data.get("dataset_info") or []
+    infos = [infos] if isinstance(infos, dict) else infos
+    features: dict[str, Features] = {}
+    for info in infos:
+        name = info.get("config_name", ACCEPTED)
+        try:
+            features[name] = Features._from_yaml_list(info["features"])
+        except (KeyError, TypeError, ValueError) as e:
+            report.add("card_features", f"config {name}: features do not parse: {e!r}", shard="README.md")
+    for name in configs:
+        if name not in features:
+            report.add("card_features", f"config {name} has no dataset_info features", shard="README.md")
+    if not configs:
+        report.add("card_configs", "the card declares no configs", shard="README.md")
+        return fallback[0], features
+    return configs, features
+
+
+def _configs(raw: Any) -> dict[str, list[str]]:
+    """config name -> data file patterns, from any of the forms the card's ``data_files`` may take."""
+    configs = {}
+    for entry in raw or []:
+        data_files = entry["data_files"]
+        if isinstance(data_files, dict):
+            data_files = list(data_files.values())
+        patterns = []
+        for item in data_files if isinstance(data_files, list) else [data_files]:
+            paths = item["path"] if isinstance(item, dict) else item
+            patterns += paths if isinstance(paths, list) else [paths]
+        configs[entry["config_name"]] = patterns
+    return configs
+
+
+def _config_files(source: DatasetSource, configs: dict[str, list[str]], report: Report) -> dict[str, list[str]]:
+    files, owner = {}, {}
+    for name, patterns in configs.items():
+        files[name] = sorted({rel for pattern in patterns for rel in source.glob(pattern)})
+        if not files[name]:
+            report.add("config_no_files", f"config {name}: no file matches {patterns}", shard="README.md")
+        for rel in files[name]:
+            if rel in owner:
+                report.add("config_overlap", f"file is in configs {owner[rel]} and {name}", shard=rel)
+            owner.setdefault(rel, name)
+    for rel in source.data_files():
+        if rel not in owner:
+            report.add("file_not_in_config", "data file matched by no config: load_dataset ignores it", shard=rel)
+    return files
+
+
+def _shards(source: DatasetSource, files: dict[str, list[str]], features: dict[str, Features],
+            config: ValidateConfig, report: Report) -> None:
+    seen: dict[str, dict[str, tuple[str, int]]] = {}  # config -> key -> (shard, row)
+    repeats = CaptionRepeats(config.max_caption_repeats)
+    for name, rels in files.items():
+        keys = seen.setdefault(name, {})
+        report.rows[name] = 0
+        for rel in rels:
+            report.shards += 1
+            try:
+                with open_shard(source, rel) as (found, batches):
+                    if name in features and found != features[name]:
+                        report.add("features_mismatch", _difference(features[name], found), shard=rel)
+                    row_index = 0
+                    for batch in batches:
+                        for row in batch.to_pylist():
+                            _row(name, rel, row_index, row, keys, seen, repeats, report)
+                            row_index += 1
+                    report.rows[name] += row_index
+            except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as e:  # a finding, not a crash
+                report.add("shard_unreadable", f"{type(e).__name__}: {' '.join(str(e).split())[:200]}", shard=rel)
+    report.findings.extend(repeats.findings())
+
+
+def _row(config: str, rel: str, index: int, row: dict[str, Any], keys: dict, seen: dict,
+         repeats: CaptionRepeats, report: Report) -> None:
+    key = row.get("key")
+    if not key:
+        report.add("key_missing", "row has no key", shard=rel, row=index)
+    elif key in keys:
+        other = keys[key]
+        report.add("key_duplicate", f"key also at {other[0]} row {other[1]}", shard=rel, row=index, key=key)
+    else:
+        keys[key] = (rel, index)
+        if config in (ACCEPTED, REJECTS):
+            other_config = REJECTS if config == ACCEPTED else ACCEPTED
+            other = seen.get(other_config, {}).get(key)
+            if other is not None:
+                report.add("key_accepted_and_rejected", f"key is also at {other[0]} row {other[1]}",
+                           shard=rel, row=index, key=key)
+    if config == ACCEPTED:
+        try:
+            rules = RowRules.from_provenance(row.get("provenance"))
+        except ValueError as e:
+            report.add("provenance_invalid", f"cannot read settings from provenance: {e}", shard=rel, row=index, key=key)
+        else:
+            for code, message in check_accepted(row, rules):
+                report.add(code, message, shard=rel, row=index, key=key)
+        repeats.add(row.get("refined_caption"), rel, index, key)
+    elif config == REJECTS and not (row.get("stage") and row.get("reason")):
+        report.add("reject_unexplained", "reject without stage or reason", shard=rel, row=index, key=key)
+
+
+def _difference(expected: Features, found: Features) -> str:
+    missing = [n for n in expected if n not in found]
+    extra = [n for n in found if n not in expected]
+    changed = [n for n in expected if n in found and expected[n] != found[n]]
+    parts = [f"{label}: {', '.join(names[:5])}" for label, names in
+             (("missing", missing), ("unexpected", extra), ("other type", changed)) if names]
+    return "shard features differ from the card's (" + "; ".join(parts or ["field order"]) + ")"
+
+
+def _stats(source: DatasetSource, report: Report) -> None:
+    if not source.exists("stats.json"):
+        report.add("stats_missing", "no stats.json", "warning")
+        return
+    try:
+        stats = json.loads(source.read_text("stats.json"))
+    except ValueError as e:
+        report.add("stats_invalid", f"stats.json does not parse: {e}", shard="stats.json")
+        return
+    for config, field in ((ACCEPTED, "accepted"), (REJECTS, "rejected")):
+        if config in report.rows and stats.get(field) != report.rows[config]:
+            report.add("stats_mismatch", f"stats.json says {stats.get(field)} {field}, the {config} shards hold "
+                       f"{report.rows[config]} rows", shard="stats.json")

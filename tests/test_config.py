@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+
+from lvd2m_builder import config as cfg
+from lvd2m_builder.errors import ConfigError
+
+
+def test_paper_preset_holds_the_lvd2m_settings():
+    c = cfg.preset("paper")
+    assert (c.duration.min_s, c.duration.max_s) == (10.0, None)
+    assert (c.cuts.threshold, c.cuts.min_scene_len, c.cuts.fps) == (50.0, 0, 0.5)
+    assert (c.motion.fps, c.motion.height, c.motion.width, c.motion.min_score) == (2.0, 520, 960, 20.0)
+
+
+def test_yaml_then_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("motion:\n  min_score: 12\n  backend: dis\nshard_size: 4\n")
+    c = cfg.load(path, overrides={"cuts.threshold": 40})
+    assert c.motion.min_score == 12.0 and c.shard_size == 4 and c.cuts.threshold == 40.0
+    assert c.motion.height == 520  # untouched fields keep the preset's value
+
+
+@pytest.mark.parametrize(
+    "yaml_text, field",
+    [
+        ("motion:\n  min_scor: 12\n", "motion.min_scor"),
+        ("motion:\n  backend: farneback\n", "motion.backend"),
+        ("cuts:\n  threshold: high\n", "cuts.threshold"),
+        ("shard_size: 0\n", "shard_size"),
+        ("duration:\n  min_s: 10\n  max_s: 5\n", "duration.max_s"),
+    ],
+    ids=["unknown-key", "bad-literal", "not-a-number", "out-of-range", "max-below-min"],
+)
+def test_bad_config_names_the_field(tmp_path, yaml_text, field):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError) as info:
+        cfg.load(path)
+    assert info.value.field == field
+
+
+def test_override_parsing_and_unknown_names():
+    assert cfg.parse_override("motion.min_score=15") == ("motion.min_score", 15)
+    assert cfg.parse_override("duration.max_s=null") == ("duration.max_s", None)
+    with pytest.raises(ConfigError):
+        cfg.parse_override("motion.min_score")
+    with pytest.raises(ConfigError) as info:
+        cfg.preset("paper").replace({"motion.nope": 1})
+    assert info.value.field == "motion.nope"
+
+
+def test_config_errors_survive_pickling():
+    import pickle
+
+    error = ConfigError("motion.fps", -1, "must be > 0")
+    again = pickle.loads(pickle.dumps(error))
+    assert isinstance(again, ValueError) and again.field == "motion.fps" and str(again) == str(error)
