@@ -28,7 +28,7 @@ def _size_category(n: int) -> str:
     return "1M<n<10M"
 
 
-def _pipeline(settings: dict[str, Any]) -> list[tuple[str, str, str]]:
+def _pipeline(settings: dict[str, Any], stats_seconds: dict[str, float]) -> list[tuple[str, str, str]]:
     """(stage, method, setting) rows: the thresholds and models this run used, read from its settings."""
     d = settings["duration"]
     rows = [("duration", "probed length", f"> {d['min_s']:g} s" + (f", <= {d['max_s']:g} s" if d.get("max_s") else ""))]
@@ -43,12 +43,26 @@ def _pipeline(settings: dict[str, Any]) -> list[tuple[str, str, str]]:
                  else f"OpenCV DIS optical flow, preset {m['dis_preset']}")
         rows.append(("motion", model, f"mean flow magnitude >= {m['min_score']:g} between frames at {m['fps']:g} fps "
                                       f"resized to {m['height']}x{m['width']}"))
-    for name, section in settings.items():  # stages added later (semantic, captions) describe themselves
-        if name not in _KNOWN_SECTIONS and isinstance(section, dict):
-            enabled = section.get("enabled", True)
-            shown = ", ".join(f"{k} {v}" for k, v in section.items() if k != "enabled" and not isinstance(v, dict))
-            rows.append((name, "on" if enabled else "off", shown if enabled else "-"))
+    for name in sorted(set(settings) - _KNOWN_SECTIONS, key=_stage_order):  # later stages describe themselves
+        section = settings[name]
+        if isinstance(section, dict):
+            rows.append((name, *_section(name, section, stats_seconds)))
     return rows
+
+
+def _stage_order(name: str) -> tuple[int, str]:
+    return (schema.STAGES.index(name) if name in schema.STAGES else len(schema.STAGES), name)
+
+
+def _section(name: str, section: dict[str, Any], stats_seconds: dict[str, float]) -> tuple[str, str]:
+    """(method, setting) of a stage section: its models and values, and whether it ran (stats' seconds)."""
+    if not section.get("enabled", True):
+        return "off", "-"
+    models = [f"{role} {value['model']}" + (f" ({value['backend']})" if value.get("backend") else "")
+              for role, value in sorted(section.items()) if isinstance(value, dict) and value.get("model")]
+    values = ", ".join(f"{k} {v}" for k, v in sorted(section.items()) if k != "enabled" and not isinstance(v, dict))
+    ran = name in stats_seconds or name not in schema.STAGES
+    return ("; ".join(models) or "on") + ("" if ran else " (enabled, ran on no clip)"), values
 
 
 def _type_name(feature: Any) -> str:
@@ -90,7 +104,7 @@ def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Option
         version=__version__,
         preset=settings.get("preset", "-"),
         min_duration=f"{settings['duration']['min_s']:g}",
-        pipeline=_pipeline(settings),
+        pipeline=_pipeline(settings, stats.get("seconds", {})),
         funnel=stats["funnel"],
         reasons=list(stats.get("rejected_by_reason", {}).items())[:10],
         total_clips=stats["clips"],
@@ -108,7 +122,7 @@ def write_card(out: Path, stats: dict[str, Any], settings: dict[str, Any], repo_
     summary = summarize(out)
     plots = write_plots(summary, out)
     videos = bool(list(out.glob(schema.VIDEOS_PATTERN)))
-    card = render_card(stats, settings, summary, plots, repo_id or out.name, videos)
+    card = render_card(stats, settings, summary, plots, repo_id or out.resolve().name, videos)
     path = out / "README.md"
     tmp = path.with_name(f".README.md.tmp-{os.getpid()}")
     card.save(tmp)

@@ -60,6 +60,125 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_card(sub) -> None:
+    p = sub.add_parser("card", help="render the dataset card (README.md) and its plots again",
+                       description="Render OUT/README.md and OUT/plots/*.png from OUT's stats.json, settings and "
+                       "shards (lvd2m build does this at its end).")
+    p.add_argument("out", help="a directory written by lvd2m build")
+    p.add_argument("--repo-id", help="the id the card's Load snippet names (default: the directory's name)")
+    p.set_defaults(func=_card)
+
+
+def _card(args: argparse.Namespace) -> int:
+    from .card import refresh_card
+
+    print(refresh_card(Path(args.out), args.repo_id))
+    return 0
+
+
+def _add_validate(sub) -> None:
+    p = sub.add_parser("validate", help="check a built dataset, local or on the Hub; exit 1 on any error",
+                       description="Check the card's YAML, configs and features against the shards, unique keys, "
+                       "accepted rows against their settings, and captions repeated across clips.")
+    p.add_argument("source", metavar="PATH_OR_REPO_ID", help="a local directory or a Hub dataset repo NAME/REPO")
+    p.add_argument("--revision", help="Hub branch, tag or commit (default: main)")
+    p.add_argument("--max-caption-repeats", type=int, default=5, metavar="N",
+                   help="flag a refined_caption found on more than N clips (default 5)")
+    p.add_argument("--json", action="store_true", help="the report as JSON, every finding included")
+    p.set_defaults(func=_validate)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .validate import ValidateConfig, validate
+
+    report = validate(args.source, ValidateConfig(args.max_caption_repeats), args.revision)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.text())
+    return 0 if report.ok else 1
+
+
+def _add_push(sub) -> None:
+    p = sub.add_parser("push", help="validate OUT and publish it as a Hub dataset repo",
+                       description="Validate OUT (an invalid dataset is refused), create the dataset repo if needed "
+                       "and upload the card, stats, plots and shards. A re-run resumes an interrupted upload. The "
+                       "token comes from HF_TOKEN or `hf auth login`.")
+    p.add_argument("out", help="a directory written by lvd2m build")
+    p.add_argument("--repo-id", required=True, help="NAME/REPO, e.g. alice/lvd2m")
+    p.add_argument("--private", action="store_true", help="create the repo private")
+    p.add_argument("--revision", help="branch to push to (created if missing), or refs/pr/N to add to a PR")
+    p.add_argument("--create-pr", action="store_true", help="open a pull request instead of pushing to main")
+    p.add_argument("--keep-card", action="store_true",
+                   help="upload README.md as it is (hand edits kept); by default the card is rendered for --repo-id")
+    p.add_argument("--max-caption-repeats", type=int, default=5, metavar="N",
+                   help="validation: flag a refined_caption found on more than N clips (default 5)")
+    p.set_defaults(func=_push)
+
+
+def _push(args: argparse.Namespace) -> int:
+    from .hub import push
+    from .validate import ValidateConfig
+
+    result = push(args.out, args.repo_id, private=args.private, revision=args.revision, create_pr=args.create_pr,
+                  render=not args.keep_card, validate_config=ValidateConfig(args.max_caption_repeats))
+    print(result.pr_url or result.commit_url)
+    return 0
+
+
+def _add_import(sub) -> None:
+    p = sub.add_parser("import", help="import the released LVD-2M CSV tables as shards",
+                       description="Stream the released LVD-2M tables (hdvg_300k_720p.csv, ytb_600k_720p.csv, "
+                       "webvid_1200k_336_short.csv; local paths or fsspec URLs, .gz/.bz2 inferred) into OUT in the "
+                       "layout lvd2m build writes. Malformed rows become rejects naming the file and line.")
+    p.add_argument("tables", nargs="+", metavar="CSV_OR_URL", help="release CSV files or URLs")
+    p.add_argument("--out", required=True, help="output directory (load it with load_dataset(OUT, streaming=True))")
+    p.add_argument("--shard-size", type=int, default=100_000, help="rows per shard (default 100000)")
+    p.add_argument("--max-caption-repeats", type=int, default=5, metavar="N",
+                   help="flag in stats.json a refined_caption found on more than N rows (default 5)")
+    p.add_argument("--overwrite", action="store_true", help="replace shards already in OUT")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_import)
+
+
+def _import(args: argparse.Namespace) -> int:
+    from .importers import ImportConfig, import_tables
+
+    config = ImportConfig(shard_size=args.shard_size, max_caption_repeats=args.max_caption_repeats)
+    stats = import_tables(args.tables, args.out, config, overwrite=args.overwrite, progress=not args.no_progress)
+    repeated = stats["repeated_refined_captions"]
+    print(json.dumps({"rows": stats["clips"], "accepted": stats["accepted"], "rejected": stats["rejected"],
+                      "repeated_refined_captions": repeated["captions"], "rows_with_repeated_caption": repeated["rows"]}))
+    return 0
+
+
+def _add_materialize(sub) -> None:
+    p = sub.add_parser("materialize", help="cut each row's clip out of your source videos by its span",
+                       description="Cut the clip of every row of DIR (from lvd2m import or build) out of its source "
+                       "video into DIR/clips/KEY.mp4, and write a webdataset export (DIR/webdataset/) and, with "
+                       "--embed-videos, the 'videos' config. Sources are found by video_id (file stem) under "
+                       "--sources, through --mapping, or (with neither) at the row's url. A missing or unreadable "
+                       "source becomes a reject; the rest goes on.")
+    p.add_argument("dir", metavar="DIR", help="a directory written by lvd2m import or lvd2m build")
+    p.add_argument("--sources", metavar="SRC_DIR_OR_URL", help="directory or fsspec URL of videos named VIDEO_ID.*")
+    p.add_argument("--mapping", metavar="FILE", help="JSON {video_id: path} or CSV with columns video_id,path")
+    p.add_argument("--mode", choices=("accurate", "copy"), default="accurate",
+                   help="accurate: re-encode, frame-exact (default); copy: keyframe copy, fast, not frame-exact")
+    p.add_argument("--embed-videos", action="store_true", help="also write the 'videos' config (clips embedded)")
+    p.add_argument("--no-webdataset", action="store_true", help="skip the webdataset export")
+    p.add_argument("--shard-size", type=int, default=64, help="clips per tar / videos shard (default 64)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_materialize)
+
+
+def _materialize(args: argparse.Namespace) -> int:
+    from .clip_cutter import MaterializeConfig
+    from .materialize import materialize
+
+    config = MaterializeConfig(mode=args.mode, embed_videos=args.embed_videos, webdataset=not args.no_webdataset,
+                               shard_size=args.shard_size)
+    section = materialize(args.dir, args.sources, args.mapping, config, progress=not args.no_progress)
+    print(json.dumps({k: section[k] for k in ("clips", "cut", "rejected", "webdataset", "videos")}))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lvd2m",
@@ -69,6 +188,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="count", default=0, help="-v: progress notes, -vv: debug logging")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_build(sub)
+    _add_card(sub)
+    _add_validate(sub)
+    _add_push(sub)
+    _add_import(sub)
+    _add_materialize(sub)
     return p
 
 

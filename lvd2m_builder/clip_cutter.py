@@ -53,6 +53,7 @@ class Outcome:
     row: dict[str, Any]  # with the clip's measured fps, size, frames and span when cut
     clip: Optional[Path] = None
     reject: Optional[dict[str, Any]] = None
+    expected_frames: int = 0  # round(duration x fps) of the requested span
 
 
 def _with_provenance(row: dict, **fields: Any) -> str:
@@ -129,7 +130,7 @@ class ClipCutter:
                    "num_frames": done.frames,
                    "provenance": _with_provenance(row, mode=self.config.mode, source=uri,
                                                   frames_expected=done.expected)}
-        return Outcome(updated, clip=dst)
+        return Outcome(updated, clip=dst, expected_frames=done.expected)
 
     def _reuse(self, dst: Path, start: float, end: float, info: SourceInfo) -> Optional[Cut]:
         """A clip left by an earlier run with the right frame count is kept (resume)."""

@@ -16,7 +16,7 @@ import yaml
 
 from .errors import ConfigError
 
-PRESETS = ("paper",)
+PRESETS = ("paper", "robust")
 
 
 def _check(condition: bool, name: str, value: Any, why: str) -> None:
@@ -37,18 +37,80 @@ class DurationConfig:
 
 
 @dataclass(frozen=True)
+class RobustCutConfig:
+    """Thresholds of the ``robust`` cut detector (filters/robust_cuts.py); grey levels are on a 0-255 scale.
+
+    Hard cuts are isolated spikes of per-frame change on ``tiny_width``-px frames at the native frame rate,
+    confirmed by the motion stage's flow: at least ``min_unmatched`` of the pixels of the 2 fps pair around the
+    spike must stay unmatched (error > ``match_tol``) after warping, so a pan, zoom or moving subject does not
+    count, nor does a spike after which the picture returns within ``flash_frames`` frames (the closest
+    before/after frames differ by at most ``return_ratio`` of the spike: a flash). Fades are runs of blank
+    (near-uniform dark or bright) frames; a run of at most ``flash_frames`` after which the picture returns
+    (correlation >= ``return_ncc``) is a flash. Dissolves are frames that are the
+    average of the frames ``dissolve_s`` / 2 before and after, where the flow cannot explain the change.
+    """
+
+    tiny_width: int = 64
+    spike_ratio: float = 4.0
+    spike_window: int = 8
+    min_unmatched: float = 0.2
+    match_tol: float = 20.0
+    blank_std: float = 10.0
+    black_level: float = 24.0
+    white_level: float = 225.0
+    flash_frames: int = 2
+    return_ratio: float = 0.5
+    return_ncc: float = 0.8
+    dissolve_s: float = 1.0
+    dissolve_blend: float = 0.35
+    dissolve_across: float = 25.0
+    dissolve_unmatched: float = 0.25
+    edge_s: float = 0.25
+    merge_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        p = "cuts.robust."
+        _check(16 <= self.tiny_width <= 512, p + "tiny_width", self.tiny_width, "must be in [16, 512]")
+        _check(self.spike_ratio > 1, p + "spike_ratio", self.spike_ratio, "must be > 1")
+        _check(self.spike_window >= 2, p + "spike_window", self.spike_window, "must be >= 2")
+        for name in ("min_unmatched", "return_ratio", "return_ncc", "dissolve_unmatched"):
+            _check(0 <= getattr(self, name) <= 1, p + name, getattr(self, name), "must be in [0, 1]")
+        for name in ("match_tol", "blank_std", "dissolve_across"):
+            _check(0 < getattr(self, name) <= 255, p + name, getattr(self, name), "must be in (0, 255]")
+        _check(0 <= self.black_level < self.white_level <= 255, p + "black_level/white_level",
+               (self.black_level, self.white_level), "need 0 <= black_level < white_level <= 255")
+        _check(self.flash_frames >= 0, p + "flash_frames", self.flash_frames, "must be >= 0")
+        _check(self.dissolve_s > 0, p + "dissolve_s", self.dissolve_s, "must be > 0")
+        _check(0 < self.dissolve_blend < 1, p + "dissolve_blend", self.dissolve_blend, "must be in (0, 1)")
+        _check(self.edge_s >= 0, p + "edge_s", self.edge_s, "must be >= 0")
+        _check(self.merge_s >= 0, p + "merge_s", self.merge_s, "must be >= 0")
+
+
+@dataclass(frozen=True)
 class CutConfig:
-    """Scene-cut check: PySceneDetect ContentDetector on frames sampled at ``fps``; any cut rejects."""
+    """Scene-cut check; any cut rejects.
+
+    ``detector``: ``content`` is the paper's PySceneDetect ContentDetector on frames sampled at ``fps`` (with
+    ``threshold`` and ``min_scene_len``); ``robust`` tells camera motion from cuts (``robust`` holds its
+    thresholds); ``transnetv2`` is TransNetV2 on every frame (pip install 'lvd2m-builder[transnet]'), a cut
+    where its probability exceeds ``transnet_threshold``.
+    """
 
     enabled: bool = True
     threshold: float = 50.0
     min_scene_len: int = 0
     fps: float = 0.5
+    detector: Literal["content", "robust", "transnetv2"] = "content"
+    robust: RobustCutConfig = field(default_factory=RobustCutConfig)
+    transnet_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         _check(0 < self.threshold <= 255, "cuts.threshold", self.threshold, "must be in (0, 255]")
         _check(self.min_scene_len >= 0, "cuts.min_scene_len", self.min_scene_len, "must be >= 0")
         _check(self.fps > 0, "cuts.fps", self.fps, "must be > 0")
+        _check(self.detector in ("content", "robust", "transnetv2"), "cuts.detector", self.detector,
+               "must be content, robust or transnetv2")
+        _check(0 < self.transnet_threshold < 1, "cuts.transnet_threshold", self.transnet_threshold, "must be in (0, 1)")
 
 
 @dataclass(frozen=True)
@@ -61,7 +123,8 @@ class MotionConfig:
     height: int = 520
     width: int = 960
     min_score: float = 20.0
-    dis_preset: Literal["ultrafast", "fast", "medium"] = "medium"
+    dis_preset: Literal["ultrafast", "fast", "medium"] = "ultrafast"
+    dis_scale: float = 0.5
     raft_updates: int = 12
     batch_size: int = 8
     device: str = "auto"
@@ -83,6 +146,7 @@ class MotionConfig:
             self.dis_preset,
             "must be ultrafast, fast or medium",
         )
+        _check(0 < self.dis_scale <= 1, "motion.dis_scale", self.dis_scale, "must be in (0, 1]")
         _check(self.raft_updates >= 1, "motion.raft_updates", self.raft_updates, "must be >= 1")
         _check(self.batch_size >= 1, "motion.batch_size", self.batch_size, "must be >= 1")
 
@@ -224,6 +288,8 @@ def preset(name: str) -> BuildConfig:
     """The named preset: ``paper`` holds the LVD-2M settings and stays the reference."""
     if name not in PRESETS:
         raise ConfigError("preset", name, f"unknown preset; choose one of {', '.join(PRESETS)}")
+    if name == "robust":  # the paper's settings, with a cut check that tells camera motion from cuts
+        return BuildConfig(preset=name, cuts=CutConfig(detector="robust"))
     return BuildConfig(preset=name)
 
 

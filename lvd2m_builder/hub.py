@@ -1,7 +1,7 @@
 """``lvd2m push``: validate a built dataset, then publish it as a Hub dataset repo that ``load_dataset`` streams.
 
 Only what a reader needs goes up: the card, stats.json, the plots and the files the card's configs name. The
-manifest (local resume state, with absolute input paths) and temporary files stay home. Shards the repo holds
+manifest (local resume state) and temporary files stay home. Shards the repo holds
 from an earlier, larger build are deleted in the same commit, so the configs' globs never mix two builds.
 The token comes from huggingface_hub's usual places (HF_TOKEN, ``hf auth login``) and never enters a message.
 """
@@ -34,24 +34,26 @@ class PushResult:
 
 
 def push(out: str | Path, repo_id: str, *, private: bool = False, revision: Optional[str] = None,
-         create_pr: bool = False, token: Optional[str] = None,
+         create_pr: bool = False, token: Optional[str] = None, render: bool = True,
          validate_config: ValidateConfig = ValidateConfig()) -> PushResult:
-    """Render the card for ``repo_id``, validate, create the repo if needed and upload; a re-run resumes."""
+    """Render the card for ``repo_id`` (``render=False`` keeps a hand-edited README.md), validate, create the
+    repo if needed and upload; a re-run resumes. Nothing reaches the Hub before validation passed."""
     from huggingface_hub import HfApi, constants, get_token
 
     out = Path(out)
     if create_pr and revision:
         raise ConfigError("revision", revision, "cannot be combined with create_pr (to add to an open PR, "
                                                 "pass revision=refs/pr/N without create_pr)")
-    refresh_card(out, repo_id)
-    report = validate(str(out), validate_config)
-    if not report.ok:
-        first = next(f for f in report.findings if f.severity == "error")
-        raise InvalidDatasetError(str(out), report.errors, first.line())
     endpoint = constants.ENDPOINT
     token = token or get_token()
     if not token:
         raise HubAuthError(endpoint, "no Hugging Face token found: set HF_TOKEN or run `hf auth login`")
+    if render:
+        refresh_card(out, repo_id)
+    report = validate(str(out), validate_config)
+    if not report.ok:
+        first = next(f for f in report.findings if f.severity == "error")
+        raise InvalidDatasetError(str(out), report.errors, first.line())
     api = HfApi(token=token)
     with _hub_errors(endpoint, repo_id):
         user = api.whoami()["name"]

@@ -12,7 +12,7 @@ from typing import Iterable, Iterator
 
 from .config import BuildConfig
 from .errors import DecodeError, StageError
-from .filters.cuts import CutFilter, CutScorer
+from .filters.detectors import cut_stages
 from .filters.duration import DurationFilter
 from .filters.motion import MotionFilter, MotionScorer
 from .media.probe import probe
@@ -80,14 +80,17 @@ class Pipeline:
     def __init__(self, config: BuildConfig, scratch: str | None = None) -> None:
         self.config = config
         scorers = []
+        residual = None  # the robust cut check scores what the motion stage's flow cannot explain
         if config.cuts.enabled:
-            scorers.append(CutScorer(config.cuts))
-        if config.motion.enabled:
-            scorers.append(MotionScorer(config.motion))
+            cut_scorer, cut_filter = cut_stages(config.cuts)
+            scorers.append(cut_scorer)
+            residual = getattr(cut_scorer, "residual", None)
+        if config.motion.enabled or residual is not None:
+            scorers.append(MotionScorer(config.motion, residual))
         sampler = FrameSampler(config.motion.height, config.motion.width, config.decode_chunk)
         self.stages = [Fetch(scratch), Probe(), DurationFilter(config.duration), FramePass(scorers, sampler)]
         if config.cuts.enabled:
-            self.stages.append(CutFilter())
+            self.stages.append(cut_filter)
         if config.motion.enabled:
             self.stages.append(MotionFilter(config.motion))
 

@@ -72,6 +72,11 @@ class Clip:
     refined_caption: Optional[str] = None
     rewritten_caption: Optional[str] = None
     models: dict[str, str] = field(default_factory=dict)  # role -> model that ran, plus the prompts' version
+    # robust / transnetv2 cut detectors: per-frame candidates (in memory only), the motion stage's per-pair flow
+    # residuals (t0, t1, residual, unmatched share), and the decision's evidence (written into provenance)
+    cut_candidates: list[Any] = field(default_factory=list)
+    flow_residuals: list[tuple[float, float, float, float]] = field(default_factory=list)
+    cut_evidence: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rejected(self) -> bool:
@@ -114,6 +119,7 @@ def provenance(clip: Clip, settings: dict[str, Any]) -> str:
             "seconds": {k: round(v, 4) for k, v in clip.seconds.items()},
             "cut_scores": [round(s, 2) for s in clip.cut_scores],
             **({"models": clip.models} if clip.models else {}),
+            **({"cut_evidence": clip.cut_evidence} if clip.cut_evidence else {}),
         },
         sort_keys=True,
     )

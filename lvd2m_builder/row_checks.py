@@ -1,7 +1,9 @@
 """Checks on accepted rows, each against the settings it was built with (read from its own provenance).
 
-Captions are only required when the build ran a captions stage: a settings tree without a ``captions``
-section (builds made before captioning existed) means captions were off.
+Captions are required only where a captions stage ran on the row: its settings have a ``captions`` section
+that is enabled (a tree without one predates captioning: off) and its provenance shows the stage at work (a
+captions model among ``models``, or captions seconds). With weights absent the stage is skipped, rows carry no
+caption, and that is no error.
 """
 
 from __future__ import annotations
@@ -23,22 +25,34 @@ class RowRules:
     max_s: Optional[float]
     captions: bool
 
-    @classmethod
-    def from_provenance(cls, provenance: Optional[str]) -> "RowRules":
-        """Raises ValueError (json's decode error included) when the provenance has no usable settings."""
-        settings = json.loads(provenance or "null")
-        if not isinstance(settings, dict) or not isinstance(settings.get("settings"), dict):
-            raise ValueError("no settings in provenance")
-        settings = settings["settings"]
-        duration = settings.get("duration") or {}
-        if not isinstance(duration.get("min_s"), (int, float)):
-            raise ValueError("no duration.min_s in provenance settings")
-        return cls(duration["min_s"], duration.get("max_s"), captions_enabled(settings))
+
+def rules_for(provenance: Optional[str], fallback: dict[str, Any]) -> tuple[RowRules, bool]:
+    """The row's rules and whether its own provenance named the settings (else ``fallback``'s are used).
+
+    Raises ValueError (json's decode error included) when the provenance is not a JSON object or the settings
+    have no usable duration.
+    """
+    data = json.loads(provenance or "{}")
+    if not isinstance(data, dict):
+        raise ValueError("provenance is not a JSON object")
+    own = isinstance(data.get("settings"), dict)
+    settings = data["settings"] if own else fallback
+    duration = settings.get("duration") or {}
+    if not isinstance(duration.get("min_s"), (int, float)):
+        raise ValueError("settings have no duration.min_s")
+    captions = captions_enabled(settings) and captions_ran(data)
+    return RowRules(duration["min_s"], duration.get("max_s"), captions), own
 
 
 def captions_enabled(settings: dict[str, Any]) -> bool:
     section = settings.get("captions")
     return isinstance(section, dict) and bool(section.get("enabled", True))
+
+
+def captions_ran(provenance: dict[str, Any]) -> bool:
+    models = provenance.get("models") or {}
+    seconds = provenance.get("seconds") or {}
+    return any("caption" in role for role in models) or "captions" in seconds
 
 
 def check_accepted(row: dict[str, Any], rules: RowRules) -> Iterator[tuple[str, str]]:

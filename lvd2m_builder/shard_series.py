@@ -14,9 +14,12 @@ from .shards import AtomicArrow
 
 
 class ShardSeries:
-    def __init__(self, out: Path, directory: str, prefix: str, features, writer_batch_size: Optional[int] = None):
+    """``max_rows``: start the next file when the current one holds that many rows (else the caller ``start``s)."""
+
+    def __init__(self, out: Path, directory: str, prefix: str, features, writer_batch_size: Optional[int] = None,
+                 max_rows: Optional[int] = None):
         self.out, self.directory, self.prefix = out, directory, prefix
-        self.features, self.writer_batch_size = features, writer_batch_size
+        self.features, self.writer_batch_size, self.max_rows = features, writer_batch_size, max_rows
         self.files: list[AtomicArrow] = []
 
     def start(self) -> None:
@@ -28,7 +31,7 @@ class ShardSeries:
         self.files.append(AtomicArrow(path, self.features, self.writer_batch_size))
 
     def write(self, row: dict) -> None:
-        if not self.files:
+        if not self.files or (self.max_rows is not None and self.files[-1].rows >= self.max_rows):
             self.start()
         self.files[-1].write(row)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 from urllib.parse import quote, unquote
 
+import httpx2  # huggingface_hub's HTTP client: its transport errors reach us through HfFileSystem
 import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Features
@@ -23,6 +24,8 @@ from .errors import SourceError
 from .manifest import MANIFEST
 
 DATA_SUFFIXES = (".arrow", ".parquet")
+#: What reading a shard or a listing may raise, locally or over HTTP: a finding or a SourceError, never a crash.
+READ_ERRORS = (OSError, ValueError, KeyError, TypeError, pa.ArrowException, httpx2.HTTPError)
 _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
@@ -73,8 +76,9 @@ def open_source(path_or_repo_id: str, revision: Optional[str] = None, token: Opt
     root = f"datasets/{path_or_repo_id}" + (f"@{quote(revision, safe='')}" if revision else "")
     try:
         fs.ls(root, detail=False)
-    except (FileNotFoundError, OSError) as e:
-        raise SourceError(path_or_repo_id, f"no local directory and no readable Hub dataset repo: {e}") from e
+    except READ_ERRORS as e:
+        why = " ".join(str(e).split())[:300]
+        raise SourceError(path_or_repo_id, f"no local directory and no readable Hub dataset repo: {why}") from e
     return DatasetSource(fs, root, path_or_repo_id)
 
 

@@ -14,15 +14,15 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
-import pyarrow as pa
 import yaml
 from datasets import Features
 
 from . import schema
+from .config import preset
 from .errors import ConfigError
 from .findings import Report
-from .row_checks import CaptionRepeats, RowRules, check_accepted
-from .shardio import DatasetSource, open_shard, open_source
+from .row_checks import CaptionRepeats, check_accepted, rules_for
+from .shardio import READ_ERRORS, DatasetSource, open_shard, open_source, read_settings
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def validate(path_or_repo_id: str, config: ValidateConfig = ValidateConfig(), re
     report = Report(source.label)
     configs, features = _card(source, report)
     files = _config_files(source, configs, report)
-    _shards(source, files, features, config, report)
+    _shards(source, files, features, _Checker(config, _dataset_settings(source, report), report))
     _stats(source, report)
     log.info("validated %s: %d errors, %d warnings", source.label, report.errors, report.warnings)
     return report
@@ -123,12 +123,20 @@ def _config_files(source: DatasetSource, configs: dict[str, list[str]], report: 
     return files
 
 
+def _dataset_settings(source: DatasetSource, report: Report) -> dict[str, Any]:
+    """For rows whose provenance holds no settings (imports): the manifest's, else the paper preset's."""
+    try:
+        settings = read_settings(source)
+    except READ_ERRORS as e:
+        report.add("settings_unreadable", f"cannot read the build's settings: {e}", "warning")
+        settings = None
+    return settings or preset("paper").to_dict()
+
+
 def _shards(source: DatasetSource, files: dict[str, list[str]], features: dict[str, Features],
-            config: ValidateConfig, report: Report) -> None:
-    seen: dict[str, dict[str, tuple[str, int]]] = {}  # config -> key -> (shard, row)
-    repeats = CaptionRepeats(config.max_caption_repeats)
+            checker: "_Checker") -> None:
+    report = checker.report
     for name, rels in files.items():
-        keys = seen.setdefault(name, {})
         report.rows[name] = 0
         for rel in rels:
             report.shards += 1
@@ -139,41 +147,57 @@ def _shards(source: DatasetSource, files: dict[str, list[str]], features: dict[s
                     row_index = 0
                     for batch in batches:
                         for row in batch.to_pylist():
-                            _row(name, rel, row_index, row, keys, seen, repeats, report)
+                            checker.row(name, rel, row_index, row)
                             row_index += 1
                     report.rows[name] += row_index
-            except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as e:  # a finding, not a crash
+            except READ_ERRORS as e:  # a finding, not a crash
                 report.add("shard_unreadable", f"{type(e).__name__}: {' '.join(str(e).split())[:200]}", shard=rel)
-    report.findings.extend(repeats.findings())
+    report.findings.extend(checker.repeats.findings())
+    if checker.borrowed:
+        report.add("settings_from_dataset", f"{checker.borrowed} accepted rows name no settings in their "
+                   "provenance: checked against the build's settings (manifest, else the paper preset)", "warning")
 
 
-def _row(config: str, rel: str, index: int, row: dict[str, Any], keys: dict, seen: dict,
-         repeats: CaptionRepeats, report: Report) -> None:
-    key = row.get("key")
-    if not key:
-        report.add("key_missing", "row has no key", shard=rel, row=index)
-    elif key in keys:
-        other = keys[key]
-        report.add("key_duplicate", f"key also at {other[0]} row {other[1]}", shard=rel, row=index, key=key)
-    else:
-        keys[key] = (rel, index)
-        if config in (ACCEPTED, REJECTS):
-            other_config = REJECTS if config == ACCEPTED else ACCEPTED
-            other = seen.get(other_config, {}).get(key)
-            if other is not None:
-                report.add("key_accepted_and_rejected", f"key is also at {other[0]} row {other[1]}",
-                           shard=rel, row=index, key=key)
-    if config == ACCEPTED:
-        try:
-            rules = RowRules.from_provenance(row.get("provenance"))
-        except ValueError as e:
-            report.add("provenance_invalid", f"cannot read settings from provenance: {e}", shard=rel, row=index, key=key)
+class _Checker:
+    """Row by row: keys unique per config and never both accepted and rejected, accepted rows kept honest."""
+
+    def __init__(self, config: ValidateConfig, settings: dict[str, Any], report: Report) -> None:
+        self.settings = settings
+        self.report = report
+        self.keys: dict[str, dict[str, tuple[str, int]]] = {}  # config -> key -> (shard, row)
+        self.repeats = CaptionRepeats(config.max_caption_repeats)
+        self.borrowed = 0
+
+    def row(self, config: str, rel: str, index: int, row: dict[str, Any]) -> None:
+        key = row.get("key")
+        keys = self.keys.setdefault(config, {})
+        if not key:
+            self.report.add("key_missing", "row has no key", shard=rel, row=index)
+        elif key in keys:
+            other = keys[key]
+            self.report.add("key_duplicate", f"key also at {other[0]} row {other[1]}", shard=rel, row=index, key=key)
         else:
+            keys[key] = (rel, index)
+            if config in (ACCEPTED, REJECTS):
+                other = self.keys.get(REJECTS if config == ACCEPTED else ACCEPTED, {}).get(key)
+                if other is not None:
+                    self.report.add("key_accepted_and_rejected", f"key is also at {other[0]} row {other[1]}",
+                                    shard=rel, row=index, key=key)
+        if config == ACCEPTED:
+            self._accepted(rel, index, key, row)
+        elif config == REJECTS and not (row.get("stage") and row.get("reason")):
+            self.report.add("reject_unexplained", "reject without stage or reason", shard=rel, row=index, key=key)
+
+    def _accepted(self, rel: str, index: int, key: Optional[str], row: dict[str, Any]) -> None:
+        try:
+            rules, own = rules_for(row.get("provenance"), self.settings)
+        except ValueError as e:
+            self.report.add("provenance_invalid", f"cannot read settings: {e}", shard=rel, row=index, key=key)
+        else:
+            self.borrowed += not own
             for code, message in check_accepted(row, rules):
-                report.add(code, message, shard=rel, row=index, key=key)
-        repeats.add(row.get("refined_caption"), rel, index, key)
-    elif config == REJECTS and not (row.get("stage") and row.get("reason")):
-        report.add("reject_unexplained", "reject without stage or reason", shard=rel, row=index, key=key)
+                self.report.add(code, message, shard=rel, row=index, key=key)
+        self.repeats.add(row.get("refined_caption"), rel, index, key)
 
 
 def _difference(expected: Features, found: Features) -> str:

@@ -26,9 +26,11 @@ def seconds(value: Any, column: str) -> float:
     """``'0:01:20.880'`` / ``'00:01:20.880'`` / a number -> seconds."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         result = float(value)
-    elif isinstance(value, str) and (match := _CLOCK.match(value.strip())):
+    elif isinstance(value, str) and (match := _CLOCK.match(value.strip().lstrip("-"))):
         hours, minutes, secs = match.groups()
         result = int(hours) * 3600 + int(minutes) * 60 + float(secs)
+        if value.strip().startswith("-"):
+            result = -result
     else:
         raise MalformedRowError(column, value, "not a time (expected 'HH:MM:SS.mmm')")
     if not math.isfinite(result):

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ..build import prepare_output
 from ..card import write_card
-from ..config import preset
+from ..config import MODEL_PRESETS, preset
 from ..errors import ConfigError, OutputError
 from ..manifest import Manifest, settings_hash, write_json_atomic
 from ..schema import REJECT_FEATURES, REJECTS_DIR, ROW_FEATURES, TRAIN_DIR
@@ -38,17 +38,18 @@ QUOTE_CHARS = 300
 
 @dataclass(frozen=True)
 class ImportConfig:
-    """``shard_size`` rows per shard; a refined caption shared by ``min_caption_repeats`` rows is flagged."""
+    """``shard_size`` rows per shard; a refined caption on more than ``max_caption_repeats`` rows is flagged (the
+    same rule and default as ``lvd2m validate --max-caption-repeats``)."""
 
     shard_size: int = 100_000
-    min_caption_repeats: int = 10
+    max_caption_repeats: int = 5
     report_repeats: int = 20
 
     def __post_init__(self) -> None:
         if self.shard_size < 1:
             raise ConfigError("import.shard_size", self.shard_size, "must be >= 1")
-        if self.min_caption_repeats < 2:
-            raise ConfigError("import.min_caption_repeats", self.min_caption_repeats, "must be >= 2")
+        if self.max_caption_repeats < 1:
+            raise ConfigError("import.max_caption_repeats", self.max_caption_repeats, "must be >= 1")
         if self.report_repeats < 0:
             raise ConfigError("import.report_repeats", self.report_repeats, "must be >= 0")
 
@@ -80,10 +81,13 @@ class _Tallies:
 
 
 def import_settings(uris: list[str], config: ImportConfig) -> dict[str, Any]:
-    """The paper's settings (the release was filtered with them; motion scored by RAFT) plus the import's own."""
-    base = preset("paper").replace({"motion.backend": "raft", "dataset_src": "lvd2m-release"}).to_dict()
+    """The paper's settings, which made the release (RAFT motion, the paper's models, rewritten captions), plus
+    the import's own: the card and every row's provenance describe the release, not a run of this pipeline."""
+    release = {**MODEL_PRESETS["paper"], "motion.backend": "raft", "captions.rewrite": True,
+               "dataset_src": "lvd2m-release"}
+    base = preset("paper").replace(release).to_dict()
     return {**base, "import": {"files": [file_name(u) for u in uris], "shard_size": config.shard_size,
-                               "min_caption_repeats": config.min_caption_repeats}}
+                               "max_caption_repeats": config.max_caption_repeats}}
 
 
 def _check_empty(out: Path) -> None:
@@ -169,7 +173,7 @@ def _row_at(out: Path, rows_per_file: list[int], paths: list[str], position: int
 
 
 def _import_stats(out: Path, train: ShardSeries, paths: list[str], tallies: _Tallies, config: ImportConfig) -> dict:
-    repeats = tallies.captions.repeats(config.min_caption_repeats)
+    repeats = tallies.captions.repeats(config.max_caption_repeats + 1)
     top = []
     for repeat in repeats[: config.report_repeats]:
         row = _row_at(out, train.rows, paths, tallies.caption_rows[repeat.first])
@@ -178,8 +182,8 @@ def _import_stats(out: Path, train: ShardSeries, paths: list[str], tallies: _Tal
     if duplicate_keys:
         log.warning("%d rows repeat an earlier key", duplicate_keys)
     if repeats:
-        log.warning("%d refined captions are each shared by >= %d rows (top: %d rows)", len(repeats),
-                    config.min_caption_repeats, repeats[0].count)
+        log.warning("%d refined captions are each on more than %d rows (top: %d rows)", len(repeats),
+                    config.max_caption_repeats, repeats[0].count)
     return {
         "import": {
             "files": [{"file": name, **counts} for name, counts in tallies.by_file.items()],
@@ -189,7 +193,7 @@ def _import_stats(out: Path, train: ShardSeries, paths: list[str], tallies: _Tal
             "duplicate_keys": duplicate_keys,
         },
         "repeated_refined_captions": {
-            "min_repeats": config.min_caption_repeats,
+            "max_repeats": config.max_caption_repeats,
             "captions": len(repeats),
             "rows": sum(r.count for r in repeats),
             "top": top,

@@ -4,6 +4,12 @@ A stage that needs frames hands the sampler a :class:`FrameTask` (the clip-relat
 do with each frame). The sampler maps times to frames by their real timestamps (so VFR files are sampled by
 time), decodes the unique frames in order, in chunks (memory stays flat on long clips), resized on decode to
 one size, and feeds each frame to the tasks that asked for its time.
+
+A task that also sets ``native_size`` (width, height) and has ``feed_native(t, frame)`` gets every frame of the
+clip, at the native frame rate, shrunk to that size from the same decode (a cut detector that locates cuts to
+the frame). Then the clip is decoded at its own size and resized with OpenCV: a second decode at the tiny size
+would cost as much as the first (decord decodes every frame between keyframes anyway), while converting every
+frame at its own size and shrinking it costs a fraction of that. Without such a task nothing changes.
 """
 
 from __future__ import annotations
@@ -75,8 +81,11 @@ class FrameSampler:
         """
         seconds = clip.seconds
         indices, wants = self.plan(clip, tasks)
+        natives = [task for task in tasks if getattr(task, "native_size", None)]
         started = time.perf_counter()
-        if len(indices):
+        if natives:
+            self._run_native(clip, natives, indices, wants)
+        elif len(indices):
             reader, resize = self._reader(clip.path)
             for lo in range(0, len(indices), self.chunk):
                 part = indices[lo : lo + self.chunk]
@@ -100,11 +109,41 @@ class FrameSampler:
             log.debug("resize-on-decode failed for %s (%s); resizing after decode", path, e)
             return open_reader(path), True
 
-    def _decode(self, reader, resize: bool, path: str, indices: np.ndarray) -> np.ndarray:
+    def _run_native(self, clip: Clip, natives: list, indices: np.ndarray, wants: dict) -> None:
+        """Decode every frame of the clip once at its own size; feed tiny copies to ``natives``, the rest as usual."""
+        seconds = clip.seconds
+        starts = clip.frame_starts
+        offset = (clip.ref.span_start or 0.0) + float(starts[0])
+        span = np.flatnonzero((starts >= offset - 1e-6) & (starts < offset + clip.info.duration - 1e-6))
+        bounds = np.concatenate([span[[0, -1]] if len(span) else [], indices]).astype(np.int64)
+        if not len(bounds):
+            return
+        reader = open_reader(clip.path)
+        started = time.perf_counter()
+        for lo in range(int(bounds.min()), int(bounds.max()) + 1, self.chunk):
+            part = np.arange(lo, min(lo + self.chunk, int(bounds.max()) + 1))
+            for i, frame in zip(part.tolist(), self._get(reader, clip.path, part)):
+                tiny = {task.native_size: cv2.resize(frame, task.native_size, interpolation=cv2.INTER_AREA)
+                        for task in natives}
+                big = None
+                if i in wants and frame.shape[:2] != (self.height, self.width):
+                    big = cv2.resize(frame, (self.width, self.height), interpolation=cv2.INTER_AREA)
+                seconds["decode"] = seconds.get("decode", 0.0) + time.perf_counter() - started
+                t = float(starts[i]) - offset
+                for task in natives:
+                    _timed(seconds, task.stage, task.feed_native, t, tiny[task.native_size])
+                for t_want, task in sorted(wants.get(i, []), key=lambda pair: pair[0]):
+                    _timed(seconds, task.stage, task.feed, t_want, frame if big is None else big)
+                started = time.perf_counter()
+
+    def _get(self, reader, path: str, indices: np.ndarray) -> np.ndarray:
         try:
-            frames = reader.get_batch(indices.tolist()).asnumpy()
+            return reader.get_batch(indices.tolist()).asnumpy()
         except Exception as e:  # decord raises DECORDError/RuntimeError on damaged streams
             raise DecodeError(path, f"frames {int(indices[0])}-{int(indices[-1])} do not decode ({decord_message(e, path)})") from e
+
+    def _decode(self, reader, resize: bool, path: str, indices: np.ndarray) -> np.ndarray:
+        frames = self._get(reader, path, indices)
         if resize or frames.shape[1:3] != (self.height, self.width):
             frames = np.stack([cv2.resize(f, (self.width, self.height), interpolation=cv2.INTER_AREA) for f in frames])
         return frames
