@@ -2,7 +2,8 @@
 
 The baseline is what the release's own script does (``pandas.read_csv`` of the whole file, then
 ``ast.literal_eval`` of every span). Each measurement runs in a fresh process so peak RSS is its own. Memory
-should stay flat in the row count for the import (apart from 16 bytes per row of digests) and grow for pandas.
+should stay flat in the row count for the import (apart from 24 bytes per row of digests and positions) and
+grow for pandas. Peak RSS counts the memory-mapped shard pages the card's summary reads at the end.
 
     .venv/bin/python bench/import_release.py --rows 20000 80000
 """

@@ -15,7 +15,8 @@ from .config import BuildConfig
 from .errors import OutputError, SourceError
 from .executors import run_local
 from .manifest import Manifest, settings_hash, write_json_atomic
-from .shards import ShardResult, plan_shards
+from .schema import REJECTS_DIR, TRAIN_DIR
+from .shards import ShardResult, plan_shards, read_keys
 from .sources import list_refs
 from .stats import merge
 
@@ -31,10 +32,23 @@ def prepare_output(out: Path, overwrite: bool) -> None:
         probe = out / f".write-test-{os.getpid()}"
         probe.write_text("")
         probe.unlink()
-        for stale in out.glob("*/.*.tmp-*"):  # left by a killed run; never under a final name
-            stale.unlink()
     except OSError as e:
         raise OutputError(str(out), e.strerror or str(e)) from e
+
+
+def drop_unrecorded(out: Path, manifest: Manifest) -> None:
+    """Delete what a killed run left: temporary files, and shard files renamed before the manifest recorded them.
+
+    The manifest is the truth: a shard file it does not list would duplicate rows when its shard is redone.
+    """
+    recorded = manifest.files()
+    for directory in (TRAIN_DIR, REJECTS_DIR):
+        for path in (out / directory).glob("*.arrow"):
+            if f"{directory}/{path.name}" not in recorded:
+                log.info("removing %s: not recorded as finished", path)
+                path.unlink()
+        for path in (out / directory).glob(".*.tmp-*"):
+            path.unlink()
 
 
 def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite: bool = False, progress: bool = True) -> dict:
@@ -49,9 +63,11 @@ def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite
     if manifest is not None and manifest.settings_hash != settings_hash(settings):
         raise OutputError(str(out), "was built with other settings; pass --overwrite to rebuild it from scratch")
     manifest = manifest or Manifest(settings_hash(settings), settings)
-    specs = plan_shards(refs, config.shard_size)
-    todo = [spec for spec in specs if not manifest.is_done(spec.shard_id, out)]
-    log.info("%d clips in %d shards; %d shards to build", len(refs), len(specs), len(todo))
+    drop_unrecorded(out, manifest)
+    done = {key for path in manifest.files() for key in read_keys(out / path)}
+    pending = [ref for ref in refs if ref.key not in done]
+    todo = plan_shards(pending, config.shard_size, manifest.next_index())
+    log.info("%d clips: %d already built, %d to build in %d shards", len(refs), len(refs) - len(pending), len(pending), len(todo))
 
     bar = tqdm(total=sum(len(s.refs) for s in todo), unit="clip", disable=not progress, dynamic_ncols=True)
     seen = {"clips": 0, "accepted": 0}

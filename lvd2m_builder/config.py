@@ -246,6 +246,91 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
 
 
 @dataclass(frozen=True)
+class EmbedConfig:
+    """CLIP embeddings (open_clip; not in the paper): per clip, and caption-video alignment (``clip_score``).
+
+    ``model`` is an open_clip name with a ``pretrained`` tag or local checkpoint file, or ``local-dir:PATH`` /
+    ``hf-hub:ORG/REPO`` (then ``pretrained`` is ignored). Weights come only from local files or caches
+    (``cache_dir``; empty = the default Hugging Face and open_clip caches). ``frames_per_segment`` uniform
+    frames per caption segment (the captions' segment_s split) are embedded and mean-pooled. ``precision`` auto
+    is bf16 on a GPU and fp32 on the CPU. Rows whose ``clip_score`` is below ``min_clip_score`` are flagged.
+    """
+
+    enabled: bool = False
+    model: str = "ViT-B-32"
+    pretrained: str = "laion2b_s34b_b79k"
+    frames_per_segment: int = 6
+    batch_size: int = 64
+    device: str = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    min_clip_score: float = 0.2
+    cache_dir: str = ""
+    on_missing: Literal["skip", "error"] = "skip"
+
+    def __post_init__(self) -> None:
+        _check(bool(self.model.strip()), "embed.model", self.model, "must name an open_clip model")
+        _check(self.frames_per_segment >= 1, "embed.frames_per_segment", self.frames_per_segment, "must be >= 1")
+        _check(self.batch_size >= 1, "embed.batch_size", self.batch_size, "must be >= 1")
+        _check(self.precision in ("auto", "fp32", "bf16", "fp16"), "embed.precision", self.precision,
+               "must be auto, fp32, bf16 or fp16")
+        _check(-1 <= self.min_clip_score <= 1, "embed.min_clip_score", self.min_clip_score, "must be in [-1, 1]")
+        _check(self.on_missing in ("skip", "error"), "embed.on_missing", self.on_missing, "must be skip or error")
+
+
+#: Zero-shot prompts for clips the VLM check would call BAD (paper App. E.1), with the probability that rejects.
+PREFILTER_PROMPTS = {
+    "a video frame covered with text overlay": 0.8,
+    "a person talking to the camera": 0.8,
+    "a static presentation slide": 0.8,
+}
+PREFILTER_CONTRAST = (
+    "a video frame of a natural scene",
+    "a video frame of people doing something",
+    "a video frame of an animal",
+    "a video frame of a landscape or a city",
+)
+
+
+@dataclass(frozen=True)
+class PrefilterConfig:
+    """Cheap CLIP zero-shot check before the VLM (needs ``embed``): a clip is rejected when the softmax of its
+    embedding's similarities to one of ``prompts`` and to every ``contrast`` prompt gives that prompt at least
+    its threshold. The defaults are a starting point: tune the thresholds on your own data."""
+
+    enabled: bool = False
+    prompts: dict[str, float] = field(default_factory=lambda: dict(PREFILTER_PROMPTS))
+    contrast: tuple[str, ...] = PREFILTER_CONTRAST
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.prompts, dict), "prefilter.prompts", self.prompts, "must map prompts to thresholds")
+        # YAML merges into the defaults: a prompt set to null is dropped
+        object.__setattr__(self, "prompts", {k: v for k, v in self.prompts.items() if v is not None})
+        _check(bool(self.prompts), "prefilter.prompts", self.prompts, "must map at least one prompt to a threshold")
+        for prompt, threshold in self.prompts.items():
+            _check(isinstance(prompt, str) and bool(prompt.strip()), "prefilter.prompts", prompt, "must be text")
+            _check(isinstance(threshold, (int, float)) and 0 < threshold <= 1, f"prefilter.prompts[{prompt!r}]",
+                   threshold, "must be a probability in (0, 1]")
+        _check(isinstance(self.contrast, (list, tuple)) and len(self.contrast) >= 1, "prefilter.contrast",
+               self.contrast, "must list at least one prompt")
+        object.__setattr__(self, "contrast", tuple(self.contrast))
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    """Near-duplicates (needs ``embed``): accepted rows whose clip embeddings have cosine >= ``threshold`` are
+    one clip; the longest (then the largest, then the smallest key) is kept. Exact search in ``block``-row blocks."""
+
+    enabled: bool = False
+    threshold: float = 0.95
+    block: int = 4096
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check(0 < self.threshold <= 1, "dedup.threshold", self.threshold, "must be in (0, 1]")
+        _check(self.block >= 1, "dedup.block", self.block, "must be >= 1")
+
+
+@dataclass(frozen=True)
 class BuildConfig:
     """Everything a build needs; ``preset`` names the settings it started from."""
 
@@ -256,14 +341,22 @@ class BuildConfig:
     motion: MotionConfig = field(default_factory=MotionConfig)
     semantic: SemanticConfig = field(default_factory=SemanticConfig)
     captions: CaptionConfig = field(default_factory=CaptionConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
+    prefilter: PrefilterConfig = field(default_factory=PrefilterConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
     shard_size: int = 16
     workers: int = 1
+    clip_timeout_s: Optional[float] = None
     decode_chunk: int = 16
 
     def __post_init__(self) -> None:
         _check(self.shard_size >= 1, "shard_size", self.shard_size, "must be >= 1")
         _check(self.workers >= 1, "workers", self.workers, "must be >= 1")
+        _check(self.clip_timeout_s is None or self.clip_timeout_s > 0, "clip_timeout_s", self.clip_timeout_s, "must be > 0")
         _check(self.decode_chunk >= 1, "decode_chunk", self.decode_chunk, "must be >= 1")
+        for name in ("prefilter", "dedup"):
+            _check(not getattr(self, name).enabled or self.embed.enabled, f"{name}.enabled", True,
+                   "needs CLIP embeddings: set embed.enabled=true too")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

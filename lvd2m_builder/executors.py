@@ -1,7 +1,10 @@
-"""Run shard functions: in this process, or on a local process pool with clip-level progress.
+"""Run the shard function: in this process, or on a local pool of worker processes with a watchdog.
 
-The shard function is the same everywhere; executors only decide where it runs. Each worker process builds its
-pipeline (and loads its models) once and reuses it for every shard it is given.
+The shard function is the same everywhere; executors only decide where it runs. Each worker builds its pipeline
+(and loads its models) once and reuses it for every shard it is given. The pool watches every worker: one that
+reports no progress for ``clip_timeout_s`` (a decoder stuck on a broken file) is killed and its clip rejected;
+one that dies is replaced (its clip is rejected if a worker dies on it twice). Either way the shard is redone,
+so one bad clip costs one reject, never the build.
 """
 
 from __future__ import annotations
@@ -9,59 +12,191 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import queue
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import time
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
 from .config import BuildConfig
+from .errors import Lvd2mError
 from .pipeline import Pipeline
+from .records import Rejection
 from .shards import ShardResult, ShardSpec, write_shard
 
 log = logging.getLogger(__name__)
 
 _PIPELINES: dict[str, Pipeline] = {}
+MAX_SHARD_ATTEMPTS = 5
+
+
+class ShardFailedError(Lvd2mError, RuntimeError):
+    """A shard could not be built after every retry."""
+
+    def __init__(self, index: int, why: str) -> None:
+        super().__init__(f"shard {index} failed: {why}", index=index, why=why)
 
 
 def run_shard(
-    spec: ShardSpec, config: BuildConfig, out: str, report: Optional[Callable[[bool], None]] = None
+    spec: ShardSpec,
+    config: BuildConfig,
+    out: str,
+    report: Optional[Callable[[str, str, bool], None]] = None,
+    forced: Optional[dict[str, Rejection]] = None,
 ) -> ShardResult:
-    """Build one shard; ``report`` hears accepted/rejected per clip. The pipeline is cached per process."""
+    """Build one shard. ``report(event, key, accepted)`` hears "start" and "done" per clip."""
     cache_key = repr(config)
     if cache_key not in _PIPELINES:
         _PIPELINES.clear()
         _PIPELINES[cache_key] = Pipeline(config)
     pipeline = _PIPELINES[cache_key]
-    on_clip = (lambda clip: report(not clip.rejected)) if report is not None else None
-    return write_shard(spec, pipeline(spec.refs), Path(out), config.to_dict(), on_clip)
+
+    def refs():
+        for ref in spec.refs:
+            if report is not None:
+                report("start", ref.key, False)
+            yield ref
+
+    on_clip = (lambda clip: report("done", clip.ref.key, not clip.rejected)) if report is not None else None
+    return write_shard(spec, pipeline(refs(), forced), Path(out), config.to_dict(), on_clip)
 
 
-def run_local(
-    specs: list[ShardSpec],
-    config: BuildConfig,
-    out: Path,
-    on_result: Callable[[ShardResult], None],
-    on_clip: Callable[[bool], None],
-) -> None:
-    """Run every shard; ``on_result`` sees each finished shard (in completion order) in this process."""
-    if config.workers == 1 or len(specs) == 1:
+OnResult = Callable[[ShardResult], None]
+OnClip = Callable[[bool], None]
+
+
+def run_local(specs: list[ShardSpec], config: BuildConfig, out: Path, on_result: OnResult, on_clip: OnClip) -> None:
+    """In this process when one worker and no watchdog are asked for; else on a watched process pool."""
+    if config.workers == 1 and config.clip_timeout_s is None:
+        report = lambda event, key, accepted: on_clip(accepted) if event == "done" else None
         for spec in specs:
-            on_result(run_shard(spec, config, str(out), on_clip))
+            on_result(run_shard(spec, config, str(out), report))
         return
-    context = mp.get_context("spawn")  # fork after torch/decord threads start is unsafe
-    with context.Manager() as manager, ProcessPoolExecutor(config.workers, mp_context=context) as pool:
-        events = manager.Queue()
-        pending = {pool.submit(run_shard, spec, config, str(out), events.put) for spec in specs}
-        while pending:
-            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            _drain(events, on_clip)
-            for future in done:
-                on_result(future.result())
-        _drain(events, on_clip)
+    _Pool(config, out, on_result, on_clip).run(specs)
 
 
-def _drain(events, on_clip: Callable[[bool], None]) -> None:
-    while True:
+def _worker_main(worker_id: int, inbox, events, config: BuildConfig, out: str) -> None:
+    """A worker process: build the shards it is sent until it gets None."""
+    report = lambda event, key, accepted: events.put((worker_id, event, key, accepted))
+    while (job := inbox.get()) is not None:
+        spec, forced = job
         try:
-            on_clip(events.get_nowait())
+            events.put((worker_id, "result", run_shard(spec, config, out, report, forced), None))
+        except Exception as e:  # a shard-level failure (disk full, say): the pool retries the shard
+            events.put((worker_id, "error", f"{type(e).__name__}: {e}", None))
+
+
+@dataclass
+class _Slot:
+    process: mp.Process
+    inbox: object
+    job: Optional[tuple[ShardSpec, dict]] = None
+    clip: Optional[str] = None
+    since: float = field(default_factory=time.monotonic)
+
+
+class _Pool:
+    def __init__(self, config: BuildConfig, out: Path, on_result: OnResult, on_clip: OnClip) -> None:
+        self.config = config
+        self.out = str(out)
+        self.on_result = on_result
+        self.on_clip = on_clip
+        self.context = mp.get_context("spawn")  # fork after torch/decord threads start is unsafe
+        self.events = self.context.Queue()
+        self.slots: dict[int, _Slot] = {}
+        self.next_id = 0
+        self.forced: dict[str, Rejection] = {}
+        self.attempts: dict[int, int] = {}
+        self.deaths: dict[str, int] = {}
+        self.todo: deque[ShardSpec] = deque()
+
+    def run(self, specs: list[ShardSpec]) -> None:
+        self.todo.extend(specs)
+        try:
+            while self.todo or any(slot.job for slot in self.slots.values()):
+                self._fill()
+                self._drain()
+                self._watch()
+        finally:
+            self._stop()
+
+    def _spawn(self) -> int:
+        worker_id, self.next_id = self.next_id, self.next_id + 1
+        inbox = self.context.Queue()
+        process = self.context.Process(
+            target=_worker_main, args=(worker_id, inbox, self.events, self.config, self.out), daemon=True
+        )
+        process.start()
+        self.slots[worker_id] = _Slot(process, inbox)
+        return worker_id
+
+    def _fill(self) -> None:
+        while len(self.slots) < self.config.workers:
+            self._spawn()
+        for slot in self.slots.values():
+            if slot.job is None and self.todo:
+                spec = self.todo.popleft()
+                forced = {r.key: self.forced[r.key] for r in spec.refs if r.key in self.forced}
+                slot.job, slot.clip, slot.since = (spec, forced), None, time.monotonic()
+                slot.inbox.put(slot.job)
+
+    def _drain(self) -> None:
+        try:
+            worker_id, event, payload, accepted = self.events.get(timeout=0.2)
         except queue.Empty:
             return
+        slot = self.slots.get(worker_id)
+        if slot is None:  # a late message from a worker already replaced
+            return
+        slot.since = time.monotonic()
+        if event == "start":
+            slot.clip = payload
+        elif event == "done":
+            slot.clip = None
+            self.on_clip(accepted)
+        elif event == "result":
+            slot.job, slot.clip = None, None
+            self.on_result(payload)
+        elif event == "error":
+            spec, slot.job = slot.job[0], None
+            self._retry(spec, payload)
+
+    def _watch(self) -> None:
+        timeout = self.config.clip_timeout_s
+        for worker_id, slot in list(self.slots.items()):
+            if slot.job is None:
+                continue
+            stalled = timeout is not None and time.monotonic() - slot.since > timeout
+            if slot.process.is_alive() and not stalled:
+                continue
+            if stalled:
+                stage, why = "timeout", f"no progress for {timeout:g}s (stuck decoder or model); worker killed"
+                slot.process.kill()
+            else:
+                stage, why = "worker", f"worker process died (exit code {slot.process.exitcode})"
+            slot.process.join(5)
+            del self.slots[worker_id]
+            log.warning("shard %d: %s while on clip %s", slot.job[0].index, why, slot.clip)
+            if slot.clip is not None:
+                # A hang rejects its clip at once; a death only when it recurs on the same clip (a poison
+                # clip), since a worker can die for reasons of its own (the OOM killer, a preempted node).
+                self.deaths[slot.clip] = self.deaths.get(slot.clip, 0) + 1
+                if stalled or self.deaths[slot.clip] >= 2:
+                    self.forced[slot.clip] = Rejection(stage, why)
+            self._retry(slot.job[0], why)
+
+    def _retry(self, spec: ShardSpec, why: str) -> None:
+        """Queue the shard again (first, so the build's order holds), up to MAX_SHARD_ATTEMPTS."""
+        self.attempts[spec.index] = self.attempts.get(spec.index, 0) + 1
+        if self.attempts[spec.index] >= MAX_SHARD_ATTEMPTS:
+            raise ShardFailedError(spec.index, why)
+        self.todo.appendleft(spec)
+
+    def _stop(self) -> None:
+        for slot in self.slots.values():
+            if slot.process.is_alive():
+                slot.inbox.put(None)
+        for slot in self.slots.values():
+            slot.process.join(10)
+            if slot.process.is_alive():
+                slot.process.kill()

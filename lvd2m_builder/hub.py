@@ -16,7 +16,7 @@ from typing import Iterator, Optional
 
 from . import schema
 from .card import refresh_card
-from .errors import ConfigError, HubAuthError, HubError, InvalidDatasetError
+from .errors import ConfigError, HubAuthError, HubError, InvalidDatasetError, OutputError
 from .validate import ValidateConfig, validate
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ def push(out: str | Path, repo_id: str, *, private: bool = False, revision: Opti
     from huggingface_hub import HfApi, constants, get_token
 
     out = Path(out)
+    if not out.is_dir():
+        raise OutputError(str(out), "no such directory: push a directory written by lvd2m build")
     if create_pr and revision:
         raise ConfigError("revision", revision, "cannot be combined with create_pr (to add to an open PR, "
                                                 "pass revision=refs/pr/N without create_pr)")
@@ -99,7 +101,10 @@ def _hub_errors(endpoint: str, repo_id: str) -> Iterator[None]:
         if status == 403:
             raise HubAuthError(endpoint, f"the token may not write to {repo_id} (403 Forbidden): use a token "
                                          "with write access to that namespace") from e
-        raise HubError(endpoint, f"{repo_id}: HTTP {status}: {_first_line(cause)}") from e
+        request = cause.response.request if cause.response is not None else None
+        where = f" on {request.method} {request.url.path}" if request is not None else ""
+        why = " ".join((cause.server_message or _first_line(cause)).split())
+        raise HubError(endpoint, f"{repo_id}: HTTP {status}{where}: {why} (run the push again to resume)") from e
 
 
 def _first_line(error: Exception) -> str:

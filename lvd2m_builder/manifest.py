@@ -13,11 +13,12 @@ from .shards import ShardResult
 from .stats import ShardStats
 
 MANIFEST = "_manifest.json"
+EXECUTOR_KNOBS = ("workers", "clip_timeout_s", "executor", "ray_address")  # where it runs, not what it makes
 
 
 def settings_hash(settings: dict[str, Any]) -> str:
     """What must match for finished shards to be reused (executor-only knobs such as workers excluded)."""
-    relevant = {k: v for k, v in settings.items() if k not in ("workers",)}
+    relevant = {k: v for k, v in settings.items() if k not in EXECUTOR_KNOBS}
     return hashlib.sha1(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -54,9 +55,12 @@ class Manifest:
             "stats": result.stats.to_dict(),
         }
 
-    def is_done(self, shard_id: str, out: Path) -> bool:
-        entry = self.shards.get(shard_id)
-        return bool(entry) and (out / entry["train"]).exists() and (out / entry["rejects"]).exists()
+    def files(self) -> set[str]:
+        """Every shard file the manifest vouches for (relative paths)."""
+        return {entry[kind] for entry in self.shards.values() for kind in ("train", "rejects")}
+
+    def next_index(self) -> int:
+        return max((entry["index"] for entry in self.shards.values()), default=-1) + 1
 
     def stats(self) -> list[ShardStats]:
         return [ShardStats.from_dict(entry["stats"]) for entry in self.shards.values()]

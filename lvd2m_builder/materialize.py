@@ -3,14 +3,16 @@
 Reads ``DIR/data/train-*.arrow`` one row at a time, cuts each clip (``clip_cutter``) into ``DIR/clips/KEY.mp4``,
 and writes from them a webdataset export (``DIR/webdataset/train-NNNNN.tar``: KEY.mp4 + KEY.json) and, with
 ``embed_videos``, the ``videos`` config (``DIR/videos/train-*.arrow``, ``schema.VIDEO_FEATURES``), which the
-card lists. Rejects go to ``DIR/rejects/rejects-materialize-*.arrow`` (so the ``rejects`` config shows them) and the
-counts to ``stats.json["materialize"]``. A rerun replaces these outputs and reuses clips already cut.
+card lists. Rows whose clip could not be cut are listed in ``DIR/clips/rejects.jsonl`` (``REJECT_FEATURES``
+fields; the row itself stays valid metadata, so it is not a reject of the ``rejects`` config) and counted in
+``stats.json["materialize"]``. A rerun replaces these outputs and reuses clips already cut.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from collections import Counter
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 #: Rows per Arrow batch in the videos config: each row holds a whole clip.
 VIDEO_BATCH_ROWS = 8
+REJECTS_FILE = f"{CLIPS_DIR}/rejects.jsonl"
 
 
 def data_files(out: Path) -> list[Path]:
@@ -52,8 +55,27 @@ def clear_outputs(out: Path) -> None:
     """Remove what an earlier materialize wrote (its clips stay, as a cache)."""
     for name in (schema.VIDEOS_DIR, WDS_DIR):
         shutil.rmtree(out / name, ignore_errors=True)
-    for stale in (out / schema.REJECTS_DIR).glob("rejects-materialize-*.arrow"):
-        stale.unlink()
+    (out / REJECTS_FILE).unlink(missing_ok=True)
+
+
+class _JsonLines:
+    """``path`` written under a temporary name, one JSON object a line, renamed by ``commit``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.tmp = path, path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.tmp, "w", encoding="utf-8")
+
+    def write(self, row: dict) -> None:
+        self.file.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+
+    def commit(self) -> None:
+        self.file.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.file.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 def materialize(out: str | Path, sources: Optional[str] = None, mapping: Optional[str] = None,
@@ -68,7 +90,7 @@ def materialize(out: str | Path, sources: Optional[str] = None, mapping: Optiona
     clear_outputs(out)
     total = sum(len(Dataset.from_file(str(p))) for p in paths)
     videos = ShardSeries(out, schema.VIDEOS_DIR, "train", schema.VIDEO_FEATURES, VIDEO_BATCH_ROWS, config.shard_size)
-    rejects = ShardSeries(out, schema.REJECTS_DIR, "rejects-materialize", schema.REJECT_FEATURES)
+    rejects = _JsonLines(out / REJECTS_FILE)
     tars = TarSeries(out / WDS_DIR, config.shard_size) if config.webdataset else None
     stats, frames = ShardStats(), Counter()
     started = time.perf_counter()
@@ -90,7 +112,7 @@ def materialize(out: str | Path, sources: Optional[str] = None, mapping: Optiona
                     videos.write({**row, "video": {"bytes": video, "path": None}})
                 if tars is not None:
                     tars.write(row["key"], video, row)
-        rejects.publish()
+        rejects.commit()
         video_paths = videos.publish() if config.embed_videos else []
         pattern = tars.close() if tars is not None else None
     except BaseException:
@@ -111,6 +133,7 @@ def materialize(out: str | Path, sources: Optional[str] = None, mapping: Optiona
         "rejected_by_reason": merged["rejected_by_reason"],
         "frame_count_vs_round_duration_x_fps": dict(frames),
         "clips_dir": CLIPS_DIR,
+        "rejects": REJECTS_FILE,
         "webdataset": pattern,
         "videos": video_paths,
         "wall_seconds": merged["wall_seconds"],

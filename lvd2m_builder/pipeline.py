@@ -1,7 +1,8 @@
 """Compose the stages into one generator: ClipRefs in, finished Clips (accepted or rejected) out.
 
 Order: fetch -> probe -> duration -> one frame pass (cut and motion scoring share one decode) -> cut filter ->
-motion filter. Every clip comes out exactly once; exceptions inside a stage become rejects of that stage.
+motion filter -> semantic check -> captions (model stages, fed by a prefetch thread). Every clip comes out
+exactly once; exceptions inside a stage become rejects of that stage.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import logging
 import time
 from typing import Iterable, Iterator
 
+from .captions import model_stages
 from .config import BuildConfig
 from .errors import DecodeError, StageError
 from .filters.detectors import cut_stages
@@ -17,7 +19,7 @@ from .filters.duration import DurationFilter
 from .filters.motion import MotionFilter, MotionScorer
 from .media.probe import probe
 from .media.sampler import FrameSampler
-from .records import Clip, ClipRef, VideoInfo
+from .records import Clip, ClipRef, Rejection, VideoInfo
 from .sources import Fetch
 
 log = logging.getLogger(__name__)
@@ -87,15 +89,19 @@ class Pipeline:
             residual = getattr(cut_scorer, "residual", None)
         if config.motion.enabled or residual is not None:
             scorers.append(MotionScorer(config.motion, residual))
+        frame_tasks, later = model_stages(config)  # semantic + captions, where their models can run here
+        scorers.extend(frame_tasks)
         sampler = FrameSampler(config.motion.height, config.motion.width, config.decode_chunk)
         self.stages = [Fetch(scratch), Probe(), DurationFilter(config.duration), FramePass(scorers, sampler)]
         if config.cuts.enabled:
             self.stages.append(cut_filter)
         if config.motion.enabled:
             self.stages.append(MotionFilter(config.motion))
+        self.stages.extend(later)  # model stages last: they only see clips the cheap filters kept
 
-    def __call__(self, refs: Iterable[ClipRef]) -> Iterator[Clip]:
-        stream: Iterable = self.stages[0](refs)
+    def __call__(self, refs: Iterable[ClipRef], forced: dict[str, Rejection] | None = None) -> Iterator[Clip]:
+        """Run every stage; ``forced`` rejects named keys up front (a clip that hung or killed a worker before)."""
+        stream: Iterable = self.stages[0](refs, forced or {})
         for stage in self.stages[1:]:
             stream = stage(stream) if getattr(stage, "batched", False) else _guarded(stage, stream)
         for clip in stream:

@@ -77,6 +77,13 @@ class Clip:
     cut_candidates: list[Any] = field(default_factory=list)
     flow_residuals: list[tuple[float, float, float, float]] = field(default_factory=list)
     cut_evidence: dict[str, Any] = field(default_factory=dict)
+    # CLIP (embed/): per-frame embeddings (in memory only), the pooled clip embedding, caption alignment scores,
+    # and the zero-shot pre-filter's probabilities (written into provenance)
+    frame_embeddings: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    clip_embedding: Optional[np.ndarray] = None
+    clip_score: Optional[float] = None
+    segment_clip_scores: Optional[list[Optional[float]]] = None
+    prefilter_scores: dict[str, float] = field(default_factory=dict)
 
     @property
     def rejected(self) -> bool:
@@ -120,6 +127,7 @@ def provenance(clip: Clip, settings: dict[str, Any]) -> str:
             "cut_scores": [round(s, 2) for s in clip.cut_scores],
             **({"models": clip.models} if clip.models else {}),
             **({"cut_evidence": clip.cut_evidence} if clip.cut_evidence else {}),
+            **({"prefilter": clip.prefilter_scores} if clip.prefilter_scores else {}),
         },
         sort_keys=True,
     )
@@ -134,6 +142,9 @@ def to_row(clip: Clip, settings: dict[str, Any]) -> dict[str, Any]:
         "refined_caption": clip.refined_caption,
         "rewritten_caption": clip.rewritten_caption,
         "orig_caption": clip.ref.orig_caption,
+        "clip_embedding": None if clip.clip_embedding is None else clip.clip_embedding.astype(np.float16),
+        "clip_score": clip.clip_score,
+        "segment_clip_scores": clip.segment_clip_scores,
         "provenance": provenance(clip, settings),
     }
     assert row.keys() == ROW_FEATURES.keys(), "row fields drifted from schema.ROW_FEATURES"

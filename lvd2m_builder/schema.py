@@ -31,6 +31,15 @@ _COMMON = {
     "semantic": SEMANTIC,
 }
 
+#: CLIP embedding and caption alignment (lvd2m_builder/embed; null where the stage did not run): the clip's
+#: mean-pooled, L2-normalised image embedding, its cosine with the refined caption, and each segment's caption
+#: against that segment's frames (in the order of ``segments``).
+CLIP_FIELDS = {
+    "clip_embedding": List(Value("float16")),
+    "clip_score": Value("float32"),
+    "segment_clip_scores": List(Value("float32")),
+}
+
 ROW_FEATURES = Features(
     {
         **_COMMON,
@@ -39,6 +48,7 @@ ROW_FEATURES = Features(
         "refined_caption": Value("string"),
         "rewritten_caption": Value("string"),
         "orig_caption": Value("string"),
+        **CLIP_FIELDS,
         "provenance": Value("string"),
     }
 )
@@ -56,7 +66,8 @@ REJECT_FEATURES = Features(
 VIDEO_FEATURES = Features({**ROW_FEATURES, "video": Video()})
 
 #: Stage names, in pipeline order; a reject's ``stage`` is one of these.
-STAGES = ("source", "probe", "duration", "decode", "cuts", "motion", "semantic", "captions")
+STAGES = ("source", "probe", "duration", "decode", "cuts", "motion", "embed", "prefilter", "semantic", "captions",
+          "align", "dedup")
 
 TRAIN_DIR = "data"
 REJECTS_DIR = "rejects"

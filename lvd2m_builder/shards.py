@@ -43,9 +43,19 @@ class ShardSpec:
         return f"{REJECTS_DIR}/rejects-{self.index:05d}-of-{self.total:05d}.arrow"
 
 
-def plan_shards(refs: list[ClipRef], shard_size: int) -> list[ShardSpec]:
+def plan_shards(refs: list[ClipRef], shard_size: int, first_index: int = 0) -> list[ShardSpec]:
+    """Contiguous chunks of the (sorted) refs, numbered from ``first_index`` so they never reuse a finished name."""
     chunks = [tuple(refs[i : i + shard_size]) for i in range(0, len(refs), shard_size)]
-    return [ShardSpec(i, len(chunks), chunk) for i, chunk in enumerate(chunks)]
+    total = first_index + len(chunks)
+    return [ShardSpec(first_index + i, total, chunk) for i, chunk in enumerate(chunks)]
+
+
+def read_keys(path: Path) -> list[str]:
+    """The ``key`` column of a finished shard (an Arrow IPC stream, as ArrowWriter writes it)."""
+    import pyarrow as pa
+
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_stream(source).read_all().column("key").to_pylist()
 
 
 @dataclass

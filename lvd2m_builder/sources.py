@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 import fsspec
 
 from .errors import SourceError
-from .records import Clip, ClipRef
+from .records import Clip, ClipRef, Rejection
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +98,13 @@ class Fetch:
     def __init__(self, scratch: str | None = None) -> None:
         self.scratch = scratch or tempfile.gettempdir()
 
-    def __call__(self, refs: Iterable[ClipRef]) -> Iterator[Clip]:
+    def __call__(self, refs: Iterable[ClipRef], forced: dict[str, Rejection] | None = None) -> Iterator[Clip]:
+        forced = forced or {}
         for ref in refs:
-            clip = Clip(ref=ref)
+            clip = Clip(ref=ref, rejection=forced.get(ref.key))
+            if clip.rejected:
+                yield clip
+                continue
             try:
                 clip.path = self._local(ref.uri)
             except (OSError, ValueError) as e:
@@ -110,8 +114,10 @@ class Fetch:
 
     def _local(self, uri: str) -> str:
         if not _is_url(uri):
-            if not os.path.isfile(uri):
-                raise FileNotFoundError(2, "no such file" if not os.path.exists(uri) else "not a regular file")
+            if not os.path.exists(uri):
+                raise FileNotFoundError(2, "no such file")
+            if os.path.isdir(uri):
+                raise IsADirectoryError(21, "is a directory")
             if not os.access(uri, os.R_OK):
                 raise PermissionError(13, "permission denied")
             return uri

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
-import yaml
 from datasets import Features
 
-from . import schema
+from .card_check import ACCEPTED, REJECTS, card_configs, config_files
 from .config import preset
 from .errors import ConfigError
 from .findings import Report
@@ -25,9 +23,6 @@ from .row_checks import CaptionRepeats, check_accepted, rules_for
 from .shardio import READ_ERRORS, DatasetSource, open_shard, open_source, read_settings
 
 log = logging.getLogger(__name__)
-
-ACCEPTED, REJECTS = "default", "rejects"
-_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(\n|\Z)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -46,81 +41,12 @@ def validate(path_or_repo_id: str, config: ValidateConfig = ValidateConfig(), re
              token: Optional[str] = None) -> Report:
     source = open_source(path_or_repo_id, revision, token)
     report = Report(source.label)
-    configs, features = _card(source, report)
-    files = _config_files(source, configs, report)
+    configs, features = card_configs(source, report)
+    files = config_files(source, configs, report)
     _shards(source, files, features, _Checker(config, _dataset_settings(source, report), report))
     _stats(source, report)
     log.info("validated %s: %d errors, %d warnings", source.label, report.errors, report.warnings)
     return report
-
-
-def _card(source: DatasetSource, report: Report) -> tuple[dict[str, list[str]], dict[str, Features]]:
-    """Configs and features from the card; schema.py's stand in (to still check rows) when the card fails."""
-    fallback = _configs(schema.configs()), {ACCEPTED: schema.ROW_FEATURES, REJECTS: schema.REJECT_FEATURES}
-    if not source.exists("README.md"):
-        report.add("card_missing", "no README.md (dataset card)", shard="README.md")
-        return fallback
-    match = _FRONT_MATTER.match(source.read_text("README.md"))
-    try:
-        data = yaml.safe_load(match.group(1)) if match else None
-    except yaml.YAMLError as e:
-        report.add("card_yaml", f"the card's YAML does not parse: {' '.join(str(e).split())}", shard="README.md")
-        return fallback
-    if not isinstance(data, dict):
-        report.add("card_yaml", "the card has no YAML mapping between --- lines", shard="README.md")
-        return fallback
-    try:
-        configs = _configs(data.get("configs"))
-    except (TypeError, KeyError, AttributeError) as e:
-        report.add("card_configs", f"malformed configs: {e!r}", shard="README.md")
-        return fallback
-    infos = data.get("dataset_info") or []
-    infos = [infos] if isinstance(infos, dict) else infos
-    features: dict[str, Features] = {}
-    for info in infos:
-        name = info.get("config_name", ACCEPTED)
-        try:
-            features[name] = Features._from_yaml_list(info["features"])
-        except (KeyError, TypeError, ValueError) as e:
-            report.add("card_features", f"config {name}: features do not parse: {e!r}", shard="README.md")
-    for name in configs:
-        if name not in features:
-            report.add("card_features", f"config {name} has no dataset_info features", shard="README.md")
-    if not configs:
-        report.add("card_configs", "the card declares no configs", shard="README.md")
-        return fallback[0], features
-    return configs, features
-
-
-def _configs(raw: Any) -> dict[str, list[str]]:
-    """config name -> data file patterns, from any of the forms the card's ``data_files`` may take."""
-    configs = {}
-    for entry in raw or []:
-        data_files = entry["data_files"]
-        if isinstance(data_files, dict):
-            data_files = list(data_files.values())
-        patterns = []
-        for item in data_files if isinstance(data_files, list) else [data_files]:
-            paths = item["path"] if isinstance(item, dict) else item
-            patterns += paths if isinstance(paths, list) else [paths]
-        configs[entry["config_name"]] = patterns
-    return configs
-
-
-def _config_files(source: DatasetSource, configs: dict[str, list[str]], report: Report) -> dict[str, list[str]]:
-    files, owner = {}, {}
-    for name, patterns in configs.items():
-        files[name] = sorted({rel for pattern in patterns for rel in source.glob(pattern)})
-        if not files[name]:
-            report.add("config_no_files", f"config {name}: no file matches {patterns}", shard="README.md")
-        for rel in files[name]:
-            if rel in owner:
-                report.add("config_overlap", f"file is in configs {owner[rel]} and {name}", shard=rel)
-            owner.setdefault(rel, name)
-    for rel in source.data_files():
-        if rel not in owner:
-            report.add("file_not_in_config", "data file matched by no config: load_dataset ignores it", shard=rel)
-    return files
 
 
 def _dataset_settings(source: DatasetSource, report: Report) -> dict[str, Any]:

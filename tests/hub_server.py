@@ -256,7 +256,8 @@ class _Handler(BaseHTTPRequestHandler):
                 lfs = f["path"].endswith(LFS_SUFFIXES) or b"\0" in base64.b64decode(f["sample"])
                 old = files.get(f["path"])
                 oid = None if old is None else (hashlib.sha256(old.data).hexdigest() if old.lfs else git_oid(old.data))
-                out.append({"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid})
+                out.append({"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False,
+                            "oid": oid})
             return self._json({"files": out})
         if rest[0] == "commit":
             return self._commit(repo, rest[1])

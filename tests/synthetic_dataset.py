@@ -56,7 +56,7 @@ def captioned(i: int, words: int = 60, **values: Any) -> dict[str, Any]:
 def reject(i: int, stage: str = "motion", **values: Any) -> dict[str, Any]:
     base = {name: value for name, value in row(i).items() if name in REJECT_FEATURES}
     return {**base, "key": f"reject-{i:04d}", "flow_score": 3.0, "stage": stage,
-            "reason": f"flow score 3.0 < min 20", **values}
+            "reason": "flow score 3.0 < min 20", **values}
 
 
 def write_shard(path: Path, rows: list[dict[str, Any]], features) -> None:

@@ -135,7 +135,7 @@ def test_token_problems_are_one_line_and_create_nothing(hub, tmp_path):
     assert hub.repos == {}
 
 
-def test_a_rebuild_replaces_stale_shards_and_a_pull_request_leaves_main_alone(hub, tmp_path):
+def test_a_rebuild_replaces_stale_shards_and_a_pr_or_branch_leaves_main_alone(hub, tmp_path):
     first = write_dataset(tmp_path / "first" / "lvd2m", [[row(0)], [row(1)], [row(2)]], [[reject(0)], [], []],
                           plots=False)
     second = write_dataset(tmp_path / "second" / "lvd2m", [[row(5), row(6)]], [[reject(7)]], plots=False)
@@ -143,8 +143,12 @@ def test_a_rebuild_replaces_stale_shards_and_a_pull_request_leaves_main_alone(hu
     results = _client(hub, tmp_path, [
         _push(first, "alice/lvd2m", "--keep-card"), _push(second, "alice/lvd2m", "--keep-card"),
         {"stream": ["alice/lvd2m", None]}, _push(third, "alice/lvd2m", "--keep-card", "--create-pr"),
+        {"argv": ["validate", "alice/lvd2m", "--revision", "refs/pr/1", "--json"], "token": ALICE},
+        _push(third, "alice/lvd2m", "--keep-card", "--revision", "dev"),  # a new branch, made from main
     ])
-    assert [r.get("rc") for r in results] == [0, 0, None, 0]
+    assert [r.get("rc") for r in results] == [0, 0, None, 0, 0, 0]
+    assert hub.files("alice/lvd2m", "dev") == hub.files("alice/lvd2m", "refs/pr/1")
+    assert json.loads(results[4]["out"])["rows"] == {"default": 1, "rejects": 0}  # the PR's rows, not main's
     assert results[3]["out"].strip() == f"{hub.url}/datasets/alice/lvd2m/discussions/1"
     main = hub.files("alice/lvd2m")
     assert sorted(p for p in main if p.startswith(("data/", "rejects/"))) == [

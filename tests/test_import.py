@@ -14,7 +14,7 @@ from datasets import load_dataset
 
 from lvd2m_builder import schema
 from lvd2m_builder.cli import main
-from lvd2m_builder.errors import MalformedRowError, OutputError
+from lvd2m_builder.errors import MalformedRowError, OutputError, SourceError
 from lvd2m_builder.importers import ImportConfig, import_tables
 from lvd2m_builder.importers.captions import segments
 from lvd2m_builder.importers.spans import hdvg_span, parse_span
@@ -200,6 +200,12 @@ def test_surplus_fields_and_duplicate_keys(tmp_path):
     stats = import_tables([str(path)], tmp_path / "out", progress=False)
     assert stats["import"]["duplicate_keys"] == 1
     assert "line 4: row: 1 more field(s) than the header" in _rows(tmp_path / "out", "rejects")["b"]["reason"]
+
+
+def test_missing_table_fails_before_writing(tables, tmp_path):
+    with pytest.raises(SourceError, match="no such file"):
+        import_tables([str(tables[0]), str(tmp_path / "nope.csv")], tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
 
 
 def test_refuses_to_mix_into_existing_shards_unless_overwrite(tables, tmp_path):

@@ -16,6 +16,7 @@ from lvd2m_builder.clip_cutter import MaterializeConfig
 from lvd2m_builder.importers import ImportConfig, import_tables
 from lvd2m_builder.materialize import materialize
 from lvd2m_builder.media.cut import count_frames, cut, expected_frames, source_info
+from lvd2m_builder.schema import REJECT_FEATURES
 from lvd2m_builder.wds_export import sample_key
 
 FPS, SECONDS, BITS, STRIPE = 25, 20, 9, 20
@@ -30,8 +31,8 @@ def counter_video(path: Path) -> Path:
         ["ffmpeg", "-v", "error", "-y", "-f", "lavfi",
          "-i", f"color=c=black:size={BITS * STRIPE}x96:rate={FPS}:duration={SECONDS}",
          "-vf", f"format=gray,geq=lum='255*mod(floor(N/pow(2,floor(X/{STRIPE}))),2)'",
-         "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "50", "-sc_threshold", "0", "-preset", "veryfast", "-threads", "1", "-bitexact",
-         str(path)], check=True)
+         "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "50", "-sc_threshold", "0", "-preset", "veryfast",
+         "-threads", "1", "-bitexact", str(path)], check=True)
     return path
 
 
@@ -111,8 +112,11 @@ def test_accurate_cut_has_round_duration_x_fps_frames_starting_at_the_span(accur
 def test_missing_unreadable_and_uncovered_sources_become_rejects(accurate):
     out, section = accurate
     assert (section["clips"], section["cut"], section["rejected"]) == (6, 3, 3)
-    rejects = {r["key"]: r for r in load_dataset(str(out), "rejects", streaming=True)["train"]}
-    assert rejects["gone"]["stage"] == "source" and "no source video for video_id 'nowhere'" in rejects["gone"]["reason"]
+    lines = (out / "clips" / "rejects.jsonl").read_text().splitlines()
+    rejects = {r["key"]: r for r in map(json.loads, lines)}
+    assert len(lines) == 3 and set(rejects["gone"]) == set(REJECT_FEATURES)
+    assert rejects["gone"]["stage"] == "source"
+    assert "no source video for video_id 'nowhere'" in rejects["gone"]["reason"]
     assert rejects["broken"]["stage"] == "probe"
     assert rejects["outside"]["stage"] == "materialize" and "not inside the source" in rejects["outside"]["reason"]
     stats = json.loads((out / "stats.json").read_text())
@@ -172,7 +176,7 @@ def test_rerun_reuses_clips_and_replaces_outputs(table, sources, tmp_path):
     again = materialize(out, mapping=str(mapping), config=MaterializeConfig(webdataset=False), progress=False)
     assert clip.stat().st_mtime_ns == before and again["cut"] == 2
     assert not (out / "videos").exists() and "config_name: videos" not in (out / "README.md").read_text()
-    assert len(list((out / "rejects").glob("rejects-materialize-*.arrow"))) == 1
+    assert len((out / "clips" / "rejects.jsonl").read_text().splitlines()) == 4  # not mapped: 3, outside: 1
 
 
 def test_cut_on_a_variable_frame_rate_source(shared_videos, tmp_path):
@@ -181,3 +185,13 @@ def test_cut_on_a_variable_frame_rate_source(shared_videos, tmp_path):
     done = cut(src, tmp_path / "vfr.mp4", 2.0, 4.5, info.fps)
     assert done.expected == expected_frames(2.5, info.fps)
     assert abs(count_frames(str(tmp_path / "vfr.mp4")) - done.expected) <= 1
+
+
+def test_rotated_source_reports_the_display_size_of_the_cut_clip(shared_videos, tmp_path):
+    import decord
+
+    src = str(shared_videos / "issue-134-rotate.mp4")  # coded 1280x544, rotation 270
+    info = source_info(src)
+    cut(src, tmp_path / "rot.mp4", 1.0, 2.0, info.fps)
+    height, width = decord.VideoReader(str(tmp_path / "rot.mp4"))[0].shape[:2]
+    assert (info.width, info.height) == (width, height) == (544, 1280)

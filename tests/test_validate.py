@@ -83,8 +83,8 @@ def test_one_caption_on_many_clips_is_flagged_above_the_limit(tmp_path, limit, f
     rows = [captioned(i) for i in range(7)]
     for i in (1, 3, 5, 6):
         rows[i]["refined_caption"] = same + ("  " if i == 5 else "")  # whitespace does not hide a repeat
-    report = validate(str(write_dataset(tmp_path / "out", [rows[:4], rows[4:]], settings=CAPTION_SETTINGS, plots=False)),
-                      ValidateConfig(max_caption_repeats=limit))
+    out = write_dataset(tmp_path / "out", [rows[:4], rows[4:]], settings=CAPTION_SETTINGS, plots=False)
+    report = validate(str(out), ValidateConfig(max_caption_repeats=limit))
     found = [(f.code, f.shard, f.row, f.key) for f in report.findings]
     assert found == ([("caption_repeated", "data/train-00000-of-00002.arrow", 1, "clip-0001")] if flagged else [])
     if flagged:

@@ -35,26 +35,25 @@ SEGMENT = (
 SEGMENT_REMINDER = "Reply with a plain descriptive paragraph about the video segment, without repeating yourself."
 
 _RULES = (
-    "You write captions for videos used to train video generation models. Rules: describe only what can be "
-    "observed in the video; give an overview of the actions, the background, the visual style and the "
-    "characters; tell the storyline in chronological order; never mention frames, frame counts or images, "
-    "and never describe the video frame by frame; write one fluent paragraph. Start your reply with "
-    "'CAPTION:' followed by the caption."
+    "You write one-paragraph captions for videos. Describe only what can be observed. Give an overview of the "
+    "actions, the background, the visual style and the characters, and tell the storyline in chronological "
+    "order. Never mention frames, frame counts or images, and never describe the video frame by frame. "
+    "Start your reply with 'CAPTION:'."
 )
 
 REFINE_SYSTEM = _RULES
-REFINE = "Here is a description of a video:\n{caption}\nRewrite it as one refined caption following the rules."
+REFINE = "This caption describes a video:\n{caption}\nWrite one refined caption for the video."
 
 MERGE_SYSTEM = _RULES
 MERGE = (
-    "Here are descriptions of consecutive segments of one video, in chronological order:\n{captions}\n"
-    "Merge them into one caption for the whole video following the rules."
+    "These captions describe consecutive parts of one video, in chronological order:\n{captions}\n"
+    "Write one caption for the whole video."
 )
 
 REWRITE_SYSTEM = (
     "You turn detailed video captions into short prompts, the way a user would type them to a video generator: "
-    "one sentence, at most 40 words, naming the main subject, the action and the setting. Start your reply "
-    "with 'CAPTION:' followed by the prompt."
+    "one sentence of at most 40 words naming the main subject, the action and the setting. "
+    "Start your reply with 'CAPTION:'."
 )
 REWRITE = "Detailed caption:\n{caption}\nWrite the short prompt."
 

@@ -44,11 +44,16 @@ class _Counting(io.RawIOBase):
 
 
 def size_of(uri: str) -> Optional[int]:
+    """The file's size in bytes (for the progress bar); raises SourceError when it does not exist."""
     try:
         fs, path = fsspec.core.url_to_fs(uri)
-        return int(fs.size(path))
-    except (OSError, ValueError, TypeError, ImportError):
-        return None
+        exists = fs.isfile(path)
+        size = fs.size(path) if exists else None
+    except (OSError, ValueError, TypeError, ImportError) as e:
+        raise SourceError(uri, f"cannot open: {e}") from e
+    if not exists:
+        raise SourceError(uri, "no such file")
+    return int(size) if size is not None else None
 
 
 def read_records(uri: str, on_bytes: Callable[[int], None] = lambda n: None) -> Iterator[Record]:

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from .. import __version__
 from ..errors import MalformedRowError
-from ..schema import REJECT_FEATURES, ROW_FEATURES
+from ..schema import CLIP_FIELDS, REJECT_FEATURES, ROW_FEATURES
 from .captions import segments
 from .spans import hdvg_span, parse_span
 
@@ -103,7 +103,8 @@ class ReleaseRow:
             return parse_span(record["span"], "span")
         if _text(record, "orig_span") or _text(record, "scene_cut"):
             if not (_text(record, "orig_span") and _text(record, "scene_cut")):
-                raise MalformedRowError("orig_span", record.get("orig_span"), "HD-VG needs both orig_span and scene_cut")
+                raise MalformedRowError("orig_span", record.get("orig_span"),
+                                        "HD-VG needs both orig_span and scene_cut")
             return hdvg_span(record["orig_span"], record["scene_cut"], video_time)
         if self.fields["dataset_src"] in YOUTUBE_SOURCES:
             raise MalformedRowError("span", None, f"missing span for a {self.fields['dataset_src']} clip")
@@ -152,7 +153,7 @@ class ReleaseRow:
         assert self.error is None
         f = self.fields
         row = {**self._common(), "segments": f["segments"], **{c: f[c] for c in CAPTION_COLUMNS},
-               "provenance": self._provenance()}
+               **dict.fromkeys(CLIP_FIELDS), "provenance": self._provenance()}  # the release has no CLIP data
         assert row.keys() == ROW_FEATURES.keys(), "imported row fields drifted from schema.ROW_FEATURES"
         return row
 

@@ -2,13 +2,15 @@
 
 data/train-*.arrow (ROW_FEATURES), rejects/rejects-*.arrow (REJECT_FEATURES; malformed rows with file and line),
 stats.json, _manifest.json and the README card, so ``load_dataset(OUT, streaming=True)`` reads an import exactly
-like a build. Memory stays flat in the row count apart from 16 bytes per row of digests (keys and captions).
+like a build. Memory stays flat in the row count apart from 24 bytes per row (digests of keys and captions, and
+where each caption's row is).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,7 +75,7 @@ def iter_release(uris: Iterable[str], on_bytes: Callable[[int], None] = lambda n
 class _Tallies:
     keys: HashTally = field(default_factory=HashTally)
     captions: HashTally = field(default_factory=HashTally)
-    caption_rows: list[int] = field(default_factory=list)  # accepted-row position of each tallied caption
+    caption_rows: array = field(default_factory=lambda: array("Q"))  # accepted-row position of each caption
     by_file: dict[str, Counter] = field(default_factory=dict)
     by_src: Counter = field(default_factory=Counter)
     segment_rules: Counter = field(default_factory=Counter)
@@ -99,10 +101,10 @@ def import_tables(uris: list[str], out: str | Path, config: ImportConfig = Impor
                   progress: bool = True) -> dict[str, Any]:
     """Import ``uris`` (local paths or fsspec URLs) into ``out``; returns the stats written to stats.json."""
     out = Path(out)
+    sizes = [size_of(u) for u in uris]  # a missing table fails here, before any output is touched
     prepare_output(out, overwrite)
     _check_empty(out)
     settings = import_settings(uris, config)
-    sizes = [size_of(u) for u in uris]
     bar = tqdm(total=sum(sizes) if None not in sizes else None, unit="B", unit_scale=True, disable=not progress,
                dynamic_ncols=True, desc="import")
     train = ShardSeries(out, TRAIN_DIR, "train", ROW_FEATURES)

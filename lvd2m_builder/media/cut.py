@@ -19,6 +19,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..errors import DecodeError, MissingDependencyError, StageError
+from .probe import rotation
 from ..samples import ffmpeg
 
 CUT_MODES = ("accurate", "copy")
@@ -30,7 +31,7 @@ _EPS = 1e-6
 class SourceInfo:
     fps: Fraction
     duration: float
-    width: int
+    width: int  # display size: rotation metadata applied, as ffmpeg applies it when re-encoding
     height: int
 
 
@@ -75,7 +76,10 @@ def source_info(path: str) -> SourceInfo:
         duration = math.nan
     if fps is None or not math.isfinite(duration) or duration <= 0:
         raise DecodeError(path, f"no frame rate or duration (fps {fps}, duration {duration})")
-    return SourceInfo(fps, duration, int(stream.get("width") or 0), int(stream.get("height") or 0))
+    width, height = int(stream.get("width") or 0), int(stream.get("height") or 0)
+    if rotation(path) in (90, 270):
+        width, height = height, width
+    return SourceInfo(fps, duration, width, height)
 
 
 def count_frames(path: str) -> int:

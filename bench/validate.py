@@ -1,0 +1,97 @@
+"""Cost of ``lvd2m validate`` against just reading the same shards, and of the card's statistics pass.
+
+(a) read: every shard streamed with pyarrow and turned into Python rows (what any row check must at least do);
+(b) validate: card, configs, features, keys, per-row rules from each row's provenance, caption repeats;
+(c) card statistics: the columns the card needs, summed into its tables (no plots).
+Prints rows per second and the ratios (b)/(a) and (c)/(a), all measured in this one run.
+
+    python bench/validate.py [--rows 100000] [--shards 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+from datasets.arrow_writer import ArrowWriter
+
+from lvd2m_builder.card import render_card
+from lvd2m_builder.card_stats import summarize
+from lvd2m_builder.config import BuildConfig
+from lvd2m_builder.schema import REJECT_FEATURES, ROW_FEATURES
+from lvd2m_builder.stats import ShardStats, merge
+from lvd2m_builder.validate import validate
+
+
+def _write(out: Path, rows: int, shards: int) -> None:
+    settings = BuildConfig().to_dict()
+    provenance = json.dumps({"settings": settings, "models": {"captions.vlm": "x"}, "seconds": {"captions": 1.0}})
+    per = rows // shards
+    for s in range(shards):
+        (out / "data").mkdir(parents=True, exist_ok=True)
+        (out / "rejects").mkdir(parents=True, exist_ok=True)
+        with ArrowWriter(features=ROW_FEATURES, path=str(out / f"data/train-{s:05d}-of-{shards:05d}.arrow")) as w:
+            for i in range(s * per, (s + 1) * per):
+                d = 10.5 + i % 60
+                w.write({"key": f"k{i}", "video_id": f"v{i}", "url": f"/v/{i}.mp4", "dataset_src": "bench",
+                         "span_start": 0.0, "span_end": d, "duration": d, "fps": 24.0, "width": 1280, "height": 720,
+                         "num_frames": int(d * 24), "cut_times": [], "flow_score": 20.0 + i % 50, "flow_backend": "dis",
+                         "semantic": None, "segments": [{"start": 0.0, "end": d, "caption": f"segment {i}"}],
+                         "raw_caption": f"Caption 1: segment {i}", "refined_caption": f"clip {i} " + "word " * 80,
+                         "rewritten_caption": None, "orig_caption": None, "provenance": provenance})
+            w.finalize()
+        with ArrowWriter(features=REJECT_FEATURES, path=str(out / f"rejects/rejects-{s:05d}-of-{shards:05d}.arrow")) as w:
+            w.finalize()
+    stats = merge([ShardStats(clips=per * shards, accepted=per * shards)])
+    (out / "stats.json").write_text(json.dumps(stats))
+    render_card(stats, settings).save(out / "README.md")
+
+
+def _timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def _read(out: Path) -> int:
+    n = 0
+    for path in sorted(out.glob("*/*.arrow")):
+        with pa.memory_map(str(path)) as f:
+            for batch in pa.ipc.open_stream(f):
+                n += len(batch.to_pylist())
+    return n
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--shards", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "lvd2m"
+        _write(out, args.rows, args.shards)
+        rows = args.rows // args.shards * args.shards
+        read = _timed(lambda: _read(out))
+        report = None
+
+        def run_validate() -> None:
+            nonlocal report
+            report = validate(str(out))
+
+        checked = _timed(run_validate)
+        card = _timed(lambda: summarize(out))
+        assert report is not None and report.ok, report.text() if report else "no report"
+        print(f"rows: {rows} in {args.shards} shards")
+        print(f"(a) read:     {read:7.2f} s  {rows / read:9.0f} rows/s")
+        print(f"(b) validate: {checked:7.2f} s  {rows / checked:9.0f} rows/s  (b)/(a) = {checked / read:.2f}")
+        print(f"(c) card:     {card:7.2f} s  {rows / card:9.0f} rows/s  (c)/(a) = {card / read:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

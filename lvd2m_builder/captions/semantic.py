@@ -1,0 +1,74 @@
+"""Semantic check (paper App. E.1): a VLM looks at uniform frames and answers GOOD or BAD to two questions.
+
+(1) content variation: a static background, setting and characters is BAD; (2) visual diversity and text: a
+person talking to a static camera, or text only, is not diverse, and dominating text overlays are BAD. A clip
+is kept only when both answers are GOOD; both verdicts go in the row's ``semantic`` field (rejects keep them
+too). An answer with no capitalized GOOD or BAD is asked once more, then the clip is rejected with the answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Iterable, Iterator
+
+from ..config import SemanticConfig
+from ..records import Clip
+from . import prompts
+from .ask import ask
+from .backends import Backend, Request, describe
+from .batching import windows
+from .parse import verdict
+
+log = logging.getLogger(__name__)
+
+QUESTIONS = (("content_variation", prompts.SEMANTIC_CONTENT), ("visual_diversity", prompts.SEMANTIC_DIVERSITY))
+
+
+class SemanticFilter:
+    stage = "semantic"
+    batched = True  # one model call covers a window of clips; failures become rejects here
+
+    def __init__(self, config: SemanticConfig, backend: Backend) -> None:
+        self.config = config
+        self.backend = backend
+        self.model = describe(config.vlm)
+        self.window = max(1, backend.batch_size // len(QUESTIONS))  # clips per model call
+
+    def __call__(self, clips: Iterable[Clip]) -> Iterator[Clip]:
+        for window in windows(clips, self.window):
+            live = [clip for clip in window if not clip.rejected]
+            started = time.perf_counter()
+            try:
+                self._judge(live)
+            except Exception as e:  # a model failure rejects this window's clips; the build goes on
+                log.exception("semantic check failed on %d clips", len(live))
+                for clip in live:
+                    clip.reject(self.stage, f"{type(e).__name__}: {e}")
+            for clip in live:
+                clip.seconds[self.stage] = clip.seconds.get(self.stage, 0.0) + (time.perf_counter() - started) / len(live)
+            for clip in window:
+                clip.frames.pop(self.stage, None)
+                yield clip
+
+    def _judge(self, clips: list[Clip]) -> None:
+        asked, requests = [], []
+        for clip in clips:
+            frames = tuple(frame for _t, frame in clip.frames.get(self.stage, ()))
+            if not frames:
+                clip.reject(self.stage, "no frames were sampled for the semantic check")
+                continue
+            asked.append(clip)
+            requests += [Request(text.format(count=len(frames)), frames, max_new_tokens=self.config.max_new_tokens)
+                         for _name, text in QUESTIONS]
+        answers = ask(self.backend, requests, verdict, prompts.VERDICT_REMINDER)
+        for k, clip in enumerate(asked):
+            mine = dict(zip((name for name, _ in QUESTIONS), answers[k * len(QUESTIONS) : (k + 1) * len(QUESTIONS)]))
+            clip.semantic = {name: answer.value for name, answer in mine.items()}
+            clip.models["semantic"] = self.model
+            clip.models["prompts"] = prompts.VERSION
+            unusable = [f"{name}: {a.reason()}" for name, a in mine.items() if a.value is None]
+            bad = [name for name, a in mine.items() if a.value == "BAD"]
+            reasons = ([" and ".join(bad) + " judged BAD"] if bad else []) + unusable
+            if reasons:
+                clip.reject(self.stage, "; ".join(reasons))

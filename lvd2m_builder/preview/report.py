@@ -1,0 +1,129 @@
+"""``lvd2m preview``: write the visual report of a build or an import, local or on the Hub.
+
+One HTML file (``index.html``) and a folder of thumbnails (``thumbs/``), nothing else: no server, no external
+asset. Histograms are the card's own plots (``card_plots``), drawn over the accepted clips shown and inlined.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import tempfile
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..card_plots import write_plots
+from ..card_stats import Summary
+from ..clip_cutter import CLIPS_DIR
+from ..errors import ConfigError, OutputError
+from ..shardio import DatasetSource, open_source
+from .page import render
+from .rows import ACCEPTED, records, tally
+from .thumbs import THUMBS_DIR, ContactSheets
+
+log = logging.getLogger(__name__)
+
+PREVIEW_DIR = "preview"
+PAGE = "index.html"
+_TITLES = {"duration": "Duration", "caption_words": "Caption words", "flow_score": "Flow score"}
+
+
+@dataclass(frozen=True)
+class PreviewConfig:
+    """``frames`` thumbnails per clip, ``thumb_width`` px wide; ``page_size`` clips per page; at most ``limit`` rows
+    of each config (accepted, rejects); ``thumbs=False`` skips decoding (a quick look at a large dataset);
+    ``workers`` clips decoded at once (threads: decord leaves the GIL while it decodes)."""
+
+    frames: int = 8
+    thumb_width: int = 160
+    page_size: int = 50
+    limit: Optional[int] = None
+    thumbs: bool = True
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.frames <= 32:
+            raise ConfigError("frames", self.frames, "must be between 1 and 32")
+        if not 32 <= self.thumb_width <= 1024:
+            raise ConfigError("thumb_width", self.thumb_width, "must be between 32 and 1024 pixels")
+        if not 1 <= self.page_size <= 1000:
+            raise ConfigError("page_size", self.page_size, "must be between 1 and 1000 clips")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError("limit", self.limit, "must be at least 1 (leave it out for every row)")
+        if not 1 <= self.workers <= 64:
+            raise ConfigError("workers", self.workers, "must be between 1 and 64")
+
+
+def default_out(source: str) -> Path:
+    """``SOURCE/preview`` for a local dataset; ``NAME--REPO-preview`` in the working directory for a Hub repo."""
+    if Path(source).is_dir():
+        return Path(source) / PREVIEW_DIR
+    return Path(source.replace("/", "--") + "-preview")
+
+
+def preview(source: str, out: Optional[str | Path] = None, config: PreviewConfig = PreviewConfig(),
+            revision: Optional[str] = None, progress: bool = True) -> Path:
+    """Write the report of ``source`` (a local directory or a Hub repo id) into ``out``; returns the page's path."""
+    dataset = open_source(source, revision)
+    out = Path(out) if out is not None else default_out(source)
+    _prepare(out)
+    clips = records(dataset, source, config.limit, revision)
+    stats = _stats(dataset) or tally(clips)
+    if config.thumbs:
+        local = Path(source) / CLIPS_DIR if Path(source).is_dir() else None
+        sheets = ContactSheets(out, config.frames, config.thumb_width, local)
+        with ThreadPoolExecutor(config.workers) as pool:
+            for _ in tqdm(pool.map(sheets, clips), total=len(clips), desc="contact sheets", unit="clip",
+                          disable=not progress):
+                pass
+    truncated = config.limit is not None and len(clips) < stats.get("clips", 0)
+    note = f"At most {config.limit} rows of each config are shown (--limit)." if truncated else ""
+    html = render(dataset.label, clips, stats, _histograms(clips), config.page_size, note)
+    page = out / PAGE
+    tmp = page.with_name(f".{PAGE}.tmp-{os.getpid()}")
+    tmp.write_text(html, encoding="utf-8")
+    os.replace(tmp, page)
+    log.info("preview of %d clips -> %s", len(clips), page)
+    return page
+
+
+def _prepare(out: Path) -> None:
+    """Create ``out``; remove thumbnails an earlier preview left, so none outlives its clip."""
+    try:
+        (out / THUMBS_DIR).mkdir(parents=True, exist_ok=True)
+        for old in (out / THUMBS_DIR).glob("*.jpg"):
+            old.unlink()
+    except OSError as e:
+        raise OutputError(str(out), e.strerror or str(e)) from e
+
+
+def _stats(dataset: DatasetSource) -> Optional[dict[str, Any]]:
+    """The dataset's stats.json (funnel and reasons over every clip, not only those shown), when it has one."""
+    if not dataset.exists("stats.json"):
+        return None
+    stats = json.loads(dataset.read_text("stats.json"))
+    return stats if "funnel" in stats else None
+
+
+def _histograms(clips: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The card's histograms over the accepted clips shown, as (title, PNG data URI) pairs."""
+    accepted = [c for c in clips if c["stage"] == ACCEPTED]
+    words = [len(c["caption"].split()) for c in accepted if c["caption"].strip()]
+    summary = Summary(
+        durations=np.array([c["duration"] for c in accepted if c["duration"] is not None], dtype=float),
+        flow_scores=np.array([c["flow"] for c in accepted if c["flow"] is not None], dtype=float),
+        caption_words=np.array(words, dtype=np.int64),
+        resolutions=Counter(c["size"] for c in accepted if c["size"]),
+    )
+    with tempfile.TemporaryDirectory(prefix="lvd2m-preview-") as tmp:
+        written = write_plots(summary, Path(tmp))
+        return [(_TITLES[name], "data:image/png;base64," + base64.b64encode((Path(tmp) / rel).read_bytes()).decode())
+                for name, rel in written.items()]

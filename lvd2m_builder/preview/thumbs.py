@@ -1,0 +1,110 @@
+"""Contact sheets: a few small JPEGs spread across each clip, decoded by the build's own fetch, probe and frame sampler.
+
+Only the sheet's frames are decoded (the sampler seeks to them), inside the row's span. A clip that cannot be
+read gets no sheet but a reason, shown on the page in its place; one bad source never stops the preview.
+A materialized clip (``lvd2m materialize`` wrote ``clips/KEY.mp4``) is used instead of the row's source, which
+for an import is usually a web page rather than a video file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any, Optional
+
+import numpy as np
+
+from ..errors import Lvd2mError
+from ..media.sampler import FrameSampler, uniform
+from ..pipeline import Probe
+from ..records import Clip, ClipRef
+from ..sources import VIDEO_EXTENSIONS, Fetch
+
+log = logging.getLogger(__name__)
+
+THUMBS_DIR = "thumbs"
+_SAFE_NAME = re.compile(r"^[\w.-]{1,100}$")
+#: What decoding a damaged or unexpected file may raise past the sampler's own DecodeError.
+_DECODE_FAILURES = (Lvd2mError, OSError, ValueError, RuntimeError)
+
+
+class SheetTask:
+    """The sampler's FrameTask for one sheet: ``count`` uniform times across the clip, frames kept in order."""
+
+    stage = "preview"
+
+    def __init__(self, duration: float, count: int) -> None:
+        self._times = uniform(duration, count)
+        self.frames: list[tuple[float, np.ndarray]] = []
+
+    def times(self) -> np.ndarray:
+        return self._times
+
+    def feed(self, t: float, frame: np.ndarray) -> None:
+        self.frames.append((t, frame))
+
+    def finish(self) -> None:
+        """Nothing to write onto the clip: the sheet keeps its frames."""
+
+
+class ContactSheets:
+    """Fills a record's ``thumbs`` ([time, relative path] pairs) and ``thumb_size``, or its ``thumb_error``."""
+
+    def __init__(self, out: Path, frames: int, width: int, clips_dir: Optional[Path] = None,
+                 scratch: Optional[str] = None) -> None:
+        self.out = out
+        self.frames = frames
+        self.width = width
+        self.clips_dir = clips_dir
+        self.fetch = Fetch(scratch)
+        (out / THUMBS_DIR).mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, rec: dict[str, Any]) -> None:
+        ref, why = self._ref(rec)
+        if ref is None:
+            rec["thumb_error"] = why
+            return
+        clip = next(self.fetch([ref]))
+        try:
+            clip = next(Probe()([clip]))
+            if clip.rejected:
+                rec["thumb_error"] = clip.rejection.reason
+                return
+            task, height = self._sample(clip)
+            rec["thumb_size"] = [self.width, height]
+            rec["thumbs"] = [[round(t, 3), self._save(rec["key"], i, frame)] for i, (t, frame) in enumerate(task.frames)]
+        except _DECODE_FAILURES as e:
+            log.debug("no contact sheet for %s", ref.uri, exc_info=True)
+            rec["thumb_error"] = getattr(e, "why", None) or f"{type(e).__name__}: {e}"
+        finally:
+            Fetch.release(clip)
+
+    def _ref(self, rec: dict[str, Any]) -> tuple[Optional[ClipRef], str]:
+        """The clip to decode: the materialized clip if there is one, else the row's source and span."""
+        if self.clips_dir is not None and (self.clips_dir / f"{rec['key']}.mp4").is_file():
+            return ClipRef(uri=str(self.clips_dir / f"{rec['key']}.mp4"), video_id=rec["video_id"]), ""
+        uri = rec["url"][len("file://"):] if rec["url"].startswith("file://") else rec["url"]
+        if not uri:
+            return None, "the row names no source"
+        if "://" in uri and PurePosixPath(uri.split("?")[0]).suffix.lower() not in VIDEO_EXTENSIONS:
+            return None, f"{uri} is not a video file (lvd2m materialize cuts the clips from your copies)"
+        start, end = rec["span"]
+        if start is None or (start == 0 and end is None):
+            return ClipRef(uri=uri, video_id=rec["video_id"]), ""
+        return ClipRef(uri=uri, video_id=rec["video_id"], span_start=start, span_end=end), ""
+
+    def _sample(self, clip: Clip) -> tuple[SheetTask, int]:
+        height = max(2, round(self.width * clip.info.height / clip.info.width / 2) * 2)
+        task = SheetTask(clip.info.duration, self.frames)
+        FrameSampler(height, self.width).run(clip, [task])
+        return task, height
+
+    def _save(self, key: str, index: int, frame: np.ndarray) -> str:
+        from PIL import Image
+
+        stem = key if _SAFE_NAME.match(key) else hashlib.sha1(key.encode()).hexdigest()
+        rel = f"{THUMBS_DIR}/{stem}-{index}.jpg"
+        Image.fromarray(frame).save(self.out / rel, "JPEG", quality=80)
+        return rel
