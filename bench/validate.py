@@ -30,7 +30,8 @@ from lvd2m_builder.validate import validate
 
 def _write(out: Path, rows: int, shards: int) -> None:
     settings = BuildConfig().to_dict()
-    provenance = json.dumps({"settings": settings, "models": {"captions.vlm": "x"}, "seconds": {"captions": 1.0}})
+    models = {"segments": "vlm", "merge": "llm"}
+    provenance = json.dumps({"settings": settings, "models": models, "seconds": {"captions": 1.0}})
     per = rows // shards
     for s in range(shards):
         (out / "data").mkdir(parents=True, exist_ok=True)
@@ -45,7 +46,8 @@ def _write(out: Path, rows: int, shards: int) -> None:
                          "raw_caption": f"Caption 1: segment {i}", "refined_caption": f"clip {i} " + "word " * 80,
                          "rewritten_caption": None, "orig_caption": None, "provenance": provenance})
             w.finalize()
-        with ArrowWriter(features=REJECT_FEATURES, path=str(out / f"rejects/rejects-{s:05d}-of-{shards:05d}.arrow")) as w:
+        rejects = out / f"rejects/rejects-{s:05d}-of-{shards:05d}.arrow"
+        with ArrowWriter(features=REJECT_FEATURES, path=str(rejects)) as w:
             w.finalize()
     stats = merge([ShardStats(clips=per * shards, accepted=per * shards)])
     (out / "stats.json").write_text(json.dumps(stats))

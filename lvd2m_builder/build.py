@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from .card import write_card
 from .config import BuildConfig
+from .embed.dedup_pass import dedup_dataset
 from .errors import OutputError, SourceError
 from .executors import run_local
 from .manifest import Manifest, settings_hash, write_json_atomic
@@ -86,6 +87,8 @@ def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite
         run_local(todo, config, out, on_result, on_clip)
     finally:
         bar.close()
+    if config.dedup.enabled:  # a pass over the whole dataset, so it runs once every shard is finished
+        dedup_dataset(out, config.dedup, manifest)
     stats = merge(manifest.stats())
     write_json_atomic(out / "stats.json", stats)
     write_card(out, stats, settings)

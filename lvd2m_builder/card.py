@@ -14,6 +14,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from . import __version__, schema
 from .card_plots import write_plots
 from .card_stats import Summary, summarize
+from .embed import report as embed_report
 from .errors import OutputError
 from .shardio import open_source, read_settings
 
@@ -80,7 +81,9 @@ def _fields(features: Features) -> list[tuple[str, str]]:
 
 
 def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Optional[Summary] = None,
-                plots: Optional[dict[str, str]] = None, repo_id: str = "lvd2m", videos: bool = False) -> DatasetCard:
+                plots: Optional[dict[str, str]] = None, repo_id: str = "lvd2m", videos: bool = False,
+                clip_section: str = "") -> DatasetCard:
+    """``clip_section``: the CLIP embeddings section (embed/report.py), markdown, "" when the stage was off."""
     summary = summary or Summary()
     plots = plots or {}
     data = DatasetCardData(
@@ -113,6 +116,7 @@ def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Option
         summary=summary.table(),
         distributions=distributions,
         fields=_fields(schema.ROW_FEATURES),
+        clip_section=clip_section,
     )
 
 
@@ -122,7 +126,8 @@ def write_card(out: Path, stats: dict[str, Any], settings: dict[str, Any], repo_
     summary = summarize(out)
     plots = write_plots(summary, out)
     videos = bool(list(out.glob(schema.VIDEOS_PATTERN)))
-    card = render_card(stats, settings, summary, plots, repo_id or out.resolve().name, videos)
+    clip_section = embed_report.card_section(out, stats, settings)
+    card = render_card(stats, settings, summary, plots, repo_id or out.resolve().name, videos, clip_section)
     path = out / "README.md"
     tmp = path.with_name(f".README.md.tmp-{os.getpid()}")
     card.save(tmp)

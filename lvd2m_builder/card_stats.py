@@ -72,7 +72,8 @@ def _mean(values: np.ndarray, how=np.mean) -> str:
 def buckets(values: np.ndarray, edges: tuple[float, ...], unit: str) -> list[Bucket]:
     """Counts in [e0, e1), [e1, e2) ... and >= the last edge; a "< e0" bucket only when it holds values."""
     counts = np.bincount(np.digitize(values, edges), minlength=len(edges) + 1)
-    labels = [f"<{edges[0]:g}{unit}", *(f"{a:g}-{b:g}{unit}" for a, b in zip(edges, edges[1:])), f">{edges[-1]:g}{unit}"]
+    inner = [f"{a:g}-{b:g}{unit}" for a, b in zip(edges, edges[1:])]
+    labels = [f"<{edges[0]:g}{unit}", *inner, f">{edges[-1]:g}{unit}"]
     total = max(len(values), 1)
     return [Bucket(label, int(n), round(100 * int(n) / total, 1)) for i, (label, n) in enumerate(zip(labels, counts))
             if i > 0 or n > 0]

@@ -122,3 +122,10 @@ class ModelError(Lvd2mError, RuntimeError):
 
     def __init__(self, model: str, why: str) -> None:
         super().__init__(f"{model}: {why}", model=model, why=why)
+
+
+class DedupError(Lvd2mError, ValueError):
+    """A dataset's embeddings cannot be compared (rows of different dimensions, from different models)."""
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(f"{path}: cannot deduplicate: {why}", path=path, why=why)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import queue
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -75,21 +75,26 @@ def run_local(specs: list[ShardSpec], config: BuildConfig, out: Path, on_result:
     _Pool(config, out, on_result, on_clip).run(specs)
 
 
-def _worker_main(worker_id: int, inbox, events, config: BuildConfig, out: str) -> None:
-    """A worker process: build the shards it is sent until it gets None."""
-    report = lambda event, key, accepted: events.put((worker_id, event, key, accepted))
-    while (job := inbox.get()) is not None:
+def _worker_main(inbox, events, config: BuildConfig, out: str) -> None:
+    """A worker process: build the shards it is sent until it gets None.
+
+    ``events`` is this worker's own pipe: a worker killed mid-message can only break its own channel, never
+    a lock shared with the other workers.
+    """
+    report = lambda event, key, accepted: events.send((event, key, accepted))
+    while (job := inbox.recv()) is not None:
         spec, forced = job
         try:
-            events.put((worker_id, "result", run_shard(spec, config, out, report, forced), None))
+            events.send(("result", run_shard(spec, config, out, report, forced), None))
         except Exception as e:  # a shard-level failure (disk full, say): the pool retries the shard
-            events.put((worker_id, "error", f"{type(e).__name__}: {e}", None))
+            events.send(("error", f"{type(e).__name__}: {e}", None))
 
 
 @dataclass
 class _Slot:
     process: mp.Process
-    inbox: object
+    inbox: Connection
+    events: Connection
     job: Optional[tuple[ShardSpec, dict]] = None
     clip: Optional[str] = None
     since: float = field(default_factory=time.monotonic)
@@ -102,7 +107,6 @@ class _Pool:
         self.on_result = on_result
         self.on_clip = on_clip
         self.context = mp.get_context("spawn")  # fork after torch/decord threads start is unsafe
-        self.events = self.context.Queue()
         self.slots: dict[int, _Slot] = {}
         self.next_id = 0
         self.forced: dict[str, Rejection] = {}
@@ -120,15 +124,17 @@ class _Pool:
         finally:
             self._stop()
 
-    def _spawn(self) -> int:
+    def _spawn(self) -> None:
         worker_id, self.next_id = self.next_id, self.next_id + 1
-        inbox = self.context.Queue()
+        inbox_read, inbox_write = self.context.Pipe(duplex=False)
+        events_read, events_write = self.context.Pipe(duplex=False)
         process = self.context.Process(
-            target=_worker_main, args=(worker_id, inbox, self.events, self.config, self.out), daemon=True
+            target=_worker_main, args=(inbox_read, events_write, self.config, self.out), daemon=True
         )
         process.start()
-        self.slots[worker_id] = _Slot(process, inbox)
-        return worker_id
+        inbox_read.close()
+        events_write.close()
+        self.slots[worker_id] = _Slot(process, inbox_write, events_read)
 
     def _fill(self) -> None:
         while len(self.slots) < self.config.workers:
@@ -138,16 +144,18 @@ class _Pool:
                 spec = self.todo.popleft()
                 forced = {r.key: self.forced[r.key] for r in spec.refs if r.key in self.forced}
                 slot.job, slot.clip, slot.since = (spec, forced), None, time.monotonic()
-                slot.inbox.put(slot.job)
+                slot.inbox.send(slot.job)
 
     def _drain(self) -> None:
-        try:
-            worker_id, event, payload, accepted = self.events.get(timeout=0.2)
-        except queue.Empty:
-            return
-        slot = self.slots.get(worker_id)
-        if slot is None:  # a late message from a worker already replaced
-            return
+        by_conn = {slot.events: slot for slot in self.slots.values()}
+        for conn in wait(list(by_conn), timeout=0.2):
+            try:
+                while conn.poll():
+                    self._handle(by_conn[conn], *conn.recv())
+            except (EOFError, OSError):  # the worker died; _watch replaces it
+                pass
+
+    def _handle(self, slot: _Slot, event: str, payload, accepted: bool) -> None:
         slot.since = time.monotonic()
         if event == "start":
             slot.clip = payload
@@ -175,6 +183,8 @@ class _Pool:
             else:
                 stage, why = "worker", f"worker process died (exit code {slot.process.exitcode})"
             slot.process.join(5)
+            slot.inbox.close()
+            slot.events.close()
             del self.slots[worker_id]
             log.warning("shard %d: %s while on clip %s", slot.job[0].index, why, slot.clip)
             if slot.clip is not None:
@@ -195,7 +205,10 @@ class _Pool:
     def _stop(self) -> None:
         for slot in self.slots.values():
             if slot.process.is_alive():
-                slot.inbox.put(None)
+                try:
+                    slot.inbox.send(None)
+                except OSError:
+                    pass  # it is exiting anyway
         for slot in self.slots.values():
             slot.process.join(10)
             if slot.process.is_alive():

@@ -34,6 +34,7 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     shards: int = 0
     rows: dict[str, int] = field(default_factory=dict)
+    summary: dict[str, dict[str, Any]] = field(default_factory=dict)  # distributions, e.g. clip_score
 
     def add(self, code: str, message: str, severity: Severity = "error", shard: Optional[str] = None,
             row: Optional[int] = None, key: Optional[str] = None) -> None:
@@ -59,6 +60,7 @@ class Report:
             "warnings": self.warnings,
             "shards": self.shards,
             "rows": self.rows,
+            "summary": self.summary,
             "findings": [asdict(f) for f in self.findings],
         }
 
@@ -68,6 +70,8 @@ class Report:
         verdict = "OK" if self.ok else "INVALID"
         lines = [f"{self.source}: {verdict}: {self.shards} shards ({rows}); "
                  f"{self.errors} errors, {self.warnings} warnings"]
+        for name, values in self.summary.items():
+            lines.append(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
         shown: Counter = Counter()
         totals = Counter(f.code for f in self.findings)
         for finding in self.findings:

@@ -1,8 +1,9 @@
 """Compose the stages into one generator: ClipRefs in, finished Clips (accepted or rejected) out.
 
 Order: fetch -> probe -> duration -> one frame pass (cut and motion scoring share one decode) -> cut filter ->
-motion filter -> semantic check -> captions (model stages, fed by a prefetch thread). Every clip comes out
-exactly once; exceptions inside a stage become rejects of that stage.
+motion filter -> [CLIP embed -> zero-shot pre-filter] -> semantic check -> captions (model stages, fed by a
+prefetch thread) -> [caption alignment]. Every clip comes out exactly once; exceptions inside a stage become
+rejects of that stage.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Iterable, Iterator
 
 from .captions import model_stages
 from .config import BuildConfig
+from .embed import embed_stages
 from .errors import DecodeError, StageError
 from .filters.detectors import cut_stages
 from .filters.duration import DurationFilter
@@ -89,15 +91,18 @@ class Pipeline:
             residual = getattr(cut_scorer, "residual", None)
         if config.motion.enabled or residual is not None:
             scorers.append(MotionScorer(config.motion, residual))
+        embed_tasks, before_vlm, after_captions = embed_stages(config)  # CLIP, where its weights are here
         frame_tasks, later = model_stages(config)  # semantic + captions, where their models can run here
-        scorers.extend(frame_tasks)
+        scorers.extend(embed_tasks + frame_tasks)
         sampler = FrameSampler(config.motion.height, config.motion.width, config.decode_chunk)
         self.stages = [Fetch(scratch), Probe(), DurationFilter(config.duration), FramePass(scorers, sampler)]
         if config.cuts.enabled:
             self.stages.append(cut_filter)
         if config.motion.enabled:
             self.stages.append(MotionFilter(config.motion))
+        self.stages.extend(before_vlm)  # CLIP embeddings and its zero-shot pre-filter: obvious BAD clips stop here
         self.stages.extend(later)  # model stages last: they only see clips the cheap filters kept
+        self.stages.extend(after_captions)  # caption-video alignment needs the captions
 
     def __call__(self, refs: Iterable[ClipRef], forced: dict[str, Rejection] | None = None) -> Iterator[Clip]:
         """Run every stage; ``forced`` rejects named keys up front (a clip that hung or killed a worker before)."""

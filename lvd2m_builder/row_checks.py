@@ -1,9 +1,9 @@
 """Checks on accepted rows, each against the settings it was built with (read from its own provenance).
 
 Captions are required only where a captions stage ran on the row: its settings have a ``captions`` section
-that is enabled (a tree without one predates captioning: off) and its provenance shows the stage at work (a
-captions model among ``models``, or captions seconds). With weights absent the stage is skipped, rows carry no
-caption, and that is no error.
+that is enabled (a tree without one predates captioning: off) and its provenance shows the stage at work
+(``seconds["captions"]``, or the ``segments`` and ``merge`` models). With weights absent the stage is skipped,
+rows carry no caption, and that is no error.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def captions_enabled(settings: dict[str, Any]) -> bool:
 def captions_ran(provenance: dict[str, Any]) -> bool:
     models = provenance.get("models") or {}
     seconds = provenance.get("seconds") or {}
-    return any("caption" in role for role in models) or "captions" in seconds
+    return "captions" in seconds or {"segments", "merge"} <= set(models)
 
 
 def check_accepted(row: dict[str, Any], rules: RowRules) -> Iterator[tuple[str, str]]:

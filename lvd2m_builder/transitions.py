@@ -3,7 +3,7 @@
 Every clip is built from camera moves over still pictures, so its truth is known to the frame: pans at a known
 speed (long takes), hard cuts, fades through black or white and dissolves (``xfade``) between two pans, and white
 flashes (one or two frames) inside a pan, which are not cuts. Stills come from :func:`texture` (seeded colour
-gradients under fine noise, so optical flow is well posed) or from any picture the caller has.
+gradients under noise at three scales, so optical flow is well posed) or from any picture the caller has.
 """
 
 from __future__ import annotations
@@ -93,16 +93,18 @@ def joined(out: Path, stills: tuple[Path, Path], still_width: int, transition: T
 
 
 def suite(directory: Path, stills: tuple[Path, Path], still_width: int, fps: int = 24, seconds: float = 12.0,
-          size: tuple[int, int] = (320, 240), speeds: tuple[float, ...] = (2, 4, 8)) -> list[Truth]:
-    """The standard set: pans at ``speeds``, two flashes, a hard cut, fades through black and white, a dissolve."""
+          size: tuple[int, int] = (320, 240), speeds: tuple[float, ...] = (2, 4, 8),
+          transitions: tuple[Transition, ...] = ("cut", "fade_black", "fade_white", "dissolve")) -> list[Truth]:
+    """Pans at ``speeds``, a one-frame and a two-frame flash (long takes), and one clip per transition."""
     directory.mkdir(parents=True, exist_ok=True)
     common = {"still_width": still_width, "fps": fps, "seconds": seconds, "size": size}
     made = [pan(directory / f"pan{s:g}.mp4", stills[0], px_per_frame=s, **common) for s in speeds]
-    made.append(pan(directory / "flash1.mp4", stills[0], px_per_frame=4, flash_at=round(5.3 * fps), **common))
-    made.append(pan(directory / "flash2.mp4", stills[1], px_per_frame=2, flash_at=round(7.1 * fps), flash_frames=2,
+    made.append(pan(directory / "flash1.mp4", stills[0], px_per_frame=4, flash_at=round(0.44 * seconds * fps),
                     **common))
-    for transition in ("cut", "fade_black", "fade_white", "dissolve"):
-        made.append(joined(directory / f"{transition}.mp4", stills, transition=transition, **common))
+    made.append(pan(directory / "flash2.mp4", stills[1], px_per_frame=2, flash_at=round(0.59 * seconds * fps),
+                    flash_frames=2, **common))
+    for transition in transitions:
+        made.append(joined(directory / f"{transition}.mp4", stills, transition=transition, at=seconds / 2, **common))
     return made
 
 

@@ -17,6 +17,7 @@ from datasets import Features
 
 from .card_check import ACCEPTED, REJECTS, card_configs, config_files
 from .config import preset
+from .embed.report import ClipScores, min_clip_score
 from .errors import ConfigError
 from .findings import Report
 from .row_checks import CaptionRepeats, check_accepted, rules_for
@@ -79,6 +80,8 @@ def _shards(source: DatasetSource, files: dict[str, list[str]], features: dict[s
             except READ_ERRORS as e:  # a finding, not a crash
                 report.add("shard_unreadable", f"{type(e).__name__}: {' '.join(str(e).split())[:200]}", shard=rel)
     report.findings.extend(checker.repeats.findings())
+    if checker.clip_scores.values:
+        report.summary["clip_score"] = checker.clip_scores.summary()
     if checker.borrowed:
         report.add("settings_from_dataset", f"{checker.borrowed} accepted rows name no settings in their "
                    "provenance: checked against the build's settings (manifest, else the paper preset)", "warning")
@@ -93,6 +96,7 @@ class _Checker:
         self.keys: dict[str, dict[str, tuple[str, int]]] = {}  # config -> key -> (shard, row)
         self.repeats = CaptionRepeats(config.max_caption_repeats)
         self.borrowed = 0
+        self.clip_scores = ClipScores(min_clip_score(settings))
 
     def row(self, config: str, rel: str, index: int, row: dict[str, Any]) -> None:
         key = row.get("key")
@@ -124,6 +128,10 @@ class _Checker:
             for code, message in check_accepted(row, rules):
                 self.report.add(code, message, shard=rel, row=index, key=key)
         self.repeats.add(row.get("refined_caption"), rel, index, key)
+        if self.clip_scores.add(row.get("clip_score")):
+            self.report.add("clip_score_low", f"clip_score {row['clip_score']:.3f} < embed.min_clip_score "
+                            f"{self.clip_scores.threshold:g}: the caption may not describe the clip", "warning",
+                            shard=rel, row=index, key=key)
 
 
 def _difference(expected: Features, found: Features) -> str:

@@ -24,7 +24,8 @@ CAPTION_SETTINGS = BuildConfig().to_dict()
 
 
 def provenance(settings: dict[str, Any], captions_ran: bool = False) -> str:
-    extra = {"models": {"captions.vlm": "test-vlm", "captions.llm": "test-llm"}} if captions_ran else {}
+    ran = {"models": {"segments": "test-vlm", "merge": "test-llm"}, "seconds": {"captions": 0.5}}
+    extra = ran if captions_ran else {}
     return json.dumps({"lvd2m_builder": "test", "settings": settings, **extra}, sort_keys=True)
 
 

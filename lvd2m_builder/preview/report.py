@@ -74,8 +74,8 @@ def preview(source: str, out: Optional[str | Path] = None, config: PreviewConfig
     """Write the report of ``source`` (a local directory or a Hub repo id) into ``out``; returns the page's path."""
     dataset = open_source(source, revision)
     out = Path(out) if out is not None else default_out(source)
-    _prepare(out)
     clips = records(dataset, source, config.limit, revision)
+    _prepare(out)
     stats = _stats(dataset) or tally(clips)
     if config.thumbs:
         local = Path(source) / CLIPS_DIR if Path(source).is_dir() else None

@@ -37,6 +37,9 @@ def read_rows(source: DatasetSource, name: str, config: Optional[str], pattern: 
 def records(source: DatasetSource, name: str, limit: Optional[int], revision: Optional[str] = None
             ) -> list[dict[str, Any]]:
     """Accepted rows then rejects, each config cut to ``limit`` rows, as page records."""
+    if not source.glob(schema.TRAIN_PATTERN) and not source.glob(schema.REJECTS_PATTERN):
+        raise SourceError(name, f"no {schema.TRAIN_PATTERN} and no {schema.REJECTS_PATTERN}: "
+                                "not a dataset written by lvd2m build or lvd2m import")
     accepted = read_rows(source, name, None, schema.TRAIN_PATTERN, limit, revision)
     rejected = read_rows(source, name, "rejects", schema.REJECTS_PATTERN, limit, revision)
     return [record(row) for row in accepted] + [record(row) for row in rejected]
@@ -47,6 +50,9 @@ def record(row: dict[str, Any]) -> dict[str, Any]:
     stage = row.get("stage") or ACCEPTED
     reason = row.get("reason") or ""
     semantic = {k: v for k, v in (row.get("semantic") or {}).items() if v}
+    segments = row.get("segments") or []
+    aligned = list(row.get("segment_clip_scores") or [])  # caption-video alignment per segment, when it ran
+    aligned += [None] * (len(segments) - len(aligned))
     return {
         "key": row["key"],
         "video_id": row.get("video_id") or "",
@@ -61,7 +67,9 @@ def record(row: dict[str, Any]) -> dict[str, Any]:
         "reason_class": f"{stage}: {reason_class(reason)}" if stage != ACCEPTED else "",
         "cuts": [_num(t) for t in row.get("cut_times") or [] if _num(t) is not None],
         "semantic": semantic or None,
-        "segments": [[_num(s["start"]), _num(s["end"]), s.get("caption") or ""] for s in row.get("segments") or []],
+        "segments": [[_num(s["start"]), _num(s["end"]), s.get("caption") or "", _num(score)]
+                     for s, score in zip(segments, aligned)],
+        "clip_score": _num(row.get("clip_score")),
         "caption": row.get("refined_caption") or "",
         "orig_caption": row.get("orig_caption") or "",
         "thumbs": [],

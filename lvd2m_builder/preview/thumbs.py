@@ -13,6 +13,7 @@ import logging
 import re
 from pathlib import Path, PurePosixPath
 from typing import Any, Optional
+from urllib.parse import quote
 
 import numpy as np
 
@@ -83,8 +84,9 @@ class ContactSheets:
 
     def _ref(self, rec: dict[str, Any]) -> tuple[Optional[ClipRef], str]:
         """The clip to decode: the materialized clip if there is one, else the row's source and span."""
-        if self.clips_dir is not None and (self.clips_dir / f"{rec['key']}.mp4").is_file():
-            return ClipRef(uri=str(self.clips_dir / f"{rec['key']}.mp4"), video_id=rec["video_id"]), ""
+        cut = self.clips_dir / f"{quote(rec['key'], safe='')}.mp4" if self.clips_dir is not None else None
+        if cut is not None and cut.is_file():  # named as clip_cutter names it
+            return ClipRef(uri=str(cut), video_id=rec["video_id"]), ""
         uri = rec["url"][len("file://"):] if rec["url"].startswith("file://") else rec["url"]
         if not uri:
             return None, "the row names no source"
