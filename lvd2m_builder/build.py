@@ -15,6 +15,7 @@ from .config import BuildConfig
 from .embed.dedup_pass import dedup_dataset
 from .errors import OutputError, SourceError
 from .executors import run_local
+from .reshard import recover
 from .manifest import Manifest, settings_hash, write_json_atomic
 from .schema import REJECTS_DIR, TRAIN_DIR
 from .shards import ShardResult, plan_shards, read_keys
@@ -59,6 +60,7 @@ def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite
     if not refs:
         raise SourceError(", ".join(inputs) or "(no inputs)", "no input videos found")
     prepare_output(out, overwrite)
+    recover(out)  # a reshard killed half-way is finished (or dropped) before anything reads the shards
     settings = config.to_dict()
     manifest = Manifest.load(out)
     if manifest is not None and manifest.settings_hash != settings_hash(settings):

@@ -231,6 +231,27 @@ def _dedup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_reshard(sub) -> None:
+    p = sub.add_parser(
+        "reshard",
+        help="rewrite an output's shards to N files or files under a size, atomically",
+        description="Rewrite OUT's data/ and rejects/ shards; the rows, the card and validate stay as they were.",
+    )
+    p.add_argument("out", help="an lvd2m build or import output directory")
+    size = p.add_mutually_exclusive_group(required=True)
+    size.add_argument("--num-shards", type=int, help="this many train and rejects files")
+    size.add_argument("--max-shard-size", help="files of about this size at most, e.g. 500MB or 2GiB")
+    p.set_defaults(func=_reshard)
+
+
+def _reshard(args: argparse.Namespace) -> int:
+    from .reshard import reshard
+
+    stats = reshard(args.out, args.num_shards, args.max_shard_size)
+    print(json.dumps({"clips": stats["clips"], "shards": stats["shards"]}))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lvd2m",
@@ -240,6 +261,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="count", default=0, help="-v: progress notes, -vv: debug logging")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_build(sub)
+    _add_reshard(sub)
     _add_card(sub)
     _add_validate(sub)
     _add_push(sub)

@@ -46,8 +46,9 @@ class RobustCutConfig:
     count, nor does a spike after which the picture returns within ``flash_frames`` frames (the closest
     before/after frames differ by at most ``return_ratio`` of the spike: a flash). Fades are runs of blank
     (near-uniform dark or bright) frames; a run of at most ``flash_frames`` after which the picture returns
-    (correlation >= ``return_ncc``) is a flash. Dissolves are frames that are the
-    average of the frames ``dissolve_s`` / 2 before and after, where the flow cannot explain the change.
+    (correlation >= ``return_ncc``) is a flash. Dissolves are frames within ``dissolve_blend`` (a share of the
+    change across) of the average of the frames ``dissolve_s`` / 2 before and after, when those differ by at
+    least ``dissolve_across``.
     """
 
     tiny_width: int = 64
@@ -62,9 +63,8 @@ class RobustCutConfig:
     return_ratio: float = 0.5
     return_ncc: float = 0.8
     dissolve_s: float = 1.0
-    dissolve_blend: float = 0.35
+    dissolve_blend: float = 0.36
     dissolve_across: float = 25.0
-    dissolve_unmatched: float = 0.25
     edge_s: float = 0.25
     merge_s: float = 1.0
 
@@ -73,7 +73,7 @@ class RobustCutConfig:
         _check(16 <= self.tiny_width <= 512, p + "tiny_width", self.tiny_width, "must be in [16, 512]")
         _check(self.spike_ratio > 1, p + "spike_ratio", self.spike_ratio, "must be > 1")
         _check(self.spike_window >= 2, p + "spike_window", self.spike_window, "must be >= 2")
-        for name in ("min_unmatched", "return_ratio", "return_ncc", "dissolve_unmatched"):
+        for name in ("min_unmatched", "return_ratio", "return_ncc"):
             _check(0 <= getattr(self, name) <= 1, p + name, getattr(self, name), "must be in [0, 1]")
         for name in ("match_tol", "blank_std", "dissolve_across"):
             _check(0 < getattr(self, name) <= 255, p + name, getattr(self, name), "must be in (0, 255]")

@@ -43,8 +43,9 @@ EVIL = '</script><img src=x onerror="document.title=\'pwned\'"> & <b>bold</b>'
 # --- helpers -----------------------------------------------------------------------------------------------------
 
 class Dom(HTMLParser):
-    """What the tests read from a rendered page: the clip articles (with the images, cut marks and text inside
-    each), the clip list's data attributes, the body's and the title."""
+    """What the tests read from a rendered page: the clip articles (with the images, cut marks, text and caption
+    segments inside each), the clip list's data attributes, the body's and the title. A segment holds what follows
+    its start up to the next segment or the article's end."""
 
     def __init__(self, html: str) -> None:
         super().__init__()
@@ -59,15 +60,19 @@ class Dom(HTMLParser):
         attrs = dict(attrs)
         if tag == "article":
             self._in_article = True
-            self.articles.append({**attrs, "imgs": [], "cuts": 0, "text": ""})
+            self.articles.append({**attrs, "imgs": [], "cuts": 0, "text": "", "segments": []})
         elif tag == "body":
             self.body = attrs
         elif tag == "title":
             self._in_title = True
         elif attrs.get("id") == "clips":
             self.clips = attrs
+        elif self._in_article and tag == "div" and attrs.get("class") == "segment":
+            self.articles[-1]["segments"].append({"imgs": [], "text": ""})
         elif self._in_article and tag == "img":
             self.articles[-1]["imgs"].append(attrs)
+            for segment in self.articles[-1]["segments"][-1:]:
+                segment["imgs"].append(attrs)
         elif self._in_article and tag == "span" and attrs.get("class") == "cut":
             self.articles[-1]["cuts"] += 1
 
@@ -78,6 +83,8 @@ class Dom(HTMLParser):
     def handle_data(self, data):
         if self._in_article:
             self.articles[-1]["text"] += data
+            for segment in self.articles[-1]["segments"][-1:]:
+                segment["text"] += data
         if self._in_title:
             self.title += data
 
@@ -236,17 +243,23 @@ def red_then_blue(tmp_path_factory, ffmpeg_available) -> Path:
     return path
 
 
-def test_spans_materialized_clips_and_unreadable_sources(tmp_path, red_then_blue, monkeypatch):
+@pytest.fixture(scope="module")
+def spans(tmp_path_factory, red_then_blue) -> tuple[Path, list[int]]:
+    """A report over rows with spans, a materialized clip and unreadable sources; and the frames the sampler
+    planned to decode (one entry per frame)."""
+    tmp = tmp_path_factory.mktemp("spans")
     url = str(red_then_blue)
-    out = write_dataset(tmp_path / "ds", rows_of(ROW_FEATURES, [
-        row(0, url=url, span_start=5.0, span_end=10.0, duration=5.0),
+    halves = [{"start": 0.0, "end": 2.5, "caption": "the first half"}, {"start": 2.5, "end": 5.0, "caption": "the rest"}]
+    out = write_dataset(tmp / "ds", rows_of(ROW_FEATURES, [
+        row(0, url=url, span_start=5.0, span_end=10.0, duration=5.0, segments=halves, refined_caption="all blue",
+            segment_clip_scores=[0.31, 0.12], clip_score=0.25),
         row(1, url=url, span_start=0.0, span_end=5.0, duration=5.0),
         row(2, url="https://www.youtube.com/watch?v=abc", span_start=30.0, span_end=40.0, duration=10.0),
         row(3, url="https://example.invalid/page", duration=10.0),
-    ]), rows_of(REJECT_FEATURES, [reject(4, url=str(tmp_path / "gone.mp4"))]), plots=False)
+    ]), rows_of(REJECT_FEATURES, [reject(4, url=str(tmp / "gone.mp4"))]), plots=False)
     (out / "clips").mkdir()
     shutil.copy(red_then_blue, out / "clips" / "clip-0002.mp4")  # what lvd2m materialize leaves for row 2
-    planned: list[int] = []  # the frames the sampler decodes, one entry per frame
+    planned: list[int] = []
     original = FrameSampler.plan
 
     def counting(self, clip, tasks):
@@ -254,9 +267,15 @@ def test_spans_materialized_clips_and_unreadable_sources(tmp_path, red_then_blue
         planned.extend(indices.tolist())
         return indices, wants
 
-    monkeypatch.setattr(FrameSampler, "plan", counting)
-    page = preview(str(out), config=PreviewConfig(frames=6, thumb_width=32), progress=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(FrameSampler, "plan", counting)
+        page = preview(str(out), config=PreviewConfig(frames=6, thumb_width=32), progress=False)
     assert page == out / "preview" / "index.html"
+    return page, planned
+
+
+def test_spans_materialized_clips_and_unreadable_sources(spans):
+    page, planned = spans
     clips = {c["key"]: c for c in embedded(page)["clips"]}
     colours = {key: [mean_rgb(page.parent / rel) for _, rel in c["thumbs"]] for key, c in clips.items()}
     assert len(colours["clip-0000"]) == 6 and all(b > 150 > r for r, _, b in colours["clip-0000"])  # span: blue half
@@ -266,6 +285,18 @@ def test_spans_materialized_clips_and_unreadable_sources(tmp_path, red_then_blue
     assert len(planned) == 3 * 6  # only the sheets' frames were decoded, not the clips' 50-100 frames
     assert "not a video file" in clips["clip-0003"]["thumb_error"] and not clips["clip-0003"]["thumbs"]
     assert "no such file" in clips["reject-0004"]["thumb_error"]
+
+
+def test_segment_captions_sit_beside_the_frames_they_describe(spans, chromium):
+    page, _ = spans
+    article = next(a for a in dump(chromium, page).articles if a["data-key"] == "clip-0000")
+    first, rest = article["segments"]
+    assert "0.0 s – 2.5 s · alignment 0.310" in first["text"] and "the first half" in first["text"]
+    assert "2.5 s – 5.0 s · alignment 0.120" in rest["text"] and "the rest" in rest["text"]
+    thumbs = next(c for c in embedded(page)["clips"] if c["key"] == "clip-0000")["thumbs"]
+    assert [img["src"] for img in first["imgs"]] == [rel for t, rel in thumbs if t < 2.5] == [r for _, r in thumbs[:3]]
+    assert [img["src"] for img in rest["imgs"]] == [rel for t, rel in thumbs if t >= 2.5]
+    assert "caption alignment 0.250" in article["text"] and "all blue" in article["text"]
 
 
 # --- 10,000 rows ------------------------------------------------------------------------------------------------
