@@ -15,6 +15,7 @@ from .config import BuildConfig
 from .embed.dedup_pass import dedup_dataset
 from .errors import OutputError, SourceError
 from .executors import run_local
+from .rebuild import rethreshold
 from .reshard import recover
 from .manifest import Manifest, settings_hash, write_json_atomic
 from .schema import REJECTS_DIR, TRAIN_DIR
@@ -64,7 +65,8 @@ def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite
     settings = config.to_dict()
     manifest = Manifest.load(out)
     if manifest is not None and manifest.settings_hash != settings_hash(settings):
-        raise OutputError(str(out), "was built with other settings; pass --overwrite to rebuild it from scratch")
+        rethreshold(out, manifest, settings, (ref.key for ref in refs))  # or OutputError: needs --overwrite
+        manifest = Manifest.load(out)
     manifest = manifest or Manifest(settings_hash(settings), settings)
     drop_unrecorded(out, manifest)
     done = {key for path in manifest.files() for key in read_keys(out / path)}

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import PRESETS, load, parse_override
+from .config import MODEL_PRESETS, PRESETS, load, parse_override
 from .errors import Lvd2mError
 
 log = logging.getLogger("lvd2m_builder")
@@ -33,6 +33,8 @@ def _add_build(sub) -> None:
     p.add_argument("--workers", type=int, help="worker processes (default 1)")
     p.add_argument("--shard-size", type=int, help="clips per shard (default 16)")
     p.add_argument("--motion-backend", choices=("dis", "raft"), help="optical flow backend (default dis)")
+    p.add_argument("--models", choices=sorted(MODEL_PRESETS), default="open",
+                   help="model ids for the semantic check and captions: open (default) or the paper's open models")
     p.add_argument("--dataset-src", help="value of the dataset_src column (default local)")
     p.add_argument("--overwrite", action="store_true", help="delete OUT first instead of resuming")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -43,7 +45,7 @@ def _build(args: argparse.Namespace) -> int:
     from .build import build
     from .samples import default_samples_dir, make_demo_set
 
-    overrides = dict(parse_override(text) for text in args.overrides)
+    overrides = {**MODEL_PRESETS[args.models], **dict(parse_override(text) for text in args.overrides)}
     for flag, name in (("workers", "workers"), ("shard_size", "shard_size"),
                        ("motion_backend", "motion.backend"), ("dataset_src", "dataset_src")):
         if getattr(args, flag) is not None:

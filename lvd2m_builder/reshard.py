@@ -21,7 +21,7 @@ from datasets.arrow_writer import ArrowWriter
 
 from .card import write_card
 from .errors import ConfigError, OutputError
-from .manifest import MANIFEST, Manifest, write_json_atomic
+from .manifest import MANIFEST, Manifest, settings_hash, write_json_atomic
 from .schema import REJECT_FEATURES, REJECTS_DIR, ROW_FEATURES, TRAIN_DIR
 from .stats import ShardStats, merge
 
@@ -70,14 +70,13 @@ def _count(out: Path, files: list[str]) -> int:
     return sum(batch.num_rows for batch in _batches(out, files))
 
 
-def _write_series(out: Path, directory: str, prefix: str, files: list[str], features, num_shards: int) -> list[str]:
-    """Stream the rows of ``files`` into ``num_shards`` files of near-equal row counts under the staged dir."""
-    total = _count(out, files)
+def _write_series(out: Path, directory: str, prefix: str, batches: Iterator[pa.RecordBatch], total: int,
+                  features, num_shards: int) -> list[str]:
+    """Stream ``total`` rows from ``batches`` into ``num_shards`` files of near-equal row counts, staged."""
     quotas = [total // num_shards + (i < total % num_shards) for i in range(num_shards)]
     names = [f"{directory}/{prefix}-{i:05d}-of-{num_shards:05d}.arrow" for i in range(num_shards)]
     staged = out / f"{directory}{STAGED}"
     staged.mkdir(parents=True, exist_ok=True)
-    batches = _batches(out, files)
     pending: Optional[pa.RecordBatch] = None
     for name, quota in zip(names, quotas):
         writer = ArrowWriter(features=features, path=str(staged / Path(name).name))
@@ -91,6 +90,23 @@ def _write_series(out: Path, directory: str, prefix: str, files: list[str], feat
         writer.finalize()
         writer.close()
     return names
+
+
+def stage_and_swap(out: Path, settings: dict, train: tuple[Iterator[pa.RecordBatch], int],
+                   rejects: tuple[Iterator[pa.RecordBatch], int], num_shards: int, wall_seconds: float = 0.0) -> Manifest:
+    """Write the given rows as the output's new shards and swap them in all at once (see the module's doc)."""
+    train_names = _write_series(out, TRAIN_DIR, "train", train[0], train[1], ROW_FEATURES, num_shards)
+    reject_names = _write_series(out, REJECTS_DIR, "rejects", rejects[0], rejects[1], REJECT_FEATURES, num_shards)
+    staged = Manifest(settings_hash(settings), settings)
+    for index, (t, r) in enumerate(zip(train_names, reject_names)):
+        stats = _stats_of(out, t, r)
+        if index == 0:
+            stats.wall_seconds = wall_seconds  # build time is not a property of rows: keep the total
+        staged.shards[f"shard-{index:05d}"] = {"index": index, "train": t, "rejects": r, "stats": stats.to_dict()}
+    write_json_atomic(out / STAGED_MANIFEST, {"settings_hash": staged.settings_hash, "settings": staged.settings,
+                                              "shards": staged.shards})
+    recover(out)
+    return staged
 
 
 def _stats_of(out: Path, train: str, rejects: str) -> ShardStats:
@@ -124,17 +140,9 @@ def reshard(out: str | Path, num_shards: Optional[int] = None, max_shard_size: O
         size = sum((out / rel).stat().st_size for rel in train_files + reject_files)
         num_shards = max(1, math.ceil(size / parse_size(max_shard_size)))
     before = merge(manifest.stats())
-    train = _write_series(out, TRAIN_DIR, "train", train_files, ROW_FEATURES, num_shards)
-    rejects = _write_series(out, REJECTS_DIR, "rejects", reject_files, REJECT_FEATURES, num_shards)
-    staged = Manifest(manifest.settings_hash, manifest.settings)
-    for index, (t, r) in enumerate(zip(train, rejects)):
-        stats = _stats_of(out, t, r)
-        staged.shards[f"reshard-{index:05d}"] = {"index": index, "train": t, "rejects": r, "stats": stats.to_dict()}
-    first = staged.shards["reshard-00000"]["stats"]
-    first["wall_seconds"] = before["wall_seconds"]  # build time is not a property of rows: keep the total
-    write_json_atomic(out / STAGED_MANIFEST, {"settings_hash": staged.settings_hash, "settings": staged.settings,
-                                              "shards": staged.shards})
-    recover(out)
+    train = (_batches(out, train_files), _count(out, train_files))
+    rejects = (_batches(out, reject_files), _count(out, reject_files))
+    stage_and_swap(out, manifest.settings, train, rejects, num_shards, before["wall_seconds"])
     stats = json.loads((out / "stats.json").read_text()) if (out / "stats.json").exists() else before
     stats["shards"] = num_shards  # the rows, and so every count, are unchanged
     write_json_atomic(out / "stats.json", stats)

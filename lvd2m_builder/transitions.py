@@ -2,8 +2,8 @@
 
 Every clip is built from camera moves over still pictures, so its truth is known to the frame: pans at a known
 speed (long takes), hard cuts, fades through black or white and dissolves (``xfade``) between two pans, and white
-flashes (one or two frames) inside a pan, which are not cuts. Stills come from :func:`texture` (seeded colour
-gradients under noise at three scales, so optical flow is well posed) or from any picture the caller has.
+flashes (one or two frames) inside a pan, which are not cuts. Stills come from :func:`texture` (seeded noise at
+three scales, coloured at the coarsest, so optical flow is well posed) or from any picture the caller has.
 """
 
 from __future__ import annotations
@@ -32,14 +32,19 @@ class Truth:
 
 
 def texture(out: Path, width: int, height: int, seed: int) -> Path:
-    """A still of seeded colour gradients under noise at three scales: texture everywhere, layout by seed."""
-    def noise(cells: int, noise_seed: int) -> str:
-        return (f"color=gray:s={max(width // cells, 2)}x{max(height // cells, 2)},"
-                f"noise=alls=100:allf=u:all_seed={noise_seed},scale={width}x{height}:flags=bicubic")
+    """A still of seeded colour blobs under grey noise at two finer scales: texture everywhere, layout by seed.
+
+    Every layer is ffmpeg's ``noise`` with a fixed seed, scaled up, so the same seed gives the same bytes
+    (``gradients`` ignores its seed for the layout).
+    """
+    def noise(cells: int, noise_seed: int, colour: bool = False) -> str:
+        return (f"color=c=gray:s={max(width // cells, 2)}x{max(height // cells, 2)},"
+                + ("format=yuv444p," if colour else "")
+                + f"noise=alls=100:allf=u:all_seed={noise_seed},scale={width}x{height}:flags=bicubic")
 
     return _run(
-        ["-f", "lavfi", "-i", f"gradients=s={width}x{height}:seed={seed}:nb_colors=6",
-         "-f", "lavfi", "-i", noise(16, 2 * seed), "-f", "lavfi", "-i", noise(4, 2 * seed + 1),
+        ["-f", "lavfi", "-i", noise(64, 3 * seed, colour=True),
+         "-f", "lavfi", "-i", noise(16, 3 * seed + 1), "-f", "lavfi", "-i", noise(4, 3 * seed + 2),
          "-filter_complex", "[1][2]blend=all_mode=average,format=gbrp[n];[0]format=gbrp[g];"
          f"[g][n]blend=all_mode=overlay,noise=alls=30:allf=u:all_seed={seed}", "-frames:v", "1"],
         out,

@@ -2,9 +2,10 @@
 
 Three kinds, each located to the frame (the decision, in robust_cuts.py, weighs them against the flow):
 
-- ``spike``: the change into frame k stands far above the changes around it (the median of ``spike_window``
-  frames each side, and both neighbours): a hard cut, or the edge of a flash. A steady pan changes every frame
-  alike and a whip pan ramps up over several frames, so neither spikes.
+- ``spike``: the change into frame k (mean colour difference) stands far above the changes around it (the
+  median of ``spike_window`` frames each side, and both neighbours): a hard cut, or the edge of a flash. A
+  steady pan changes every frame alike and a whip pan ramps up over several frames, so neither spikes. Colour
+  sees a cut between two shots of like brightness that grey misses (a synthetic cut: 8.3x against 4.0x).
 - ``blank``: a run of near-uniform dark or bright frames: a fade through black or white, or a flash.
 - ``blend``: frame k is the average of the frames ``dissolve_s`` / 2 before and after it, which differ a lot:
   a dissolve, or a fade that never reaches black. Tested in colour: a fast pan over smooth shading can look
@@ -67,14 +68,15 @@ class FrameSignals:
 
     def add(self, t: float, frame: np.ndarray) -> None:
         grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        colour = frame.astype(np.float32)
         i = len(self.times)
         level, spread = float(grey.mean()), float(grey.std())
         c = self.config
         self.times.append(t)
-        self.change.append(float(np.abs(grey - self.frames[-1][0]).mean()) if self.frames else 0.0)
+        self.change.append(float(np.abs(colour - self.frames[-1][1]).mean()) if self.frames else 0.0)
         self.blank.append(spread <= c.blank_std and (level <= c.black_level or level >= c.white_level))
         self._track_blank(i, grey, level)
-        self.frames.append((grey, frame.astype(np.float32)))
+        self.frames.append((grey, colour))
         self._spike(i - c.spike_window)
         self._dissolve(i - self.half)
 
@@ -102,7 +104,8 @@ class FrameSignals:
         ratio = d[k] / (background + 1.0)
         if ratio >= self.config.spike_ratio:
             j = self.config.flash_frames
-            pairs = [(self._frame(a), self._frame(b)) for a in range(k - 1 - j, k) for b in range(k, k + j + 1)]
+            pairs = [(self._frame(a, colour=True), self._frame(b, colour=True))
+                     for a in range(k - 1 - j, k) for b in range(k, k + j + 1)]
             closest = min(float(np.abs(a - b).mean()) for a, b in pairs if a is not None and b is not None)
             self.candidates.append(Candidate("spike", k, self.times[k], {
                 "ratio": round(ratio, 2), "change": round(d[k], 2), "return_ratio": round(closest / d[k], 3)}))

@@ -1,0 +1,126 @@
+"""Rebuild after a settings change, redoing only what depends on the change.
+
+Thresholds (``duration.min_s``/``max_s``, ``motion.min_score``) need no decode: every stored row is decided
+again from the scores it carries. A clip the old settings never scored (gated out by duration) or that the new
+settings would promote to accepted is dropped from the shards, and the build that follows processes it like any
+missing clip, through the whole pipeline. Rows keep their other stages' results, and their provenance records
+the new settings. Any other change alters scores themselves and needs ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import pyarrow as pa
+
+from .errors import OutputError
+from .manifest import EXECUTOR_KNOBS, Manifest
+from .reshard import _batches, stage_and_swap
+from .schema import REJECT_FEATURES, ROW_FEATURES
+
+log = logging.getLogger(__name__)
+
+THRESHOLDS = frozenset({"duration.min_s", "duration.max_s", "motion.min_score"})
+#: Stages whose outcome no threshold can change.
+_FINAL_STAGES = frozenset({"source", "probe", "decode", "timeout", "worker", "cuts"})
+
+
+def changed_fields(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> set[str]:
+    """Dotted names whose values differ (executor knobs excluded)."""
+    changed = set()
+    for name in sorted(set(old) | set(new)):
+        if not prefix and name in EXECUTOR_KNOBS:
+            continue
+        a, b = old.get(name), new.get(name)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed |= changed_fields(a, b, f"{prefix}{name}.")
+        elif a != b:
+            changed.add(f"{prefix}{name}")
+    return changed
+
+
+def _duration_reason(duration: float, settings: dict) -> Optional[str]:
+    gate = settings["duration"]
+    if duration <= gate["min_s"]:
+        return f"duration {duration:.2f}s <= min {gate['min_s']:g}s"
+    if gate["max_s"] is not None and duration > gate["max_s"]:
+        return f"duration {duration:.2f}s > max {gate['max_s']:g}s"
+    return None
+
+
+def redecide(row: dict, stage: Optional[str], settings: dict) -> tuple[str, Optional[tuple[str, str]]]:
+    """("keep" | "rerun", new rejection or None) for one stored row under new threshold settings."""
+    if stage in _FINAL_STAGES and stage != "cuts":
+        return "keep", (stage, row["reason"])
+    reason = _duration_reason(row["duration"], settings)
+    if reason is not None:
+        return "keep", ("duration", reason)
+    if stage == "duration":
+        return "rerun", None  # never scored: the pipeline must see it
+    if stage == "cuts":
+        return "keep", (stage, row["reason"])
+    motion = settings["motion"]
+    if motion["enabled"] and row["flow_score"] is not None and row["flow_score"] < motion["min_score"]:
+        return "keep", ("motion", f"flow score {row['flow_score']:.2f} < min {motion['min_score']:g}")
+    if stage == "motion":
+        return "rerun", None  # promoted: later stages (and the accepted row's fields) need the pipeline
+    return "keep", (stage, row["reason"]) if stage else None
+
+
+def rethreshold(out: Path, manifest: Manifest, settings: dict, input_keys: Iterable[str]) -> int:
+    """Re-decide every stored row under ``settings``; returns how many clips were dropped for a rerun."""
+    changed = changed_fields(manifest.settings, json.loads(json.dumps(settings)))  # tuples read back as lists
+    if not changed <= THRESHOLDS:
+        raise OutputError(
+            str(out),
+            f"was built with other settings ({', '.join(sorted(changed - THRESHOLDS))} changed, which needs new "
+            "scores); pass --overwrite to rebuild it from scratch",
+        )
+    inputs = set(input_keys)
+    files = [(entry["train"], None) for entry in manifest.shards.values()] + [
+        (entry["rejects"], "rejects") for entry in manifest.shards.values()
+    ]
+    train: list[dict] = []
+    rejects: list[dict] = []
+    rerun = 0
+    for rel, kind in sorted(files):
+        for batch in _batches(out, [rel]):
+            for row in batch.to_pylist():
+                stage = row.get("stage") if kind else None
+                action, rejection = redecide(row, stage, settings)
+                if action == "rerun":
+                    if row["key"] in inputs:
+                        rerun += 1
+                        continue
+                    log.warning("%s: its input is not among this build's inputs; kept as it was", row["url"])
+                    rejection = (stage, row["reason"])
+                _restamp(row, settings, changed)
+                if rejection is None:
+                    train.append(row)
+                else:
+                    rejects.append(_as_reject(row, *rejection))
+    num_shards = max(1, len(manifest.shards))
+    stage_and_swap(out, settings, _table(train, ROW_FEATURES), _table(rejects, REJECT_FEATURES), num_shards)
+    log.info("%s: rows re-decided for %s; %d clip(s) go through the pipeline again", out, ", ".join(sorted(changed)), rerun)
+    return rerun
+
+
+def _restamp(row: dict, settings: dict, changed: set[str]) -> None:
+    provenance = json.loads(row["provenance"] or "{}")
+    provenance["settings"] = settings
+    provenance["redecided"] = sorted(changed)
+    row["provenance"] = json.dumps(provenance, sort_keys=True)
+
+
+def _as_reject(row: dict, stage: str, reason: str) -> dict:
+    reject = {name: row.get(name) for name in REJECT_FEATURES}
+    reject.update(stage=stage, reason=reason)
+    return reject
+
+
+def _table(rows: list[dict], features) -> tuple:
+    table = pa.Table.from_pylist(rows, schema=features.arrow_schema)
+    return iter(table.to_batches()), table.num_rows
