@@ -65,7 +65,7 @@ def main() -> int:
     params = sum(p.numel() for p in net.parameters())
     print(f"model: random {args.shape} Llama shape, {params / 1e6:,.1f}M parameters, {next(net.parameters()).dtype}, "
           f"on {device} ({torch.cuda.get_device_name() if device.startswith('cuda') else 'CPU'}); "
-          f"built in {time.perf_counter() - started:.1f}s")
+          f"built in {time.perf_counter() - started:.1f}s; attention {net.config._attn_implementation}")
     print(f"requests: {prompt_tokens} prompt tokens, {new_tokens} new tokens, greedy")
 
     rng = np.random.default_rng(0)
@@ -83,7 +83,7 @@ def main() -> int:
     for batch in batches:
         backend = TransformersBackend(ModelConfig(model=f"random-{args.shape}", batch_size=batch, device=device),
                                       (net, tokenizer, False))
-        backend.generate([Request("w1 w2 w3", max_new_tokens=2)])  # warm up kernels and the allocator
+        backend.generate(requests(batch))  # one untimed call of the same shape: kernel choice, allocator growth
         work = requests(batch * rounds)
         sync()
         t0 = time.perf_counter()

@@ -14,7 +14,7 @@ from .card import write_card
 from .config import BuildConfig
 from .embed.dedup_pass import dedup_dataset
 from .errors import OutputError, SourceError
-from .executors import run_local
+from .executors import run_shards
 from .rebuild import rethreshold
 from .reshard import recover
 from .manifest import Manifest, settings_hash, write_json_atomic
@@ -88,7 +88,7 @@ def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite
         manifest.save(out)
 
     try:
-        run_local(todo, config, out, on_result, on_clip)
+        run_shards(todo, config, out, on_result, on_clip)
     finally:
         bar.close()
     if config.dedup.enabled:  # a pass over the whole dataset, so it runs once every shard is finished

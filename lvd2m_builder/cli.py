@@ -20,10 +20,14 @@ def _add_build(sub) -> None:
         "build",
         help="build a dataset from videos through the paper's filters",
         description="Build Arrow shards (data/, rejects/), stats.json and a dataset card from videos. "
-        "INPUTS are directories (searched recursively), files, globs or fsspec URLs. "
-        "A rerun with the same settings resumes; finished shards are kept.",
+        "INPUTS are directories (searched recursively), files, globs or fsspec URLs (s3://, http(s)://, ...) of "
+        "videos, webdataset .tar shards (KEY.mp4 + KEY.json) and clip tables (.csv/.parquet/.jsonl with a "
+        "path/url column and optional spans). "
+        "A rerun resumes: clips already in OUT are kept and only new inputs are built. A rerun with changed "
+        "thresholds (duration.min_s/max_s, motion.min_score) re-decides the stored rows from their scores and "
+        "rebuilds only the clips that need new scores; other setting changes need --overwrite.",
     )
-    p.add_argument("inputs", nargs="*", help="video directories, files, globs or URLs")
+    p.add_argument("inputs", nargs="*", help="video directories, files, globs or URLs; .tar shards; clip tables")
     p.add_argument("--out", required=True, help="output directory (load it with load_dataset(OUT, streaming=True))")
     p.add_argument("--demo", action="store_true", help="build over synthetic sample clips made with ffmpeg")
     p.add_argument("--preset", choices=PRESETS, default="paper", help="settings to start from (default: paper)")
@@ -31,6 +35,13 @@ def _add_build(sub) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                    help="override one setting, e.g. --set motion.min_score=15 (repeatable)")
     p.add_argument("--workers", type=int, help="worker processes (default 1)")
+    p.add_argument("--executor", choices=("local", "ray"),
+                   help="where shards run: local processes (default) or Ray tasks (pip install 'lvd2m-builder[ray]')")
+    p.add_argument("--address", metavar="RAY_ADDRESS",
+                   help="--executor ray: the cluster to join, e.g. ray://head:10001 or auto (default: RAY_ADDRESS, "
+                   "else a new local Ray)")
+    p.add_argument("--clip-timeout", type=float, metavar="SECONDS",
+                   help="reject a clip whose worker makes no progress for this long (runs a watched process pool)")
     p.add_argument("--shard-size", type=int, help="clips per shard (default 16)")
     p.add_argument("--motion-backend", choices=("dis", "raft"), help="optical flow backend (default dis)")
     p.add_argument("--models", choices=sorted(MODEL_PRESETS), default="open",
@@ -46,8 +57,9 @@ def _build(args: argparse.Namespace) -> int:
     from .samples import default_samples_dir, make_demo_set
 
     overrides = {**MODEL_PRESETS[args.models], **dict(parse_override(text) for text in args.overrides)}
-    for flag, name in (("workers", "workers"), ("shard_size", "shard_size"),
-                       ("motion_backend", "motion.backend"), ("dataset_src", "dataset_src")):
+    for flag, name in (("workers", "workers"), ("clip_timeout", "clip_timeout_s"), ("shard_size", "shard_size"),
+                       ("motion_backend", "motion.backend"), ("dataset_src", "dataset_src"),
+                       ("executor", "executor"), ("address", "ray_address")):
         if getattr(args, flag) is not None:
             overrides[name] = getattr(args, flag)
     config = load(args.config, args.preset, overrides)

@@ -62,8 +62,8 @@ class RobustCutConfig:
     flash_frames: int = 2
     return_ratio: float = 0.5
     return_ncc: float = 0.8
-    dissolve_s: float = 1.0
-    dissolve_blend: float = 0.36
+    dissolve_s: float = 0.5
+    dissolve_blend: float = 0.3
     dissolve_across: float = 25.0
     edge_s: float = 0.25
     merge_s: float = 1.0
@@ -91,7 +91,7 @@ class CutConfig:
     """Scene-cut check; any cut rejects.
 
     ``detector``: ``content`` is the paper's PySceneDetect ContentDetector on frames sampled at ``fps`` (with
-    ``threshold`` and ``min_scene_len``); ``robust`` tells camera motion from cuts (``robust`` holds its
+    ``threshold`` and ``min_scene_len``), its cuts placed with the frames at ``refine_fps`` (null: midpoints); ``robust`` tells camera motion from cuts (``robust`` holds its
     thresholds); ``transnetv2`` is TransNetV2 on every frame (pip install 'lvd2m-builder[transnet]'), a cut
     where its probability exceeds ``transnet_threshold``.
     """
@@ -100,6 +100,7 @@ class CutConfig:
     threshold: float = 50.0
     min_scene_len: int = 0
     fps: float = 0.5
+    refine_fps: Optional[float] = 2.0
     detector: Literal["content", "robust", "transnetv2"] = "content"
     robust: RobustCutConfig = field(default_factory=RobustCutConfig)
     transnet_threshold: float = 0.5
@@ -108,6 +109,8 @@ class CutConfig:
         _check(0 < self.threshold <= 255, "cuts.threshold", self.threshold, "must be in (0, 255]")
         _check(self.min_scene_len >= 0, "cuts.min_scene_len", self.min_scene_len, "must be >= 0")
         _check(self.fps > 0, "cuts.fps", self.fps, "must be > 0")
+        _check(self.refine_fps is None or self.refine_fps >= self.fps, "cuts.refine_fps", self.refine_fps,
+               "must be null or at least cuts.fps")
         _check(self.detector in ("content", "robust", "transnetv2"), "cuts.detector", self.detector,
                "must be content, robust or transnetv2")
         _check(0 < self.transnet_threshold < 1, "cuts.transnet_threshold", self.transnet_threshold, "must be in (0, 1)")
@@ -165,7 +168,7 @@ class ModelConfig:
     model: str = OPEN_VLM
     gguf_file: str = ""  # transformers: a GGUF file inside ``model`` (loaded through the gguf package)
     device: str = "auto"  # transformers: auto = cuda when there is one (bf16), else cpu (float32)
-    batch_size: int = 8  # transformers: sequences per generate call
+    batch_size: int = 16  # transformers: sequences per generate call (bench/captions.py: 11x batch 1 on a GPU)
     base_url: str = "http://127.0.0.1:8000/v1"  # openai: the server's /v1 root
     api_key_env: str = "OPENAI_API_KEY"  # openai: the environment variable holding the key (never stored)
     concurrency: int = 8  # openai: requests in flight
@@ -191,12 +194,15 @@ class SemanticConfig:
     enabled: bool = True
     frames: int = 8
     frame_width: int = 448  # frames are resized to this width (aspect kept) before they reach the model
+    grid_cols: int = 0  # 0: the frames go as separate images; N: tiled N columns wide into one image
     max_new_tokens: int = 16
     vlm: ModelConfig = field(default_factory=ModelConfig)
     on_missing: Literal["skip", "error"] = "skip"  # weights absent: skip the stage with a log line, or fail
 
     def __post_init__(self) -> None:
         _check(self.frames >= 1, "semantic.frames", self.frames, "must be >= 1")
+        _check(self.grid_cols >= 0 and (self.grid_cols == 0 or self.frames % self.grid_cols == 0),
+               "semantic.grid_cols", self.grid_cols, "must be 0 or divide semantic.frames")
         _check(self.frame_width >= 28, "semantic.frame_width", self.frame_width, "must be >= 28")
         _check(self.max_new_tokens >= 1, "semantic.max_new_tokens", self.max_new_tokens, "must be >= 1")
         _check(self.on_missing in ("skip", "error"), "semantic.on_missing", self.on_missing, "must be skip or error")
@@ -240,6 +246,7 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
     "open": {},
     "paper": {
         "semantic.vlm.model": "llava-hf/llava-v1.6-vicuna-7b-hf",
+        "semantic.grid_cols": 2,  # one image: eight LLaVA-NeXT images would overflow its 4k-token context
         "captions.vlm.model": "llava-hf/llava-v1.6-34b-hf",
     },
 }
@@ -348,12 +355,17 @@ class BuildConfig:
     workers: int = 1
     clip_timeout_s: Optional[float] = None
     decode_chunk: int = 16
+    executor: Literal["local", "ray"] = "local"  # where shards run: this machine's processes, or Ray tasks
+    ray_address: Optional[str] = None  # executor=ray: the cluster to join (None: RAY_ADDRESS, else a local Ray)
 
     def __post_init__(self) -> None:
         _check(self.shard_size >= 1, "shard_size", self.shard_size, "must be >= 1")
         _check(self.workers >= 1, "workers", self.workers, "must be >= 1")
         _check(self.clip_timeout_s is None or self.clip_timeout_s > 0, "clip_timeout_s", self.clip_timeout_s, "must be > 0")
         _check(self.decode_chunk >= 1, "decode_chunk", self.decode_chunk, "must be >= 1")
+        _check(self.executor in ("local", "ray"), "executor", self.executor, "must be local or ray")
+        _check(self.ray_address is None or self.executor == "ray", "ray_address", self.ray_address,
+               "only means something with executor=ray")
         for name in ("prefilter", "dedup"):
             _check(not getattr(self, name).enabled or self.embed.enabled, f"{name}.enabled", True,
                    "needs CLIP embeddings: set embed.enabled=true too")

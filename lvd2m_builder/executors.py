@@ -65,6 +65,16 @@ OnResult = Callable[[ShardResult], None]
 OnClip = Callable[[bool], None]
 
 
+def run_shards(specs: list[ShardSpec], config: BuildConfig, out: Path, on_result: OnResult, on_clip: OnClip) -> None:
+    """Build ``specs`` on the executor the config names: ``local`` (below) or ``ray`` (ray_executor.py)."""
+    if config.executor == "ray":
+        from .ray_executor import run_ray
+
+        run_ray(specs, config, out, on_result, on_clip)
+    else:
+        run_local(specs, config, out, on_result, on_clip)
+
+
 def run_local(specs: list[ShardSpec], config: BuildConfig, out: Path, on_result: OnResult, on_clip: OnClip) -> None:
     """In this process when one worker and no watchdog are asked for; else on a watched process pool."""
     if config.workers == 1 and config.clip_timeout_s is None:

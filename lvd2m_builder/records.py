@@ -25,6 +25,7 @@ class ClipRef:
     span_start: Optional[float] = None
     span_end: Optional[float] = None
     orig_caption: Optional[str] = None
+    error: Optional[str] = None  # why listing found this ref unusable (a malformed table row): rejected at source
 
     @property
     def key(self) -> str:

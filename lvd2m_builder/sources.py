@@ -12,8 +12,8 @@ import logging
 import os
 import shutil
 import tempfile
-from pathlib import Path, PurePosixPath
-from typing import Iterable, Iterator
+from pathlib import PurePosixPath
+from typing import Callable, Iterable, Iterator
 
 import fsspec
 
@@ -39,14 +39,16 @@ def _ref(uri: str, dataset_src: str) -> ClipRef:
     return ClipRef(uri=uri, video_id=PurePosixPath(uri.split("://")[-1]).stem, dataset_src=dataset_src)
 
 
-def list_uris(inputs: Iterable[str]) -> list[str]:
-    """Every video URI the inputs name: directories recursively (video extensions), files as given, globs."""
+def list_uris(inputs: Iterable[str], tars: bool = False) -> list[str]:
+    """Every video URI the inputs name: directories recursively (video extensions, and ``.tar`` shards with
+    ``tars``), files as given, globs."""
+    wanted = (lambda name: _is_video_name(name) or name.lower().endswith(".tar")) if tars else _is_video_name
     found: list[str] = []
     for item in inputs:
         if item.startswith("file://"):
             item = item[len("file://"):]
         if _is_url(item):
-            found.extend(_list_remote(item))
+            found.extend(_list_remote(item, wanted))
         elif any(ch in item for ch in "*?["):
             matches = sorted(p for p in globlib.glob(item, recursive=True) if os.path.isfile(p))
             if not matches:
@@ -57,7 +59,7 @@ def list_uris(inputs: Iterable[str]) -> list[str]:
                 os.path.join(root, name)
                 for root, _, names in os.walk(item, followlinks=True)
                 for name in names
-                if _is_video_name(name)
+                if wanted(name)
             )
             if not files:
                 log.info("no video files under %s", item)
@@ -67,13 +69,13 @@ def list_uris(inputs: Iterable[str]) -> list[str]:
     return sorted(dict.fromkeys(found))
 
 
-def _list_remote(url: str) -> list[str]:
+def _list_remote(url: str, wanted: Callable[[str], bool]) -> list[str]:
     try:
         fs, path = fsspec.core.url_to_fs(url)
         if any(ch in path for ch in "*?["):
             paths = fs.glob(path)
         elif fs.isdir(path):
-            paths = [p for p in fs.find(path) if _is_video_name(p)]
+            paths = [p for p in fs.find(path) if wanted(p)]
         else:
             paths = [path]
     except (OSError, ValueError, ImportError) as e:
@@ -83,7 +85,41 @@ def _list_remote(url: str) -> list[str]:
 
 
 def list_refs(inputs: Iterable[str], dataset_src: str = "local") -> list[ClipRef]:
-    return [_ref(uri, dataset_src) for uri in list_uris(inputs)]
+    """Every clip the inputs name: videos, the video members of tar shards, the rows of clip tables.
+
+    Sorted by URI and span (input order does not matter, so shards hold the same clips on every run); a clip
+    listed twice (two tables naming the same span) is kept once.
+    """
+    from .tables import is_table, table_refs  # not at the top: tables -> importers -> build -> pipeline -> here
+    from .tars import is_tar, tar_refs
+
+    refs: list[ClipRef] = []
+    for uri in list_uris(inputs, tars=True):
+        if is_table(uri):
+            refs.extend(table_refs(uri, dataset_src))
+        elif is_tar(uri):
+            refs.extend(tar_refs(uri, dataset_src))
+        else:
+            refs.append(_ref(uri, dataset_src))
+    unique = {}
+    for ref in refs:
+        if unique.setdefault(ref.key, ref) is not ref:
+            log.info("%s (span %s-%s) is listed twice; kept once", ref.uri, ref.span_start, ref.span_end)
+    return sorted(unique.values(), key=_order)
+
+
+def _order(ref: ClipRef) -> tuple:
+    """By URI, then span; a tar's members sort together (by the tar's URL first), so a shard reads few tars."""
+    return ref.uri.split("::")[::-1], -1.0 if ref.span_start is None else ref.span_start, ref.key
+
+
+def _why(error: Exception) -> str:
+    """A fetch failure's reason, without the URI again (remote filesystems raise FileNotFoundError(url))."""
+    if isinstance(error, SourceError):
+        return error.why
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return "no such file" if isinstance(error, FileNotFoundError) else str(error)
 
 
 class Fetch:
@@ -102,14 +138,15 @@ class Fetch:
         forced = forced or {}
         for ref in refs:
             clip = Clip(ref=ref, rejection=forced.get(ref.key))
+            if ref.error is not None:
+                clip.reject(self.stage, ref.error)
             if clip.rejected:
                 yield clip
                 continue
             try:
                 clip.path = self._local(ref.uri)
             except (OSError, ValueError) as e:
-                why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-                clip.reject(self.stage, f"cannot read {ref.uri}: {why}")
+                clip.reject(self.stage, f"cannot read {ref.uri}: {_why(e)}")
             yield clip
 
     def _local(self, uri: str) -> str:
@@ -121,9 +158,20 @@ class Fetch:
             if not os.access(uri, os.R_OK):
                 raise PermissionError(13, "permission denied")
             return uri
-        fd, local = tempfile.mkstemp(suffix=Path(uri).suffix or ".mp4", dir=self.scratch)
-        with os.fdopen(fd, "wb") as dst, fsspec.open(uri, "rb") as src:
-            shutil.copyfileobj(src, dst, length=1 << 20)
+        from .tars import copy_member, member_uri
+
+        member = uri.split("::", 1)[0]  # a chained URL (tar://KEY.mp4::s3://...) names the file first
+        fd, local = tempfile.mkstemp(suffix=PurePosixPath(member).suffix or ".mp4", dir=self.scratch)
+        try:
+            with os.fdopen(fd, "wb") as dst:
+                if member_uri(uri) is not None:
+                    copy_member(uri, dst)
+                else:
+                    with fsspec.open(uri, "rb") as src:
+                        shutil.copyfileobj(src, dst, length=1 << 20)
+        except BaseException:
+            os.remove(local)
+            raise
         return local
 
     @staticmethod

@@ -32,9 +32,9 @@ def model(body: dict, attempt: int) -> Scripted:
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory, ffmpeg_available):
     d = tmp_path_factory.mktemp("clips")
-    samples.pan(d / "pan12.mp4", seconds=12.0)
-    samples.pan(d / "pan40.mp4", seconds=40.0)
-    samples.static(d / "still.mp4", seconds=12.0)
+    samples.pan(d / "pan12.mp4", seconds=12.0, fps=8, px_per_frame=6)  # 48 px/s, like the demo's pan
+    samples.pan(d / "pan40.mp4", seconds=40.0, fps=8, px_per_frame=6)
+    samples.static(d / "still.mp4", seconds=12.0, fps=8)
     return d
 
 
@@ -67,7 +67,10 @@ def test_build_judges_and_captions_the_clips_the_filters_kept(clips, tmp_path, c
 
     # the still was rejected by motion and never sent: 2 clips x 2 questions, 3 segments, 2 merges, 2 rewrites
     assert len(server.requests) == 4 + 3 + 2 + 2
-    grid = [images(b)[0] for b in server.requests if len(images(b)) == 1]
+    grids = [images(b) for b in server.requests if "-second segment" in user_text(b)]
     # 2 columns x 3 rows of 260 x 480 tiles (the sampler's 520 x 960 frames at tile_width 480), 8 px borders
-    assert [g.shape for g in grid] == [(3 * 260 + 4 * 8, 2 * 480 + 3 * 8, 3)] * 3
-    assert all(len(images(b)) == 8 for b in server.requests if "GOOD or BAD" in user_text(b))
+    assert [[g.shape for g in grid] for grid in grids] == [[(3 * 260 + 4 * 8, 2 * 480 + 3 * 8, 3)]] * 3
+    # --models paper: LLaVA-NeXT judges one 2 x 4 grid of the 8 frames (242 x 448 each), not 8 images
+    judged = [images(b) for b in server.requests if "GOOD or BAD" in user_text(b)]
+    assert [[g.shape for g in grid] for grid in judged] == [[(4 * 242 + 5 * 8, 2 * 448 + 3 * 8, 3)]] * 4
+    assert all("a grid of 8 frames" in user_text(b) for b in server.requests if "GOOD or BAD" in user_text(b))

@@ -109,3 +109,15 @@ def test_one_decode_feeds_the_semantic_frames_and_each_segments_grid_in_order(ra
             row, col = divmod(i, 2)
             top, left = 2 + row * (height + 2), 2 + col * (width + 2)
             assert grid[top : top + height, left : left + width].mean() == pytest.approx(3 * t, abs=3)
+
+
+def test_semantic_grid_mode_tiles_the_eight_frames_in_time_order(ramp):
+    info, starts = probe(str(ramp))
+    clip = Clip(ref=ClipRef(uri=str(ramp), video_id="ramp"), path=str(ramp), info=info, frame_starts=starts)
+    FrameSampler(26, 48).run(clip, [SemanticFrames(SemanticConfig(frame_width=48, grid_cols=2)).task(clip)])
+    ((_t, grid),) = clip.frames["semantic"]
+    assert grid.shape == (4 * 26 + 5 * 8, 2 * 48 + 3 * 8, 3)
+    for i, t in enumerate((np.arange(8) + 0.5) * 75 / 8):
+        row, col = divmod(i, 2)
+        top, left = 8 + row * (26 + 8), 8 + col * (48 + 8)
+        assert grid[top : top + 26, left : left + 48].mean() == pytest.approx(3 * t, abs=3)

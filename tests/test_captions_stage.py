@@ -136,20 +136,17 @@ def test_an_unusable_merge_twice_rejects_the_clip_with_the_reason(reply, why):
     assert len(merges) == 2 and prompts.CAPTION_REMINDER in user_text(merges[1])
 
 
-def test_a_failing_llm_rejects_and_the_next_window_still_runs():
-    calls = {"n": 0}
-
-    def respond(body, attempt):
-        if not images(body):
-            calls["n"] += 1
-            if calls["n"] == 1:
-                return Scripted(status=503, raw=b"down")
+def test_a_failing_llm_rejects_that_clip_and_the_next_window_still_runs():
+    def respond(body, attempt):  # the LLM is down for the one clip whose segment is dark grey
+        if not images(body) and "dark grey" in user_text(body):
+            return Scripted(status=503, raw=b"down")
         return model(body, attempt)
 
+    clips = [clip("0", 12.0, shade0=60)] + [clip(str(i), 12.0) for i in range(1, 6)]
     with ChatServer(respond) as server:
-        out = list(stage(server)([clip(str(i), 12.0) for i in range(5)]))
-    assert [c.rejected for c in out] == [True, False, False, False, False]
-    assert "backend: HTTP 503" in out[0].rejection.reason
+        out = list(stage(server)(clips))  # 4 clips per window: two windows
+    assert [c.rejected for c in out] == [True, False, False, False, False, False]
+    assert out[0].rejection.reason.startswith("refine: backend: HTTP 503") and "down" in out[0].rejection.reason
 
 
 def test_mismatched_grids_are_a_reject_not_a_crash():

@@ -31,7 +31,7 @@ def tiny_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(tiny_dir) -> ClipModel:
-    return load(EmbedConfig(enabled=True, model=f"local-dir:{tiny_dir}", batch_size=4))
+    return load(EmbedConfig(enabled=True, model=f"local-dir:{tiny_dir}", batch_size=4, device="cpu"))
 
 
 def frames(n: int, size: int, seed: int = 0) -> np.ndarray:
@@ -48,7 +48,8 @@ def test_image_embeddings_have_the_model_dimension_and_unit_norm(model):
 @pytest.mark.parametrize("batch_size", [1, 3, 64], ids=["batch1", "batch3", "batch64"])
 def test_batching_does_not_change_embeddings(tiny_dir, model, batch_size):
     images = frames(7, model.image_size, seed=1)
-    other = load(EmbedConfig(enabled=True, model=f"local-dir:{tiny_dir}", batch_size=batch_size))
+    other = load(EmbedConfig(enabled=True, model=f"local-dir:{tiny_dir}", batch_size=batch_size,
+                                 device="cpu"))
     assert other.batch_size == batch_size
     np.testing.assert_allclose(other.encode_images(images), model.encode_images(images), atol=1e-5)
 

@@ -30,7 +30,7 @@ from lvd2m_builder.schema import ROW_FEATURES, STAGES  # noqa: E402
 from lvd2m_builder.sources import list_refs  # noqa: E402
 from lvd2m_builder.validate import validate  # noqa: E402
 
-LONG_CAPTION = " ".join(f"In part {i} the camera pans slowly to the right across a grey textured wall." for i in range(9))
+LONG_CAPTION = " ".join(f"In part {i} the camera pans slowly to the right across a grey wall." for i in range(9))
 
 
 class WriteCaptions:
@@ -69,7 +69,7 @@ def videos(tmp_path_factory, ffmpeg_available):
 
 def config(tiny, **extra):
     overrides = {"embed.enabled": True, "embed.model": f"local-dir:{tiny}", "embed.min_clip_score": 0.99,
-                 "embed.batch_size": 8, "prefilter.enabled": True, "dedup.enabled": True,
+                 "embed.batch_size": 8, "embed.device": "cpu", "prefilter.enabled": True, "dedup.enabled": True,
                  "prefilter.prompts": {"a static presentation slide": 1.0}, "motion.min_score": 0.0,
                  "shard_size": 2, **extra}
     return load(None, "paper", overrides)
@@ -120,7 +120,7 @@ def test_rows_carry_unit_float16_embeddings_with_the_model_in_provenance(built, 
 
 def test_clip_score_is_the_cosine_of_caption_and_clip(built, tiny):
     out, _ = built
-    model = load_model(EmbedConfig(enabled=True, model=f"local-dir:{tiny}", batch_size=8))
+    model = load_model(EmbedConfig(enabled=True, model=f"local-dir:{tiny}", batch_size=8, device="cpu"))
     for row in rows(out, "data").values():
         text = model.encode_texts([row["refined_caption"]])[0]
         expected = float(text @ np.asarray(row["clip_embedding"], np.float32))
@@ -222,7 +222,7 @@ def test_card_section_is_empty_when_the_stage_was_off(tmp_path):
 
 
 def test_segment_scores_use_only_that_segments_frames(tiny):
-    model = load_model(EmbedConfig(enabled=True, model=f"local-dir:{tiny}", batch_size=8))
+    model = load_model(EmbedConfig(enabled=True, model=f"local-dir:{tiny}", batch_size=8, device="cpu"))
     rng = np.random.default_rng(0)
     frames = [(t, v / np.linalg.norm(v)) for t, v in zip([5.0, 20.0, 40.0, 55.0], rng.normal(size=(4, 32)))]
     clip = Clip(ClipRef("x.mp4", "x"), info=VideoInfo(24.0, 1440, 60.0, 320, 240))

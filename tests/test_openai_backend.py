@@ -25,14 +25,14 @@ def backend(server: ChatServer, **kw) -> OpenAIBackend:
 
 
 def test_keeps_concurrency_requests_in_flight_and_answers_in_order():
-    with ChatServer(lambda body, _: Scripted(text=f"echo {user_text(body)}", delay=0.25)) as server:
+    with ChatServer(lambda body, _: Scripted(text=f"echo {user_text(body)}", delay=0.4)) as server:
         started = time.perf_counter()
         replies = backend(server, concurrency=4).generate([Request(f"q{i}") for i in range(8)])
         elapsed = time.perf_counter() - started
     assert [r.text for r in replies] == [f"echo q{i}" for i in range(8)]
     assert all(r.error is None and r.tokens == 7 for r in replies)
     assert server.max_in_flight == 4
-    assert elapsed < 8 * 0.25 * 0.75  # two waves of four, not eight requests one after another
+    assert elapsed < 8 * 0.4 * 0.75  # two waves of four, not eight requests one after another
 
 
 @pytest.mark.parametrize("status, headers", [(500, {}), (503, {}), (429, {"Retry-After": "0"})],

@@ -125,3 +125,13 @@ def test_windows_hold_size_live_clips_and_keep_order(size, rejected, expected):
     got = list(windows(clips, size))
     assert [len(w) for w in got] == expected
     assert [c for w in got for c in w] == clips
+
+
+def test_grid_mode_sends_one_image_and_says_so():
+    grid = np.full((100, 80, 3), 120, np.uint8)
+    c = clip("a", [grid])
+    with ChatServer(lambda body, attempt: Scripted(text="GOOD")) as server:
+        config = SemanticConfig(grid_cols=2, vlm=ModelConfig(backend="openai", model="judge", base_url=server.url))
+        (out,) = SemanticFilter(config, OpenAIBackend(config.vlm))([c])
+    assert not out.rejected
+    assert all(len(images(b)) == 1 and "This image is a grid of 8 frames" in user_text(b) for b in server.requests)

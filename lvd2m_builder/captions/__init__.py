@@ -21,7 +21,7 @@ PREFETCH_WINDOWS = 2  # windows of clips decoded ahead of the model
 
 def model_stages(config: BuildConfig) -> tuple[list, list]:
     """(frame tasks for the sampler, stages to run after the cheap filters), in pipeline order."""
-    from .batching import Prefetch
+    from .batching import Prefetch  # here, so that the backends alone import neither cv2 nor decord
     from .frames import CaptionFrames, SemanticFrames
     from .semantic import SemanticFilter
     from .stage import CaptionStage

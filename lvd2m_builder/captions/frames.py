@@ -1,9 +1,10 @@
 """Frame tasks for the shared sampler: the model stages take their frames from the one decode of each clip.
 
-``SemanticFrames`` keeps ``semantic.frames`` uniform frames, resized to ``frame_width``. ``CaptionFrames`` keeps
-a cols x rows set of uniform frames per segment and tiles each set into one grid image when the clip is done
-(in the decoding thread, off the model's critical path). Both copy what they keep, so the decoder's chunk is
-freed, and store it in ``clip.frames`` under their stage's name for the model stage to pop.
+``SemanticFrames`` keeps ``semantic.frames`` uniform frames, resized to ``frame_width`` (tiled into one grid
+when ``grid_cols`` is set). ``CaptionFrames`` keeps a cols x rows set of uniform frames per segment and tiles
+each set into one grid image when the clip is done (in the decoding thread, off the model's critical path).
+Both copy what they keep, so the decoder's chunk is freed, and store it in ``clip.frames`` under their stage's
+name for the model stage to pop.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .segments import frame_times, split
 
 
 class _Keep:
-    """Keep the frames at ``times``, resized to (height, width) ``size``; ``done`` turns them into the result."""
+    """Keep the frames at ``times``, resized to ``width`` (aspect kept); ``done`` turns them into the result."""
 
     def __init__(self, stage: str, times: np.ndarray, width: int, done) -> None:
         self.stage = stage
@@ -44,7 +45,12 @@ class SemanticFrames:
         self.config = config
 
     def task(self, clip: Clip) -> _Keep:
+        cols = self.config.grid_cols
+
         def done(kept: list[tuple[float, np.ndarray]]) -> None:
+            if cols:
+                frames = [frame for _t, frame in kept]
+                kept = [(kept[0][0], tile(frames, cols, len(frames) // cols, border=8))]
             clip.frames[self.stage] = kept
 
         return _Keep(self.stage, uniform(clip.info.duration, self.config.frames), self.config.frame_width, done)

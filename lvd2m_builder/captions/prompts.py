@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import hashlib
 
+FRAMES_AS_IMAGES = "These {count} images are frames sampled uniformly, in time order, from one video."
+FRAMES_AS_GRID = (
+    "This image is a grid of {count} frames sampled uniformly from one video, in time order: read it left to "
+    "right, then top to bottom."
+)
+
 SEMANTIC_CONTENT = (
-    "These {count} images are frames sampled uniformly, in time order, from one video. "
-    "Judge the variation of the video's content over time. If the background, the setting and the characters "
-    "all stay static, with nothing changing, the video is BAD. If the content visibly changes or develops "
-    "over time, the video is GOOD. Answer with one capitalized word: GOOD or BAD."
+    "{frames} Judge the variation of the video's content over time. If the background, the setting and the "
+    "characters all stay static, with nothing changing, the video is BAD. If the content visibly changes or "
+    "develops over time, the video is GOOD. Answer with one capitalized word: GOOD or BAD."
 )
 
 SEMANTIC_DIVERSITY = (
-    "These {count} images are frames sampled uniformly, in time order, from one video. "
-    "Judge the visual diversity of the video and the presence of text. A video that only shows a person "
-    "talking to a static camera is not visually diverse, and neither is a video that only shows text. A video "
-    "whose frames are dominated by text overlays is BAD. A visually diverse video with no dominating text is "
-    "GOOD. Answer with one capitalized word: GOOD or BAD."
+    "{frames} Judge the visual diversity of the video and the presence of text. A video that only shows a "
+    "person talking to a static camera is not visually diverse, and neither is a video that only shows text. "
+    "A video whose frames are dominated by text overlays is BAD. A visually diverse video with no dominating "
+    "text is GOOD. Answer with one capitalized word: GOOD or BAD."
 )
 
 VERDICT_REMINDER = "Reply with exactly one word, GOOD or BAD, in capital letters."
@@ -59,7 +63,7 @@ REWRITE = "Detailed caption:\n{caption}\nWrite the short prompt."
 
 CAPTION_REMINDER = "Your reply must start with 'CAPTION:' followed by the caption itself."
 
-_TEXTS = (SEMANTIC_CONTENT, SEMANTIC_DIVERSITY, VERDICT_REMINDER, SEGMENT, SEGMENT_REMINDER, REFINE_SYSTEM,
+_TEXTS = (FRAMES_AS_IMAGES, FRAMES_AS_GRID, SEMANTIC_CONTENT, SEMANTIC_DIVERSITY, VERDICT_REMINDER, SEGMENT, SEGMENT_REMINDER, REFINE_SYSTEM,
           REFINE, MERGE_SYSTEM, MERGE, REWRITE_SYSTEM, REWRITE, CAPTION_REMINDER)
 VERSION = "1+" + hashlib.sha1("\x00".join(_TEXTS).encode()).hexdigest()[:8]
 

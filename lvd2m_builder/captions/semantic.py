@@ -59,7 +59,9 @@ class SemanticFilter:
                 clip.reject(self.stage, "no frames were sampled for the semantic check")
                 continue
             asked.append(clip)
-            requests += [Request(text.format(count=len(frames)), frames, max_new_tokens=self.config.max_new_tokens)
+            shown = (prompts.FRAMES_AS_GRID if self.config.grid_cols else prompts.FRAMES_AS_IMAGES)
+            shown = shown.format(count=self.config.frames)
+            requests += [Request(text.format(frames=shown), frames, max_new_tokens=self.config.max_new_tokens)
                          for _name, text in QUESTIONS]
         answers = ask(self.backend, requests, verdict, prompts.VERDICT_REMINDER)
         for k, clip in enumerate(asked):

@@ -112,7 +112,7 @@ def random_llm(shape: str = "tiny", device: str = "cpu", seed: int = 0) -> tuple
     tokenizer = word_tokenizer(dims["vocab_size"])
     ids = _ids(tokenizer)
     config = LlamaConfig(**dims, max_position_embeddings=4096, eos_token_id=ids["<|im_end|>"],
-                         pad_token_id=ids["<|endoftext|>"], bos_token_id=None)
+                         pad_token_id=ids["<|endoftext|>"], bos_token_id=None, attn_implementation="sdpa")
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     torch.manual_seed(seed)
     previous = torch.get_default_dtype()

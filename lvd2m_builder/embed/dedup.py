@@ -37,9 +37,7 @@ def find_duplicates(vectors: np.ndarray, order: np.ndarray, threshold: float, bl
         chunk = rows[lo : lo + block]
         best, best_at = _best_kept(chunk, kept)
         inner = chunk @ chunk.T
-        earlier = torch.ones_like(inner, dtype=torch.bool).tril(-1)
-        inner = inner.masked_fill(~earlier, float("-inf"))
-        local = (inner >= threshold).any(dim=1).cpu().numpy()
+        local = (inner >= threshold).tril_(-1).any(dim=1).cpu().numpy()  # close to an earlier row of the block
         kept_here = np.ones(len(chunk), dtype=bool)
         settle = np.flatnonzero(local | (best >= threshold))
         rows_needed = torch.as_tensor(settle, device=chunk.device)

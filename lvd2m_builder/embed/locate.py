@@ -52,7 +52,8 @@ def locate(config: EmbedConfig) -> Located:
     if model.startswith("hf-hub:"):
         return _hf_hub(model, model[len("hf-hub:"):], config.cache_dir)
     if open_clip.get_model_config(model) is None:
-        raise MissingWeightsError(model, "-", f"not an open_clip model name (known: {', '.join(open_clip.list_models()[:8])}, ...)")
+        known = ", ".join(open_clip.list_models()[:8])
+        raise MissingWeightsError(model, "-", f"not an open_clip model name (known: {known}, ...)")
     pretrained = config.pretrained.strip()
     if not pretrained:
         raise MissingWeightsError(model, "-", "embed.pretrained is empty: name a tag or a checkpoint file "

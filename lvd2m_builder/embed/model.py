@@ -78,14 +78,19 @@ class ClipModel:
         """(N, size, size, 3) uint8 RGB -> (N, D) unit float32 rows."""
         import torch
 
+        if not len(frames):
+            return np.zeros((0, self.dim), np.float32)
+        cuda = self.device.type == "cuda"
         out = []
         with torch.inference_mode():
             for lo in range(0, len(frames), self.batch_size):
-                batch = torch.from_numpy(np.ascontiguousarray(frames[lo : lo + self.batch_size])).to(self.device)
+                batch = torch.from_numpy(np.ascontiguousarray(frames[lo : lo + self.batch_size]))
+                # on a GPU: pinned memory and an async copy, and no sync until the end, so the next batch's copy
+                # and launches overlap this batch's compute
+                batch = batch.pin_memory().to(self.device, non_blocking=True) if cuda else batch
                 x = (batch.permute(0, 3, 1, 2).float() / 255.0 - self.mean) / self.std
-                features = self.net.encode_image(x.to(self.input_dtype), normalize=True)
-                out.append(features.float().cpu().numpy())
-        return _unit(np.concatenate(out)) if out else np.zeros((0, self.dim), np.float32)
+                out.append(self.net.encode_image(x.to(self.input_dtype), normalize=True).float())
+        return _unit(torch.cat(out).cpu().numpy())
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """One unit row per text: the mean of its chunks' embeddings (texts over the context are chunked)."""

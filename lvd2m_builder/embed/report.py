@@ -100,8 +100,12 @@ def card_section(out: Path, stats: dict[str, Any], settings: dict[str, Any]) -> 
     embed = settings.get("embed") or {}
     if not embed.get("enabled"):
         return ""
-    scores = read_scores(out, min_clip_score(settings))
     model = embed["model"] + (f" ({embed['pretrained']})" if ":" not in embed["model"] else "")
+    if "embed" not in stats.get("seconds", {}):
+        return ("## CLIP embeddings\n\nThe embed stage was on but ran on no clip (no weights for the open_clip "
+                f"{model} on the build machine, or no clip passed the filters before it): the CLIP fields are empty, "
+                "and neither the zero-shot pre-filter nor the near-duplicate pass had anything to work on.\n")
+    scores = read_scores(out, min_clip_score(settings))
     lines = [
         "## CLIP embeddings", "",
         f"`clip_embedding`: the open_clip {model} image embeddings of {embed['frames_per_segment']} uniform frames "
@@ -123,7 +127,7 @@ def card_section(out: Path, stats: dict[str, Any], settings: dict[str, Any]) -> 
     if (settings.get("prefilter") or {}).get("enabled"):
         prompts = ", ".join(f"\"{p}\" (p >= {t:g})" for p, t in settings["prefilter"]["prompts"].items())
         lines += [f"Zero-shot pre-filter before the VLM check: {prompts}. It rejected {by_stage.get('prefilter', 0)} "
-                  f"clips, saving at least {vlm_calls_saved(stats, settings, out)} VLM calls.", ""]
+                  f"clip(s), saving at least {vlm_calls_saved(stats, settings, out)} VLM calls.", ""]
     if (settings.get("dedup") or {}).get("enabled") or by_stage.get("dedup"):
         lines += [f"Near-duplicates (clip embeddings at or above the dedup cosine threshold; the longest clip "
                   f"kept): {by_stage.get('dedup', 0)} moved to the rejects, each naming the key it duplicates and "

