@@ -159,17 +159,19 @@ def main() -> None:
             runs = [run(pipeline, path) for _ in range(repeat)]
             results[name][path] = (statistics.median(r[0] for r in runs), runs[0][1], runs[0][2])
 
-    print(f"{'clip':34s} {'truth':>22s} | " + " | ".join(f"{name:>24s}" for name in pipelines))
+    print(f"{'clip':28s} {'truth':>28s} | " + " | ".join(f"{name:>30s}" for name in pipelines))
     for path, (long_take, times) in clips.items():
-        label = "long take" if long_take else ("cuts " + ",".join(f"{t:.1f}" for t in times) if times else "cuts (no times)")
-        cells = [f"{r[2]:>4s} {','.join(f'{t:.1f}' for t in r[1]) or '-':>19s}" for r in (results[n][path] for n in pipelines)]
-        print(f"{path.name:34s} {label[:22]:>22s} | " + " | ".join(cells))
+        label = "long take" if long_take else ",".join(f"{t:.1f}" for t in times) if times else "cuts, no times"
+        cells = [f"{r[2]:>4s} {','.join(f'{t:.1f}' for t in r[1]) or '-':>25s}"
+                 for r in (results[n][path] for n in pipelines)]
+        print(f"{path.name:28s} {label:>28s} | " + " | ".join(cells))
 
     minutes = sum(probe(str(p))[0].duration for p in clips) / 60
     paper_cost = sum(s for s, _, _ in results["paper"].values()) / minutes
     print(f"\n{len(clips)} clips ({sum(not lt for lt, _ in clips.values())} with cuts), {minutes:.1f} video-minutes,"
           f" F1 at +-{TOLERANCE} s over {sum(t is not None for _, t in clips.values())} clips with labelled times")
-    print(f"{'detector':12s} {'long-take acc':>13s} {'cut F1':>7s} {'P':>5s} {'R':>5s} {'s/video-min':>12s} {'vs paper':>9s}")
+    print(f"{'detector':12s} {'long-take acc':>13s} {'cut F1':>7s} {'P':>5s} {'R':>5s} {'s/video-min':>12s}"
+          f" {'vs paper':>9s}")
     for name in pipelines:
         correct = sum((r[2] == "pass") == clips[p][0] for p, r in results[name].items())
         tp = fp = fn = 0

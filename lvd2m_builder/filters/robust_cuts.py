@@ -5,15 +5,15 @@ to the 2 s grid. Here two signals from the one decode are weighed together:
 
 - per-frame candidates on tiny frames at the native rate (frame_signals.py): spikes, blank runs, blends;
 - what the motion stage's optical flow cannot explain in each 2 fps pair (residual.py), from the flow it
-  computes anyway: a pan, a zoom or a moving subject leaves few unmatched pixels, a cut or a dissolve many.
+  computes anyway: a pan, a zoom or a moving subject leaves few unmatched pixels, a cut many.
 
 A spike is a hard cut unless the picture returns (a flash, an occlusion) or the flow explains the pair around
 it. A blank run is a fade through black or white unless it is a flash (short, and the picture returns). A
 blend is a dissolve unless it is the ramp into or out of a blank run (that fade is reported once, by the run);
 the flow's verdict on its pairs is recorded but not required, since on the synthetic pans the 2 fps flow left
-more pixels unmatched at 8 px/frame (up to 0.58) than around dissolves (0.25-0.31). Events within ``edge_s`` of the clip's ends
-are stray frames, not shots; events within ``merge_s`` of a kept cut are the same transition. Scoring happens
-in the frame pass; this stage only thresholds, so changing a threshold never needs a decode.
+more pixels unmatched at 8 px/frame (up to 0.58) than around dissolves (0.25-0.31). Events within ``edge_s``
+of the clip's ends are stray frames, not shots; events within ``merge_s`` of a kept cut are the same
+transition. Scoring happens in the frame pass; this stage only thresholds, so a new threshold needs no decode.
 """
 
 from __future__ import annotations
@@ -116,7 +116,9 @@ def decide(candidates: list[Candidate], pairs: list[tuple[float, float, float, f
     return _merge(cuts, ignored, duration, config)
 
 
-def _merge(cuts: list[dict], ignored: list[dict], duration: float, config: RobustCutConfig) -> tuple[list[dict], list[dict]]:
+def _merge(cuts: list[dict], ignored: list[dict], duration: float,
+           config: RobustCutConfig) -> tuple[list[dict], list[dict]]:
+    """Drop stray edge frames and cuts within ``merge_s`` of a kept one (the same transition, seen twice)."""
     kept: list[dict] = []
     for event in sorted(cuts, key=lambda e: e["t"]):
         if not config.edge_s <= event["t"] <= duration - config.edge_s:
