@@ -92,6 +92,8 @@ def run_ray(specs: list[ShardSpec], config: BuildConfig, out: Path, on_result: C
             on_clip: Callable[[bool], None], status_every_s: float = STATUS_EVERY_S) -> None:
     """Build ``specs`` as Ray tasks; joins ``config.ray_address`` (or RAY_ADDRESS, or a new local Ray)."""
     ray = _ray()
+    if not specs:  # a resumed build with nothing left to do starts no cluster
+        return
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=config.ray_address)

@@ -1,11 +1,11 @@
 """Every frame of a clip, decoded once with PyAV, at two sizes: tiny copies of all, full copies of a few.
 
 Per-frame signals (a cut located to the frame) need every frame, but only tiny; the flow needs a few frames at
-the motion size. decord converts each frame at one size only: every frame at its own size costs 3-4x the
-sampled decode on 720p (its RGB conversion dominates), and a second, tiny decode doubles the decode. PyAV hands
-over each decoded frame once, and FFmpeg's scaler shrinks it straight from YUV: on the sample videos, all
-frames tiny plus the 2 fps frames at 960x520 cost 0.5-1.0x what decord takes for the 2 fps frames alone
-(bench/cuts.py measures it). Frames are matched to the probe's (decord's) indices by timestamp, counted from
+the motion size. decord converts each frame at one size only: every frame at its own size costs 2.4x the
+sampled decode on the sample videos (2.9-4.2x on 720p: its RGB conversion dominates), and a second, tiny decode
+would decode everything twice. PyAV hands over each decoded frame once, and FFmpeg's scaler shrinks it straight
+from YUV: all frames at 64 px plus the 2 fps frames at 960x520 cost 1.06x what decord takes for the 2 fps frames
+alone (0.6-1.4x per video; ``bench/cuts.py --decode``), with one scaler per size kept across frames. Frames are matched to the probe's (decord's) indices by timestamp, counted from
 the stream's start as decord counts them (they agree on every sample video, and on files whose stream starts
 late); the probe's rotation is applied, as decord applies it.
 """
