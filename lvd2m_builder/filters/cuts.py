@@ -43,15 +43,16 @@ class _CutTask:
         return times
 
     def feed(self, t: float, frame: np.ndarray) -> None:
-        small = _downscale(frame[:, :, ::-1])  # PySceneDetect expects BGR
+        small = _downscale(frame)  # shrink first: every later step runs on ~1/9 of the pixels
         if self.config.refine_fps:
-            hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV).astype(np.int16)
+            hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
             if self.last is not None:
-                self.steps.append((self.last[0], t, float(np.abs(hsv - self.last[1]).mean())))
+                self.steps.append((self.last[0], t, float(cv2.absdiff(hsv, self.last[1]).mean())))
             self.last = (t, hsv)
         if t not in self.detect_times:
             return
-        found = self.detector.process_frame(FrameTimecode(self.index, fps=self.config.fps), small)
+        bgr = np.ascontiguousarray(small[:, :, ::-1])  # PySceneDetect expects BGR
+        found = self.detector.process_frame(FrameTimecode(self.index, fps=self.config.fps), bgr)
         if self.index:
             self.scores.append(float(self.detector._frame_score or 0.0))
         if found:
