@@ -15,7 +15,7 @@ from . import schema
 from .findings import Report
 from .shardio import DatasetSource
 
-ACCEPTED, REJECTS = "default", "rejects"
+ACCEPTED, REJECTS, VIDEOS = "default", "rejects", "videos"
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(\n|\Z)", re.DOTALL)
 
 

@@ -47,6 +47,10 @@ def _add_build(sub) -> None:
     p.add_argument("--models", choices=sorted(MODEL_PRESETS), default="open",
                    help="model ids for the semantic check and captions: open (default) or the paper's open models")
     p.add_argument("--dataset-src", help="value of the dataset_src column (default local)")
+    p.add_argument("--embed-videos", action="store_true",
+                   help="also write a `videos` config: each accepted row with its clip's bytes (datasets.Video)")
+    p.add_argument("--cut-mode", choices=("accurate", "copy"), default="accurate",
+                   help="with --embed-videos: re-encode frame-exact clips (default) or copy from keyframes (fast)")
     p.add_argument("--overwrite", action="store_true", help="delete OUT first instead of resuming")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_build)
@@ -69,6 +73,12 @@ def _build(args: argparse.Namespace) -> int:
     if not inputs:
         raise SystemExit("lvd2m build: give INPUTS or --demo")
     stats = build(inputs, args.out, config, overwrite=args.overwrite, progress=not args.no_progress)
+    if args.embed_videos:
+        from .clip_cutter import MaterializeConfig
+        from .materialize import materialize
+
+        materialize(args.out, config=MaterializeConfig(mode=args.cut_mode, embed_videos=True, webdataset=False),
+                    progress=not args.no_progress)
     log.info("%d clips: %d accepted, %d rejected -> %s", stats["clips"], stats["accepted"], stats["rejected"], args.out)
     print(json.dumps({k: stats[k] for k in ("clips", "accepted", "rejected", "rejected_by_stage")}))
     return 0
@@ -266,6 +276,27 @@ def _reshard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export_wds(sub) -> None:
+    p = sub.add_parser(
+        "export-wds",
+        help="write the videos config as webdataset tars (KEY.mp4 + KEY.json)",
+        description="Write OUT's videos config (from build --embed-videos or materialize --embed-videos) as "
+        "webdataset tars that webdataset.WebDataset and load_dataset('webdataset', ...) read.",
+    )
+    p.add_argument("out", help="an output directory with a videos config")
+    p.add_argument("--dest", help="where the tars go (default OUT/webdataset)")
+    p.add_argument("--per-tar", type=int, default=64, help="clips per tar (default 64)")
+    p.set_defaults(func=_export_wds)
+
+
+def _export_wds(args: argparse.Namespace) -> int:
+    from .export_wds import export_webdataset
+
+    pattern, written = export_webdataset(args.out, args.dest, args.per_tar)
+    print(json.dumps({"tars": pattern, "clips": written}))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lvd2m",
@@ -276,6 +307,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_build(sub)
     _add_reshard(sub)
+    _add_export_wds(sub)
     _add_card(sub)
     _add_validate(sub)
     _add_push(sub)

@@ -3,7 +3,7 @@
 Checks, in order: the card's YAML parses and declares configs and features; every config's files exist and
 every data file belongs to a config; every shard opens with the card's features; keys are unique and never
 both accepted and rejected; accepted rows keep the promises of the settings they were built with; no caption
-repeats across many clips; stats.json counts match the rows.
+repeats across many clips; embedded clips decode and last as long as their rows say; stats.json counts match.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from datasets import Features
 
-from .card_check import ACCEPTED, REJECTS, card_configs, config_files
+from .card_check import ACCEPTED, REJECTS, VIDEOS, card_configs, config_files
 from .config import preset
 from .embed.report import ClipScores, min_clip_score
 from .errors import ConfigError
@@ -117,6 +117,10 @@ class _Checker:
             self._accepted(rel, index, key, row)
         elif config == REJECTS and not (row.get("stage") and row.get("reason")):
             self.report.add("reject_unexplained", "reject without stage or reason", shard=rel, row=index, key=key)
+        elif config == VIDEOS:
+            problem = video_problem(row)
+            if problem:
+                self.report.add("video_invalid", problem, shard=rel, row=index, key=key)
 
     def _accepted(self, rel: str, index: int, key: Optional[str], row: dict[str, Any]) -> None:
         try:
@@ -132,6 +136,26 @@ class _Checker:
             self.report.add("clip_score_low", f"clip_score {row['clip_score']:.3f} < embed.min_clip_score "
                             f"{self.clip_scores.threshold:g}: the caption may not describe the clip", "warning",
                             shard=rel, row=index, key=key)
+
+
+def video_problem(row: dict[str, Any]) -> Optional[str]:
+    """Why an embedded clip is unusable: it does not decode, or its length is more than one frame off the row's."""
+    import io
+
+    import decord
+
+    data = (row.get("video") or {}).get("bytes")
+    if not data:
+        return "no video bytes"
+    try:
+        reader = decord.VideoReader(io.BytesIO(data), num_threads=1)
+        reader.get_batch([0, len(reader) - 1])
+    except Exception as e:  # decord raises its own DECORDError/RuntimeError types on damaged data
+        return f"video does not decode: {str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__}"
+    expected = round((row.get("duration") or 0) * (row.get("fps") or 0))
+    if abs(len(reader) - expected) > 1:
+        return f"video has {len(reader)} frames, the row's duration x fps says {expected}"
+    return None
 
 
 def _difference(expected: Features, found: Features) -> str:
