@@ -1,10 +1,11 @@
 """Rebuild after a settings change, redoing only what depends on the change.
 
 Thresholds (``duration.min_s``/``max_s``, ``motion.min_score``) need no decode: every stored row is decided
-again from the scores it carries. A clip the old settings never scored (gated out by duration) or that the new
-settings would promote to accepted is dropped from the shards, and the build that follows processes it like any
-missing clip, through the whole pipeline. Rows keep their other stages' results, and their provenance records
-the new settings. Any other change alters scores themselves and needs ``--overwrite``.
+again from the scores it carries. Model settings (``semantic``, ``captions``, ``embed``, ``prefilter``, ``dedup``)
+only concern clips that passed the filters: those (accepted, or rejected by a model stage) go through the pipeline
+again, and every clip the filters rejected keeps its result. A clip to redo is dropped from the shards, and the
+build that follows processes it like any missing clip. Kept rows' provenance records the new settings. A change
+to how the filters score (``cuts.*``, ``motion.backend``, ...) alters scores themselves and needs ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from .schema import REJECT_FEATURES, ROW_FEATURES
 log = logging.getLogger(__name__)
 
 THRESHOLDS = frozenset({"duration.min_s", "duration.max_s", "motion.min_score"})
+#: Config sections of the stages after the filters, and those stages' names.
+MODEL_SECTIONS = frozenset({"semantic", "captions", "embed", "prefilter", "dedup"})
+MODEL_STAGES = frozenset({"embed", "prefilter", "semantic", "captions", "align", "dedup"})
+#: How rows are grouped into files: no row depends on it.
+LAYOUT = frozenset({"shard_size", "decode_chunk"})
 #: Stages whose outcome no threshold can change.
 _FINAL_STAGES = frozenset({"source", "probe", "decode", "timeout", "worker", "cuts"})
 
@@ -51,8 +57,13 @@ def _duration_reason(duration: float, settings: dict) -> Optional[str]:
     return None
 
 
-def redecide(row: dict, stage: Optional[str], settings: dict) -> tuple[str, Optional[tuple[str, str]]]:
-    """("keep" | "rerun", new rejection or None) for one stored row under new threshold settings."""
+def _redoable(name: str) -> bool:
+    return name in THRESHOLDS or name in LAYOUT or name.split(".")[0] in MODEL_SECTIONS
+
+
+def redecide(row: dict, stage: Optional[str], settings: dict, models_changed: bool = False
+             ) -> tuple[str, Optional[tuple[str, str]]]:
+    """("keep" | "rerun", new rejection or None) for one stored row under the new settings."""
     if stage in _FINAL_STAGES and stage != "cuts":
         return "keep", (stage, row["reason"])
     reason = _duration_reason(row["duration"], settings)
@@ -67,18 +78,22 @@ def redecide(row: dict, stage: Optional[str], settings: dict) -> tuple[str, Opti
         return "keep", ("motion", f"flow score {row['flow_score']:.2f} < min {motion['min_score']:g}")
     if stage == "motion":
         return "rerun", None  # promoted: later stages (and the accepted row's fields) need the pipeline
+    if models_changed and (stage is None or stage in MODEL_STAGES):
+        return "rerun", None  # past the filters: the model stages must run again with their new settings
     return "keep", (stage, row["reason"]) if stage else None
 
 
 def rethreshold(out: Path, manifest: Manifest, settings: dict, input_keys: Iterable[str]) -> int:
     """Re-decide every stored row under ``settings``; returns how many clips were dropped for a rerun."""
     changed = changed_fields(manifest.settings, json.loads(json.dumps(settings)))  # tuples read back as lists
-    if not changed <= THRESHOLDS:
+    scoring = sorted(name for name in changed if not _redoable(name))
+    if scoring:
         raise OutputError(
             str(out),
-            f"was built with other settings ({', '.join(sorted(changed - THRESHOLDS))} changed, which needs new "
-            "scores); pass --overwrite to rebuild it from scratch",
+            f"was built with other settings ({', '.join(scoring)} changed, which needs new scores); pass "
+            "--overwrite to rebuild it from scratch",
         )
+    models_changed = any(name.split(".")[0] in MODEL_SECTIONS for name in changed)
     inputs = set(input_keys)
     files = [(entry["train"], None) for entry in manifest.shards.values()] + [
         (entry["rejects"], "rejects") for entry in manifest.shards.values()
@@ -90,7 +105,7 @@ def rethreshold(out: Path, manifest: Manifest, settings: dict, input_keys: Itera
         for batch in _batches(out, [rel]):
             for row in batch.to_pylist():
                 stage = row.get("stage") if kind else None
-                action, rejection = redecide(row, stage, settings)
+                action, rejection = redecide(row, stage, settings, models_changed)
                 if action == "rerun":
                     if row["key"] in inputs:
                         rerun += 1

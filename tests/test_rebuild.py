@@ -88,3 +88,17 @@ def test_changed_fields_ignores_executor_knobs():
     old = preset("paper").to_dict()
     new = preset("paper").replace({"workers": 4, "motion.min_score": 5.0}).to_dict()
     assert changed_fields(old, new) == {"motion.min_score"}
+
+
+def test_model_settings_rerun_only_clips_past_the_filters(built, clips_dir, tmp_path, decoded):
+    out = tmp_path / "out"
+    shutil.copytree(built, out)
+    before = _fates(out)
+    stats = build([str(clips_dir)], out,
+                  preset("paper").replace({"shard_size": 4, "captions.segment_s": 20.0}), progress=False)
+    assert decoded == ["pan_long_take"]  # the one clip the filters kept; their rejects are reused as they are
+    after = _fates(out)
+    assert {name: fate[0] for name, fate in after.items()} == {name: fate[0] for name, fate in before.items()}
+    assert stats["clips"] == 5
+    assert json.loads(after["still_long_take"][1]["provenance"])["settings"]["captions"]["segment_s"] == 20.0
+    assert _errors(out) == []
