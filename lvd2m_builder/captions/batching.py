@@ -6,13 +6,16 @@ decode, frame tiling, the cheap filters) for the next clips, so CPU work stays o
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
-from typing import Iterable, Iterator
+import time
+from typing import Callable, Iterable, Iterator
 
 from ..records import Clip
 
 _DONE = object()
+log = logging.getLogger(__name__)
 
 
 def windows(clips: Iterable[Clip], size: int) -> Iterator[list[Clip]]:
@@ -28,6 +31,25 @@ def windows(clips: Iterable[Clip], size: int) -> Iterator[list[Clip]]:
             window, live = [], 0
     if window:
         yield window
+
+
+def run_windows(stage: str, clips: Iterable[Clip], size: int, work: Callable[[list[Clip]], None]) -> Iterator[Clip]:
+    """A batched model stage's loop: ``work`` on each window's live clips; a failure rejects that window's clips
+    (the build goes on); each clip is charged its share of the time and leaves its stage's frames behind."""
+    for window in windows(clips, size):
+        live = [clip for clip in window if not clip.rejected]
+        started = time.perf_counter()
+        try:
+            work(live)
+        except Exception as e:  # a model failure rejects this window's clips; the next window still runs
+            log.exception("%s failed on %d clips", stage, len(live))
+            for clip in live:
+                clip.reject(stage, f"{type(e).__name__}: {e}")
+        for clip in live:
+            clip.seconds[stage] = clip.seconds.get(stage, 0.0) + (time.perf_counter() - started) / len(live)
+        for clip in window:
+            clip.frames.pop(stage, None)
+            yield clip
 
 
 class Prefetch:

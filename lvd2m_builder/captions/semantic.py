@@ -8,8 +8,6 @@ too). An answer with no capitalized GOOD or BAD is asked once more, then the cli
 
 from __future__ import annotations
 
-import logging
-import time
 from typing import Iterable, Iterator
 
 from ..config import SemanticConfig
@@ -17,10 +15,9 @@ from ..records import Clip
 from . import prompts
 from .ask import ask
 from .backends import Backend, Request, describe
-from .batching import windows
+from .batching import run_windows
 from .parse import verdict
 
-log = logging.getLogger(__name__)
 
 QUESTIONS = (("content_variation", prompts.SEMANTIC_CONTENT), ("visual_diversity", prompts.SEMANTIC_DIVERSITY))
 
@@ -36,20 +33,7 @@ class SemanticFilter:
         self.window = max(1, backend.batch_size // len(QUESTIONS))  # clips per model call
 
     def __call__(self, clips: Iterable[Clip]) -> Iterator[Clip]:
-        for window in windows(clips, self.window):
-            live = [clip for clip in window if not clip.rejected]
-            started = time.perf_counter()
-            try:
-                self._judge(live)
-            except Exception as e:  # a model failure rejects this window's clips; the build goes on
-                log.exception("semantic check failed on %d clips", len(live))
-                for clip in live:
-                    clip.reject(self.stage, f"{type(e).__name__}: {e}")
-            for clip in live:
-                clip.seconds[self.stage] = clip.seconds.get(self.stage, 0.0) + (time.perf_counter() - started) / len(live)
-            for clip in window:
-                clip.frames.pop(self.stage, None)
-                yield clip
+        return run_windows(self.stage, clips, self.window, self._judge)
 
     def _judge(self, clips: list[Clip]) -> None:
         asked, requests = [], []

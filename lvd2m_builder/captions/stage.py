@@ -10,8 +10,6 @@ clip is rejected here with the reason, and never carries it as a caption.
 
 from __future__ import annotations
 
-import logging
-import time
 from typing import Iterable, Iterator
 
 from ..config import CaptionConfig
@@ -19,10 +17,9 @@ from ..records import Clip
 from . import parse, prompts
 from .ask import ask
 from .backends import Backend, Request, describe
-from .batching import windows
+from .batching import run_windows
 from .segments import split
 
-log = logging.getLogger(__name__)
 
 PREFIX = "CAPTION:"
 
@@ -41,20 +38,7 @@ class CaptionStage:
             self.models["rewrite"] = describe(config.llm)
 
     def __call__(self, clips: Iterable[Clip]) -> Iterator[Clip]:
-        for window in windows(clips, self.window):
-            live = [clip for clip in window if not clip.rejected]
-            started = time.perf_counter()
-            try:
-                self._caption(live)
-            except Exception as e:  # a model failure rejects this window's clips; the build goes on
-                log.exception("captioning failed on %d clips", len(live))
-                for clip in live:
-                    clip.reject(self.stage, f"{type(e).__name__}: {e}")
-            for clip in live:
-                clip.seconds[self.stage] = clip.seconds.get(self.stage, 0.0) + (time.perf_counter() - started) / len(live)
-            for clip in window:
-                clip.frames.pop(self.stage, None)
-                yield clip
+        return run_windows(self.stage, clips, self.window, self._caption)
 
     def _caption(self, clips: list[Clip]) -> None:
         for clip in clips:
