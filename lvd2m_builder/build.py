@@ -55,7 +55,11 @@ def drop_unrecorded(out: Path, manifest: Manifest) -> None:
 
 
 def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite: bool = False, progress: bool = True) -> dict:
-    """Build ``out`` from ``inputs``; resumes a killed run with the same settings. Returns the merged stats."""
+    """Build ``out`` from ``inputs``; returns the merged stats.
+
+    An existing ``out`` is resumed: clips already in a recorded shard are kept, the rest are built. With changed
+    settings, the stored rows are first re-decided where their scores allow (see rebuild.py).
+    """
     out = Path(out)
     refs = list_refs(inputs, config.dataset_src)
     if not refs:
