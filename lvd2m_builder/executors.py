@@ -85,12 +85,13 @@ def run_local(specs: list[ShardSpec], config: BuildConfig, out: Path, on_result:
     _Pool(config, out, on_result, on_clip).run(specs)
 
 
-def _worker_main(inbox, events, config: BuildConfig, out: str) -> None:
+def _worker_main(inbox, events, config: BuildConfig, out: str, log_level: int) -> None:
     """A worker process: build the shards it is sent until it gets None.
 
     ``events`` is this worker's own pipe: a worker killed mid-message can only break its own channel, never
-    a lock shared with the other workers.
+    a lock shared with the other workers. It logs at its parent's level (a spawned process starts unconfigured).
     """
+    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
     report = lambda event, key, accepted: events.send((event, key, accepted))
     while (job := inbox.recv()) is not None:
         spec, forced = job
@@ -139,7 +140,9 @@ class _Pool:
         inbox_read, inbox_write = self.context.Pipe(duplex=False)
         events_read, events_write = self.context.Pipe(duplex=False)
         process = self.context.Process(
-            target=_worker_main, args=(inbox_read, events_write, self.config, self.out), daemon=True
+            target=_worker_main,
+            args=(inbox_read, events_write, self.config, self.out, logging.getLogger().getEffectiveLevel()),
+            daemon=True,
         )
         process.start()
         inbox_read.close()
