@@ -10,10 +10,9 @@ import logging
 from pathlib import Path
 from typing import Optional
 
-import pyarrow as pa
-
 from . import schema
 from .errors import OutputError
+from .shards import iter_batches
 from .wds_export import WDS_DIR, TarSeries
 
 log = logging.getLogger(__name__)
@@ -28,13 +27,11 @@ def export_webdataset(out: str | Path, dest: Optional[str | Path] = None, per_ta
     tars = TarSeries(Path(dest) if dest else out / WDS_DIR, per_tar)
     written = 0
     try:
-        for path in files:
-            with pa.memory_map(str(path)) as source:
-                for batch in pa.ipc.open_stream(source):
-                    for row in batch.to_pylist():
-                        video = row.pop("video")
-                        tars.write(row["key"], video["bytes"], row)
-                        written += 1
+        for batch in iter_batches(files):
+            for row in batch.to_pylist():
+                video = row.pop("video")
+                tars.write(row["key"], video["bytes"], row)
+                written += 1
         pattern = tars.close()
     except BaseException:
         tars.abort()

@@ -19,8 +19,9 @@ import pyarrow as pa
 
 from .errors import OutputError
 from .manifest import EXECUTOR_KNOBS, Manifest
-from .reshard import _batches, stage_and_swap
+from .reshard import stage_and_swap
 from .schema import REJECT_FEATURES, ROW_FEATURES
+from .shards import iter_batches
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def rethreshold(out: Path, manifest: Manifest, settings: dict, input_keys: Itera
     rejects: list[dict] = []
     rerun = 0
     for rel, kind in sorted(files):
-        for batch in _batches(out, [rel]):
+        for batch in iter_batches([out / rel]):
             for row in batch.to_pylist():
                 stage = row.get("stage") if kind else None
                 action, rejection = redecide(row, stage, settings, models_changed)

@@ -23,6 +23,7 @@ from .card import write_card
 from .errors import ConfigError, OutputError
 from .manifest import MANIFEST, Manifest, settings_hash, write_json_atomic
 from .schema import REJECT_FEATURES, REJECTS_DIR, ROW_FEATURES, TRAIN_DIR
+from .shards import iter_batches
 from .stats import ShardStats, merge
 
 log = logging.getLogger(__name__)
@@ -61,9 +62,7 @@ def recover(out: Path) -> None:
 
 
 def _batches(out: Path, files: list[str]) -> Iterator[pa.RecordBatch]:
-    for rel in files:
-        with pa.memory_map(str(out / rel)) as source:
-            yield from pa.ipc.open_stream(source)
+    return iter_batches(out / rel for rel in files)
 
 
 def _count(out: Path, files: list[str]) -> int:

@@ -12,8 +12,9 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
+import pyarrow as pa
 from datasets.arrow_writer import ArrowWriter
 
 from .records import Clip, ClipRef, to_reject, to_row
@@ -50,12 +51,24 @@ def plan_shards(refs: list[ClipRef], shard_size: int, first_index: int = 0) -> l
     return [ShardSpec(first_index + i, total, chunk) for i, chunk in enumerate(chunks)]
 
 
-def read_keys(path: Path) -> list[str]:
-    """The ``key`` column of a finished shard (an Arrow IPC stream, as ArrowWriter writes it)."""
-    import pyarrow as pa
+def iter_batches(paths: Iterable[Path]) -> Iterator[pa.RecordBatch]:
+    """The record batches of finished shards, in order (Arrow IPC streams, as ArrowWriter writes them;
+    memory-mapped, so nothing is copied until used)."""
+    for path in paths:
+        with pa.memory_map(str(path)) as source:
+            yield from pa.ipc.open_stream(source)
 
+
+def read_table(path: Path, columns: Optional[list[str]] = None) -> pa.Table:
+    """One finished shard as a table (its schema kept when it holds no rows), optionally only some columns."""
     with pa.memory_map(str(path)) as source:
-        return pa.ipc.open_stream(source).read_all().column("key").to_pylist()
+        table = pa.ipc.open_stream(source).read_all()
+    return table.select(columns) if columns else table
+
+
+def read_keys(path: Path) -> list[str]:
+    """The ``key`` column of a finished shard."""
+    return read_table(path, ["key"]).column("key").to_pylist()
 
 
 @dataclass

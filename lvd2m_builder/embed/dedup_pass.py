@@ -27,7 +27,7 @@ from ..config import DedupConfig, from_dict
 from ..errors import DedupError, OutputError
 from ..manifest import Manifest, write_json_atomic
 from ..schema import REJECT_FEATURES, REJECTS_DIR, TRAIN_DIR, TRAIN_PATTERN
-from ..shards import AtomicArrow
+from ..shards import AtomicArrow, read_table
 from .dedup import Duplicate, find_duplicates
 
 log = logging.getLogger(__name__)
@@ -50,17 +50,11 @@ class _Index:
     total: int = 0  # accepted rows, with or without an embedding
 
 
-def _read(path: Path, columns: Optional[list[str]] = None) -> pa.Table:
-    with pa.memory_map(str(path)) as source:
-        table = pa.ipc.open_stream(source).read_all()
-    return table.select(columns) if columns else table
-
-
 def _index(out: Path) -> _Index:
     index = _Index()
     for path in sorted(out.glob(TRAIN_PATTERN)):
         rel = f"{TRAIN_DIR}/{path.name}"
-        table = _read(path)
+        table = read_table(path)
         index.total += table.num_rows
         if "clip_embedding" not in table.column_names:
             continue
@@ -154,7 +148,7 @@ def _rejects_for(train_rel: str) -> str:
 
 def _move(out: Path, train_rel: str, rejects_rel: str, reasons: dict[int, str]) -> None:
     """Rewrite one shard: the rows at ``reasons``' positions leave the train file for the rejects file."""
-    table = _read(out / train_rel)
+    table = read_table(out / train_rel)
     leaving = np.zeros(table.num_rows, dtype=bool)
     leaving[list(reasons)] = True
     moved = []
@@ -164,7 +158,7 @@ def _move(out: Path, train_rel: str, rejects_rel: str, reasons: dict[int, str]) 
     keys = pa.array([row["key"] for row in moved], pa.string())
     rejects_path = out / rejects_rel
     if rejects_path.exists():
-        old = _read(rejects_path)
+        old = read_table(rejects_path)
         old = old.filter(pc.invert(pc.is_in(old.column("key"), value_set=keys)))  # a rerun after a crash
         features = Features.from_arrow_schema(old.schema)
     else:
@@ -195,9 +189,9 @@ def _reconcile(out: Path, manifest: Manifest, search_s: float) -> None:
         stats = entry["stats"]
         dropped = 0
         if (out / entry["rejects"]).exists():
-            stages = _read(out / entry["rejects"], ["stage"]).column("stage")
+            stages = read_table(out / entry["rejects"], ["stage"]).column("stage")
             dropped = int(pc.sum(pc.equal(stages, STAGE)).as_py() or 0)
-        stats["accepted"] = _read(out / entry["train"], ["key"]).num_rows
+        stats["accepted"] = read_table(out / entry["train"], ["key"]).num_rows
         by_stage, by_reason = stats.setdefault("rejected_by_stage", {}), stats.setdefault("rejected_by_reason", {})
         if dropped:
             by_stage[STAGE], by_reason[REASON_CLASS] = dropped, dropped
