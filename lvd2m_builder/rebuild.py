@@ -17,7 +17,10 @@ from typing import Any, Iterable, Optional
 
 import pyarrow as pa
 
+from .config import BuildConfig, from_dict
 from .errors import OutputError
+from .filters.duration import duration_reason
+from .filters.motion import low_motion_reason
 from .manifest import EXECUTOR_KNOBS, Manifest
 from .reshard import stage_and_swap
 from .schema import REJECT_FEATURES, ROW_FEATURES
@@ -49,34 +52,30 @@ def changed_fields(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -
     return changed
 
 
-def _duration_reason(duration: float, settings: dict) -> Optional[str]:
-    gate = settings["duration"]
-    if duration <= gate["min_s"]:
-        return f"duration {duration:.2f}s <= min {gate['min_s']:g}s"
-    if gate["max_s"] is not None and duration > gate["max_s"]:
-        return f"duration {duration:.2f}s > max {gate['max_s']:g}s"
-    return None
-
-
 def _redoable(name: str) -> bool:
     return name in THRESHOLDS or name in LAYOUT or name.split(".")[0] in MODEL_SECTIONS
 
 
-def redecide(row: dict, stage: Optional[str], settings: dict, models_changed: bool = False
+def redecide(row: dict, stage: Optional[str], config: BuildConfig, models_changed: bool = False
              ) -> tuple[str, Optional[tuple[str, str]]]:
-    """("keep" | "rerun", new rejection or None) for one stored row under the new settings."""
+    """("keep" | "rerun", new rejection or None) for one stored row under the new settings.
+
+    The thresholds are the filters' own (``duration_reason``, ``low_motion_reason``), so a re-decided row reads
+    exactly as if the pipeline had rejected it.
+    """
     if stage in _FINAL_STAGES and stage != "cuts":
         return "keep", (stage, row["reason"])
-    reason = _duration_reason(row["duration"], settings)
+    reason = duration_reason(row["duration"], config.duration)
     if reason is not None:
         return "keep", ("duration", reason)
     if stage == "duration":
         return "rerun", None  # never scored: the pipeline must see it
     if stage == "cuts":
         return "keep", (stage, row["reason"])
-    motion = settings["motion"]
-    if motion["enabled"] and row["flow_score"] is not None and row["flow_score"] < motion["min_score"]:
-        return "keep", ("motion", f"flow score {row['flow_score']:.2f} < min {motion['min_score']:g}")
+    if config.motion.enabled and row["flow_score"] is not None:
+        reason = low_motion_reason(row["flow_score"], config.motion)
+        if reason is not None:
+            return "keep", ("motion", reason)
     if stage == "motion":
         return "rerun", None  # promoted: later stages (and the accepted row's fields) need the pipeline
     if models_changed and (stage is None or stage in MODEL_STAGES):
@@ -95,6 +94,7 @@ def rethreshold(out: Path, manifest: Manifest, settings: dict, input_keys: Itera
             "--overwrite to rebuild it from scratch",
         )
     models_changed = any(name.split(".")[0] in MODEL_SECTIONS for name in changed)
+    config = from_dict(json.loads(json.dumps(settings)))
     inputs = set(input_keys)
     files = [(entry["train"], None) for entry in manifest.shards.values()] + [
         (entry["rejects"], "rejects") for entry in manifest.shards.values()
@@ -106,7 +106,7 @@ def rethreshold(out: Path, manifest: Manifest, settings: dict, input_keys: Itera
         for batch in iter_batches([out / rel]):
             for row in batch.to_pylist():
                 stage = row.get("stage") if kind else None
-                action, rejection = redecide(row, stage, settings, models_changed)
+                action, rejection = redecide(row, stage, config, models_changed)
                 if action == "rerun":
                     if row["key"] in inputs:
                         rerun += 1

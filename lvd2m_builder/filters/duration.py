@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Optional
 
 from ..config import DurationConfig
 from ..records import Clip
+
+
+def duration_reason(duration: float, config: DurationConfig) -> Optional[str]:
+    """Why the gate rejects a clip of ``duration`` seconds, or None when it passes."""
+    if duration <= config.min_s:
+        return f"duration {duration:.2f}s <= min {config.min_s:g}s"
+    if config.max_s is not None and duration > config.max_s:
+        return f"duration {duration:.2f}s > max {config.max_s:g}s"
+    return None
 
 
 class DurationFilter:
@@ -17,9 +26,7 @@ class DurationFilter:
     def __call__(self, clips: Iterable[Clip]) -> Iterator[Clip]:
         for clip in clips:
             if not clip.rejected:
-                duration = clip.info.duration
-                if duration <= self.config.min_s:
-                    clip.reject(self.stage, f"duration {duration:.2f}s <= min {self.config.min_s:g}s")
-                elif self.config.max_s is not None and duration > self.config.max_s:
-                    clip.reject(self.stage, f"duration {duration:.2f}s > max {self.config.max_s:g}s")
+                reason = duration_reason(clip.info.duration, self.config)
+                if reason is not None:
+                    clip.reject(self.stage, reason)
             yield clip

@@ -77,6 +77,13 @@ class MotionScorer:
         return _MotionTask(clip, self.config, self.backend, self.residual)
 
 
+def low_motion_reason(score: float, config: MotionConfig) -> Optional[str]:
+    """Why a clip scoring ``score`` is rejected for too little motion, or None when it passes."""
+    if score < config.min_score:
+        return f"flow score {score:.2f} < min {config.min_score:g}"
+    return None
+
+
 class MotionFilter:
     stage = "motion"
 
@@ -86,8 +93,8 @@ class MotionFilter:
     def __call__(self, clips: Iterable[Clip]) -> Iterator[Clip]:
         for clip in clips:
             if not clip.rejected:
-                if clip.flow_score is None:
-                    clip.reject(self.stage, "too few frames for a flow pair")
-                elif clip.flow_score < self.config.min_score:
-                    clip.reject(self.stage, f"flow score {clip.flow_score:.2f} < min {self.config.min_score:g}")
+                reason = ("too few frames for a flow pair" if clip.flow_score is None
+                          else low_motion_reason(clip.flow_score, self.config))
+                if reason is not None:
+                    clip.reject(self.stage, reason)
             yield clip
