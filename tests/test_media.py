@@ -103,3 +103,23 @@ def test_rotated_file_reports_display_size_and_rotation(shared_videos):
     info, _ = probe(str(shared_videos / "issue-134-rotate.mp4"))
     assert info.rotation in (90, 270)
     assert (info.width, info.height) == (544, 1280)  # display orientation: portrait
+
+
+def test_sampler_falls_back_to_resizing_after_decode(clips_dir, monkeypatch):
+    """decord's resize-on-decode refuses some sizes; the sampler then decodes at native size and resizes."""
+    clip = _clip(clips_dir / "pan_long_take.mp4")
+    sampler = FrameSampler(52, 96)
+    real = sampler._decode
+    calls = []
+
+    def refuse_resized(reader, resize, path, indices):
+        calls.append(resize)
+        if not resize:
+            raise DecodeError(path, "The size must exactly match")
+        return real(reader, resize, path, indices)
+
+    monkeypatch.setattr(sampler, "_decode", refuse_resized)
+    task = Keep(grid(12.0, 2.0))
+    sampler.run(clip, [task])
+    assert calls[:2] == [False, True] and all(calls[1:])  # one refusal, then native size for the whole clip
+    assert len(task.fed) == 24 and all(shape == (52, 96, 3) for _, shape in task.fed)

@@ -86,10 +86,19 @@ class FrameSampler:
         if natives:
             self._run_native(clip, natives, indices, wants)
         elif len(indices):
-            reader, resize = self._reader(clip.path)
+            reader, resize = open_reader(clip.path, width=self.width, height=self.height), False
             for lo in range(0, len(indices), self.chunk):
                 part = indices[lo : lo + self.chunk]
-                frames = self._decode(reader, resize, clip.path, part)
+                try:
+                    frames = self._decode(reader, resize, clip.path, part)
+                except DecodeError as e:
+                    if resize:
+                        raise
+                    # decord's resize-on-decode refuses some sizes ("The size must exactly match"): decode at
+                    # the native size and resize after, for the rest of this clip.
+                    log.debug("resize-on-decode failed for %s (%s); resizing after decode", clip.path, e.why)
+                    reader, resize = open_reader(clip.path), True
+                    frames = self._decode(reader, resize, clip.path, part)
                 seconds["decode"] = seconds.get("decode", 0.0) + time.perf_counter() - started
                 for i, frame in zip(part.tolist(), frames):
                     for t, task in sorted(wants[i], key=lambda pair: pair[0]):
@@ -97,17 +106,6 @@ class FrameSampler:
                 started = time.perf_counter()
         for task in tasks:
             _timed(seconds, task.stage, task.finish)
-
-    def _reader(self, path: str):
-        """(reader, resize_after): decord's resize-on-decode refuses some sizes, so check it before relying on it."""
-        try:
-            reader = open_reader(path, width=self.width, height=self.height)
-            reader.get_batch([0])
-            reader.seek(0)
-            return reader, False
-        except Exception as e:  # decord's DECORDError is not a public type we can name without importing it
-            log.debug("resize-on-decode failed for %s (%s); resizing after decode", path, e)
-            return open_reader(path), True
 
     def _run_native(self, clip: Clip, natives: list, indices: np.ndarray, wants: dict) -> None:
         """Decode every frame of the clip once; feed tiny copies to ``natives`` and full ones to the grid tasks."""
