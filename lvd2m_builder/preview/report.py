@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import tempfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -20,14 +19,15 @@ from typing import Any, Optional
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..card_plots import write_plots
-from ..card_stats import Summary
-from ..clip_cutter import CLIPS_DIR
-from ..errors import ConfigError, OutputError
-from ..shardio import DatasetSource, open_source
-from .page import render
-from .rows import ACCEPTED, records, tally
-from .thumbs import THUMBS_DIR, ContactSheets
+from lvd2m_builder.card.plots import write_plots
+from lvd2m_builder.card.stats import Summary
+from lvd2m_builder.errors import ConfigError, OutputError
+from lvd2m_builder.materialize.cutter import CLIPS_DIR
+from lvd2m_builder.preview.page import render
+from lvd2m_builder.preview.rows import ACCEPTED, records, tally
+from lvd2m_builder.preview.thumbs import THUMBS_DIR, ContactSheets
+from lvd2m_builder.store.atomic import write_text_atomic
+from lvd2m_builder.store.reader import DatasetSource, open_source
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +88,7 @@ def preview(source: str, out: Optional[str | Path] = None, config: PreviewConfig
     note = f"At most {config.limit} rows of each config are shown (--limit)." if truncated else ""
     html = render(dataset.label, clips, stats, _histograms(clips), config.page_size, note)
     page = out / PAGE
-    tmp = page.with_name(f".{PAGE}.tmp-{os.getpid()}")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, page)
+    write_text_atomic(page, html)
     log.info("preview of %d clips -> %s", len(clips), page)
     return page
 
