@@ -25,6 +25,11 @@ TEMPLATE = resources.files("lvd2m_builder.cards") / "dataset_card.md"
 _KNOWN_SECTIONS = {"preset", "dataset_src", "duration", "cuts", "motion", "shard_size", "workers", "decode_chunk"}
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 clip``, ``3 clips``: the card reads right for a one-clip build too."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _size_category(n: int) -> str:
     for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
         if n < limit:
@@ -32,7 +37,7 @@ def _size_category(n: int) -> str:
     return "1M<n<10M"
 
 
-def _pipeline(settings: dict[str, Any], stats_seconds: dict[str, float]) -> list[tuple[str, str, str]]:
+def _pipeline(settings: dict[str, Any], stats: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(stage, method, setting) rows: the thresholds and models this run used, read from its settings."""
     d = settings["duration"]
     rows = [("duration", "probed length", f"> {d['min_s']:g} s" + (f", <= {d['max_s']:g} s" if d.get("max_s") else ""))]
@@ -50,7 +55,7 @@ def _pipeline(settings: dict[str, Any], stats_seconds: dict[str, float]) -> list
     for name in sorted(set(settings) - _KNOWN_SECTIONS, key=_stage_order):  # later stages describe themselves
         section = settings[name]
         if isinstance(section, dict):
-            rows.append((name, *_section(name, section, stats_seconds)))
+            rows.append((name, *_section(name, section, stats)))
     return rows
 
 
@@ -58,15 +63,19 @@ def _stage_order(name: str) -> tuple[int, str]:
     return (STAGES.index(name) if name in STAGES else len(STAGES), name)
 
 
-def _section(name: str, section: dict[str, Any], stats_seconds: dict[str, float]) -> tuple[str, str]:
-    """(method, setting) of a stage section: its models and values, and whether it ran (stats' seconds)."""
+def _section(name: str, section: dict[str, Any], stats: dict[str, Any]) -> tuple[str, str]:
+    """(method, setting) of a stage section: its models and values, and whether it ran (stats' ``not_run``, or
+    for older stats its seconds)."""
     if not section.get("enabled", True):
         return "off", "-"
     models = [f"{role} {value['model']}" + (f" ({value['backend']})" if value.get("backend") else "")
               for role, value in sorted(section.items()) if isinstance(value, dict) and value.get("model")]
     values = ", ".join(f"{k} {v}" for k, v in sorted(section.items()) if k != "enabled" and not isinstance(v, dict))
-    ran = name in stats_seconds or name not in STAGES
-    return ("; ".join(models) or "on") + ("" if ran else " (enabled, ran on no clip)"), values
+    method = "; ".join(models) or "on"
+    if name in stats.get("not_run", {}):
+        return f"{method} (skipped: {stats['not_run'][name]})", values
+    ran = name in stats.get("seconds", {}) or name not in STAGES
+    return method + ("" if ran else " (enabled, ran on no clip)"), values
 
 
 def _type_name(feature: Any) -> str:
@@ -110,11 +119,12 @@ def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Option
         version=__version__,
         preset=settings.get("preset", "-"),
         min_duration=f"{settings['duration']['min_s']:g}",
-        pipeline=_pipeline(settings, stats.get("seconds", {})),
+        pipeline=_pipeline(settings, stats),
         funnel=stats["funnel"],
         reasons=list(stats.get("rejected_by_reason", {}).items())[:10],
-        total_clips=stats["clips"],
+        input_clips=plural(stats["clips"], "input clip"),
         accepted=stats["accepted"],
+        accepted_clips=plural(stats["accepted"], "clip"),
         accept_percent=round(100 * stats["accept_rate"], 1),
         summary=summary.table(),
         distributions=distributions,

@@ -6,7 +6,9 @@ import argparse
 import json
 import logging
 
-from lvd2m_builder.config import MODEL_PRESETS, PRESETS, load, parse_override
+from lvd2m_builder.cli.progress import progress_options
+from lvd2m_builder.cli.settings import add_settings, config_from
+from lvd2m_builder.cli.summary import build_summary
 from lvd2m_builder.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -27,29 +29,16 @@ def add(sub) -> None:
     p.add_argument("inputs", nargs="*", help="video directories, files, globs or URLs; .tar shards; clip tables")
     p.add_argument("--out", required=True, help="output directory (load it with load_dataset(OUT, streaming=True))")
     p.add_argument("--demo", action="store_true", help="build over synthetic sample clips made with ffmpeg")
-    p.add_argument("--preset", choices=PRESETS, default="paper", help="settings to start from (default: paper)")
-    p.add_argument("--config", help="YAML file over the preset; keys are config field names")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
-                   help="override one setting, e.g. --set motion.min_score=15 (repeatable)")
-    p.add_argument("--workers", type=int, help="worker processes (default 1)")
-    p.add_argument("--executor", choices=("local", "ray"),
-                   help="where shards run: local processes (default) or Ray tasks (pip install 'lvd2m-builder[ray]')")
-    p.add_argument("--address", metavar="RAY_ADDRESS",
-                   help="--executor ray: the cluster to join, e.g. ray://head:10001 or auto (default: RAY_ADDRESS, "
-                   "else a new local Ray)")
-    p.add_argument("--clip-timeout", type=float, metavar="SECONDS",
-                   help="reject a clip whose worker makes no progress for this long (runs a watched process pool)")
-    p.add_argument("--shard-size", type=int, help="clips per shard (default 16)")
-    p.add_argument("--motion-backend", choices=("dis", "raft"), help="optical flow backend (default dis)")
-    p.add_argument("--models", choices=sorted(MODEL_PRESETS), default="open",
-                   help="model ids for the semantic check and captions: open (default) or the paper's open models")
-    p.add_argument("--dataset-src", help="value of the dataset_src column (default local)")
+    add_settings(p)
     p.add_argument("--embed-videos", action="store_true",
                    help="also write a `videos` config: each accepted row with its clip's bytes (datasets.Video)")
     p.add_argument("--cut-mode", choices=("accurate", "copy"), default="accurate",
                    help="with --embed-videos: re-encode frame-exact clips (default) or copy from keyframes (fast)")
     p.add_argument("--overwrite", action="store_true", help="delete OUT first instead of resuming")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--dry-run", action="store_true",
+                   help="say what the build would do (inputs found, clips already built, shards to write); write nothing")
+    p.add_argument("--json", action="store_true", help="print the summary as one line of JSON (for scripts)")
+    progress_options(p)
     p.set_defaults(func=run)
 
 
@@ -57,25 +46,29 @@ def run(args: argparse.Namespace) -> int:
     from lvd2m_builder.run.build import build
     from lvd2m_builder.testing.samples import default_samples_dir, make_demo_set
 
-    overrides = {**MODEL_PRESETS[args.models], **dict(parse_override(text) for text in args.overrides)}
-    for flag, name in (("workers", "workers"), ("clip_timeout", "clip_timeout_s"), ("shard_size", "shard_size"),
-                       ("motion_backend", "motion.backend"), ("dataset_src", "dataset_src"),
-                       ("executor", "executor"), ("address", "ray_address")):
-        if getattr(args, flag) is not None:
-            overrides[name] = getattr(args, flag)
-    config = load(args.config, args.preset, overrides)
+    config = config_from(args)
     inputs = list(args.inputs)
     if args.demo:
         inputs += [str(p) for p in make_demo_set(default_samples_dir())]
     if not inputs:
         raise UsageError("build", "give INPUTS or --demo")
-    stats = build(inputs, args.out, config, overwrite=args.overwrite, progress=not args.no_progress)
+    if args.dry_run:
+        from lvd2m_builder.run.plan import plan_build
+
+        plan = plan_build(inputs, args.out, config, overwrite=args.overwrite)
+        print(json.dumps(plan.to_dict()) if args.json else plan.text())
+        return 0
+    progress = None if args.progress is None else args.progress  # None: a bar on a terminal only
+    stats = build(inputs, args.out, config, overwrite=args.overwrite, progress=progress)
     if args.embed_videos:
         from lvd2m_builder.materialize.cutter import MaterializeConfig
         from lvd2m_builder.materialize.run import materialize
 
         materialize(args.out, config=MaterializeConfig(mode=args.cut_mode, embed_videos=True, webdataset=False),
-                    progress=not args.no_progress)
+                    progress=progress)
     log.info("%d clips: %d accepted, %d rejected -> %s", stats["clips"], stats["accepted"], stats["rejected"], args.out)
-    print(json.dumps({k: stats[k] for k in ("clips", "accepted", "rejected", "rejected_by_stage")}))
+    if args.json:
+        print(json.dumps({k: stats[k] for k in ("clips", "accepted", "rejected", "rejected_by_stage")}))
+    else:
+        print(build_summary(stats, args.out))
     return 0

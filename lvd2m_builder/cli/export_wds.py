@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from lvd2m_builder.cli.aliases import alias
+
 
 def add(sub) -> None:
     p = sub.add_parser(
@@ -14,7 +16,8 @@ def add(sub) -> None:
         "webdataset tars that webdataset.WebDataset and load_dataset('webdataset', ...) read.",
     )
     p.add_argument("out", help="an output directory with a videos config")
-    p.add_argument("--dest", help="where the tars go (default OUT/webdataset)")
+    p.add_argument("--to", metavar="DIR", help="where the tars go (default OUT/webdataset)")
+    alias(p, "--dest", "--to", "to")
     p.add_argument("--per-tar", type=int, default=64, help="clips per tar (default 64)")
     p.set_defaults(func=run)
 
@@ -22,6 +25,6 @@ def add(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from lvd2m_builder.export.command import export_webdataset
 
-    pattern, written = export_webdataset(args.out, args.dest, args.per_tar)
+    pattern, written = export_webdataset(args.out, args.to, args.per_tar)
     print(json.dumps({"tars": pattern, "clips": written}))
     return 0

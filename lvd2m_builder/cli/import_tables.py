@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from lvd2m_builder.cli.progress import progress_options
+
 
 def add(sub) -> None:
     p = sub.add_parser("import", help="import the released LVD-2M CSV tables as shards",
@@ -17,7 +19,7 @@ def add(sub) -> None:
     p.add_argument("--max-caption-repeats", type=int, default=5, metavar="N",
                    help="flag in stats.json a refined_caption found on more than N rows (default 5)")
     p.add_argument("--overwrite", action="store_true", help="replace shards already in OUT")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    progress_options(p)
     p.set_defaults(func=run)
 
 
@@ -25,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from lvd2m_builder.release.importer import ImportConfig, import_tables
 
     config = ImportConfig(shard_size=args.shard_size, max_caption_repeats=args.max_caption_repeats)
-    stats = import_tables(args.tables, args.out, config, overwrite=args.overwrite, progress=not args.no_progress)
+    stats = import_tables(args.tables, args.out, config, overwrite=args.overwrite, progress=args.progress)
     repeated = stats["repeated_refined_captions"]
     print(json.dumps({"rows": stats["clips"], "accepted": stats["accepted"], "rejected": stats["rejected"],
                       "repeated_refined_captions": repeated["captions"], "rows_with_repeated_caption": repeated["rows"]}))

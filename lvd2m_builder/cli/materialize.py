@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from lvd2m_builder.cli.progress import progress_options
+
 
 def add(sub) -> None:
     p = sub.add_parser("materialize", help="cut each row's clip out of your source videos by its span",
@@ -21,7 +23,7 @@ def add(sub) -> None:
     p.add_argument("--embed-videos", action="store_true", help="also write the 'videos' config (clips embedded)")
     p.add_argument("--no-webdataset", action="store_true", help="skip the webdataset export")
     p.add_argument("--shard-size", type=int, default=64, help="clips per tar / videos shard (default 64)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    progress_options(p)
     p.set_defaults(func=run)
 
 
@@ -31,6 +33,6 @@ def run(args: argparse.Namespace) -> int:
 
     config = MaterializeConfig(mode=args.mode, embed_videos=args.embed_videos, webdataset=not args.no_webdataset,
                                shard_size=args.shard_size)
-    section = materialize(args.dir, args.sources, args.mapping, config, progress=not args.no_progress)
+    section = materialize(args.dir, args.sources, args.mapping, config, progress=args.progress)
     print(json.dumps({k: section[k] for k in ("clips", "cut", "rejected", "webdataset", "videos")}))
     return 0

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from lvd2m_builder.cli.aliases import alias
+from lvd2m_builder.cli.progress import progress_options
+
 
 def add(sub) -> None:
     p = sub.add_parser("preview", help="write an HTML report of a dataset to look through in a browser",
@@ -14,7 +17,9 @@ def add(sub) -> None:
                        "materialize); an unreadable source shows the reason instead.")
     p.add_argument("source", metavar="PATH_OR_REPO_ID", help="a directory written by lvd2m build or import, or a "
                    "Hub dataset repo NAME/REPO")
-    p.add_argument("--out", help="report directory (default: SOURCE/preview, or NAME--REPO-preview for a Hub repo)")
+    p.add_argument("--to", metavar="DIR", help="report directory (default: SOURCE/preview, or NAME--REPO-preview for a "
+                   "Hub repo)")
+    alias(p, "--out", "--to", "to")
     p.add_argument("--limit", type=int, metavar="N", help="show at most N accepted and N rejected rows")
     p.add_argument("--frames", type=int, default=8, help="thumbnails per clip (default 8)")
     p.add_argument("--thumb-width", type=int, default=160, help="thumbnail width in pixels (default 160)")
@@ -22,7 +27,7 @@ def add(sub) -> None:
     p.add_argument("--workers", type=int, default=2, help="clips decoded at once (default 2)")
     p.add_argument("--no-thumbs", action="store_true", help="decode nothing: the report without contact sheets")
     p.add_argument("--revision", help="Hub branch, tag or commit (default: main)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    progress_options(p)
     p.set_defaults(func=run)
 
 
@@ -31,5 +36,5 @@ def run(args: argparse.Namespace) -> int:
 
     config = PreviewConfig(frames=args.frames, thumb_width=args.thumb_width, page_size=args.page_size,
                            limit=args.limit, thumbs=not args.no_thumbs, workers=args.workers)
-    print(preview(args.source, args.out, config, revision=args.revision, progress=not args.no_progress))
+    print(preview(args.source, args.to, config, revision=args.revision, progress=args.progress))
     return 0

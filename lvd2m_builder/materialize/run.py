@@ -27,6 +27,7 @@ from lvd2m_builder.errors import OutputError
 from lvd2m_builder.export.wds import WDS_DIR, TarSeries
 from lvd2m_builder.materialize.cutter import CLIPS_DIR, ClipCutter, MaterializeConfig
 from lvd2m_builder.materialize.sources import SourceIndex
+from lvd2m_builder.run.logs import bar_disabled
 from lvd2m_builder.run.stats import ShardStats, merge
 from lvd2m_builder.store.atomic import commit, temp_path, write_json_atomic
 from lvd2m_builder.store.manifest import Manifest
@@ -79,7 +80,7 @@ class _JsonLines:
 
 
 def materialize(out: str | Path, sources: Optional[str] = None, mapping: Optional[str] = None,
-                config: MaterializeConfig = MaterializeConfig(), progress: bool = True) -> dict[str, Any]:
+                config: MaterializeConfig = MaterializeConfig(), progress: Optional[bool] = None) -> dict[str, Any]:
     """Cut every row of ``out`` from its source; returns ``stats.json["materialize"]``."""
     out = Path(out)
     manifest = Manifest.load(out)
@@ -94,7 +95,7 @@ def materialize(out: str | Path, sources: Optional[str] = None, mapping: Optiona
     tars = TarSeries(out / WDS_DIR, config.shard_size) if config.webdataset else None
     stats, frames = ShardStats(), Counter()
     started = time.perf_counter()
-    bar = tqdm(total=total, unit="clip", disable=not progress, dynamic_ncols=True, desc="materialize")
+    bar = tqdm(total=total, unit="clip", disable=bar_disabled(progress), dynamic_ncols=True, desc="materialize")
     try:
         for outcome in ClipCutter(index, out / CLIPS_DIR, config)(iter_rows(paths)):
             bar.update(1)

@@ -26,6 +26,7 @@ from lvd2m_builder.materialize.cutter import CLIPS_DIR
 from lvd2m_builder.preview.page import render
 from lvd2m_builder.preview.rows import ACCEPTED, records, tally
 from lvd2m_builder.preview.thumbs import THUMBS_DIR, ContactSheets
+from lvd2m_builder.run.logs import bar_disabled
 from lvd2m_builder.store.atomic import write_text_atomic
 from lvd2m_builder.store.reader import DatasetSource, open_source
 
@@ -70,7 +71,7 @@ def default_out(source: str) -> Path:
 
 
 def preview(source: str, out: Optional[str | Path] = None, config: PreviewConfig = PreviewConfig(),
-            revision: Optional[str] = None, progress: bool = True) -> Path:
+            revision: Optional[str] = None, progress: Optional[bool] = None) -> Path:
     """Write the report of ``source`` (a local directory or a Hub repo id) into ``out``; returns the page's path."""
     dataset = open_source(source, revision)
     out = Path(out) if out is not None else default_out(source)
@@ -82,7 +83,7 @@ def preview(source: str, out: Optional[str | Path] = None, config: PreviewConfig
         sheets = ContactSheets(out, config.frames, config.thumb_width, local)
         with ThreadPoolExecutor(config.workers) as pool:
             for _ in tqdm(pool.map(sheets, clips), total=len(clips), desc="contact sheets", unit="clip",
-                          disable=not progress):
+                          disable=bar_disabled(progress)):
                 pass
     truncated = config.limit is not None and len(clips) < stats.get("clips", 0)
     note = f"At most {config.limit} rows of each config are shown (--limit)." if truncated else ""

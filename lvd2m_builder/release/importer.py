@@ -14,7 +14,7 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 from datasets import Dataset
 from tqdm.auto import tqdm
@@ -26,6 +26,7 @@ from lvd2m_builder.inputs.csv_stream import read_records, size_of
 from lvd2m_builder.release.rows import ReleaseRow
 from lvd2m_builder.release.tally import HashTally
 from lvd2m_builder.run.build import prepare_output
+from lvd2m_builder.run.logs import bar_disabled
 from lvd2m_builder.run.stats import ShardStats, merge
 from lvd2m_builder.schema import REJECT_FEATURES, REJECTS_DIR, ROW_FEATURES, TRAIN_DIR
 from lvd2m_builder.store.atomic import write_json_atomic
@@ -99,14 +100,14 @@ def _check_empty(out: Path) -> None:
 
 
 def import_tables(uris: list[str], out: str | Path, config: ImportConfig = ImportConfig(), overwrite: bool = False,
-                  progress: bool = True) -> dict[str, Any]:
+                  progress: Optional[bool] = None) -> dict[str, Any]:
     """Import ``uris`` (local paths or fsspec URLs) into ``out``; returns the stats written to stats.json."""
     out = Path(out)
     sizes = [size_of(u) for u in uris]  # a missing table fails here, before any output is touched
     prepare_output(out, overwrite)
     _check_empty(out)
     settings = import_settings(uris, config)
-    bar = tqdm(total=sum(sizes) if None not in sizes else None, unit="B", unit_scale=True, disable=not progress,
+    bar = tqdm(total=sum(sizes) if None not in sizes else None, unit="B", unit_scale=True, disable=bar_disabled(progress),
                dynamic_ncols=True, desc="import")
     train = ShardSeries(out, TRAIN_DIR, "train", ROW_FEATURES)
     rejects = ShardSeries(out, REJECTS_DIR, "rejects", REJECT_FEATURES)

@@ -6,7 +6,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Optional
 
 from tqdm.auto import tqdm
 
@@ -16,6 +16,7 @@ from lvd2m_builder.dedup.run import dedup_dataset
 from lvd2m_builder.errors import OutputError, SourceError
 from lvd2m_builder.inputs.listing import list_refs
 from lvd2m_builder.run.executors import run_shards
+from lvd2m_builder.run.logs import bar_disabled
 from lvd2m_builder.run.rebuild import rethreshold
 from lvd2m_builder.run.stats import merge
 from lvd2m_builder.schema import REJECTS_DIR, TRAIN_DIR
@@ -54,7 +55,7 @@ def drop_unrecorded(out: Path, manifest: Manifest) -> None:
         remove_temporaries(out / directory)
 
 
-def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite: bool = False, progress: bool = True) -> dict:
+def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite: bool = False, progress: Optional[bool] = None) -> dict:
     """Build ``out`` from ``inputs``; returns the merged stats.
 
     An existing ``out`` is resumed: clips already in a recorded shard are kept, the rest are built. With changed
@@ -79,7 +80,7 @@ def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite
     todo = plan_shards(pending, config.shard_size, manifest.next_index())
     log.info("%d clips: %d already built, %d to build in %d shards", len(refs), len(refs) - len(pending), len(pending), len(todo))
 
-    bar = tqdm(total=sum(len(s.refs) for s in todo), unit="clip", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=sum(len(s.refs) for s in todo), unit="clip", disable=bar_disabled(progress), dynamic_ncols=True)
     seen = {"clips": 0, "accepted": 0}
 
     def on_clip(accepted: bool) -> None:

@@ -11,6 +11,7 @@ from typing import Callable, Optional
 from lvd2m_builder.config import BuildConfig
 from lvd2m_builder.errors import Lvd2mError
 from lvd2m_builder.records import Rejection
+from lvd2m_builder.run.logs import log_clips
 from lvd2m_builder.stages.pipeline import Pipeline
 from lvd2m_builder.store.shards import ShardResult, ShardSpec, write_shard
 
@@ -46,4 +47,6 @@ def run_shard(
             yield ref
 
     on_clip = (lambda clip: report("done", clip.ref.key, not clip.rejected)) if report is not None else None
-    return write_shard(spec, pipeline(refs(), forced), Path(out), config.settings(), on_clip)
+    result = write_shard(spec, log_clips(pipeline(refs(), forced)), Path(out), config.settings(), on_clip)
+    result.stats.not_run = dict(pipeline.not_run)
+    return result

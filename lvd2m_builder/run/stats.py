@@ -26,6 +26,7 @@ class ShardStats:
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     wall_seconds: float = 0.0
+    not_run: dict[str, str] = field(default_factory=dict)  # stage -> why it did not run (weights absent, off)
 
     def add(self, clip: Clip) -> None:
         if clip.rejected:
@@ -58,15 +59,22 @@ def merge(parts: list[ShardStats]) -> dict[str, Any]:
     by_stage: Counter = Counter()
     by_reason: Counter = Counter()
     seconds: Counter = Counter()
+    not_run: dict[str, str] = {}
     for part in parts:
         by_stage.update(part.rejected_by_stage)
         by_reason.update(part.rejected_by_reason)
         seconds.update(part.seconds)
+        not_run.update(part.not_run)
+    ran = {stage for part in parts for stage in set(part.seconds) | set(part.rejected_by_stage)}
+    not_run = {stage: why for stage, why in not_run.items() if stage not in ran}  # ran in another run: it ran
     clips = sum(p.clips for p in parts)
     funnel, remaining = [], clips
     for stage in [*STAGES, *sorted(set(by_stage) - set(STAGES))]:
         rejected = by_stage.get(stage, 0)
-        funnel.append({"stage": stage, "in": remaining, "rejected": rejected, "out": remaining - rejected})
+        step = {"stage": stage, "in": remaining, "rejected": rejected, "out": remaining - rejected}
+        if stage in not_run:
+            step["skipped"] = not_run[stage]
+        funnel.append(step)
         remaining -= rejected
     accepted = sum(p.accepted for p in parts)
     return {
@@ -80,4 +88,5 @@ def merge(parts: list[ShardStats]) -> dict[str, Any]:
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
         "wall_seconds": round(sum(p.wall_seconds for p in parts), 3),
         "shards": len(parts),
+        "not_run": not_run,
     }

@@ -22,13 +22,15 @@ from lvd2m_builder.stages.registry import REGISTRY
 log = logging.getLogger(__name__)
 
 PREFETCH_WINDOWS = 2  # windows of clips decoded ahead of the slow model stages
+OFF = "off in this build's settings"
 
 
 class Pipeline:
     """The whole clip pipeline for one config; built once per worker process (models load here).
 
     ``scorers`` read frames from the one decode of each clip; ``skipped`` names the enabled stages that cannot
-    run here (model weights absent, ...) and why.
+    run here (model weights absent, ...) and why; ``not_run`` every registered stage that will not run, and why
+    (those, and the ones the config turns off), for stats, the card and the preview.
     """
 
     def __init__(self, config: BuildConfig, scratch: str | None = None) -> None:
@@ -36,15 +38,20 @@ class Pipeline:
         ctx = BuildContext(config, scratch, FrameSampler(config.motion.height, config.motion.width, config.decode_chunk))
         self.stages: list[Stage] = []
         self.skipped: dict[str, str] = {}
+        self.not_run: dict[str, str] = {}
         self.scorers = ctx.scorers
         slow: list[Stage] = []
         for spec in REGISTRY:
             if not spec.per_clip:
+                if not getattr(config, spec.section).enabled:
+                    self.not_run[spec.name] = OFF
                 continue
             built = spec.build(ctx)
             ctx.scorers.extend(built.scorers)
             if built.skipped is not None:
                 self.skipped[spec.name] = built.skipped
+            if built.stage is None:
+                self.not_run[spec.name] = built.skipped or OFF
             if built.stage is not None:
                 if spec.prefetch and not slow:
                     self.stages.append(Prefetch(0))  # its depth is known once every slow stage is built

@@ -107,4 +107,6 @@ def make_demo_set(directory: Path) -> list[Path]:
 
 
 def default_samples_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lvd2m" / "samples"
+    """``$LVD2M_CACHE/samples``, else the user's cache folder (``$XDG_CACHE_HOME/lvd2m``)."""
+    cache = os.environ.get("LVD2M_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lvd2m"
+    return Path(cache) / "samples"

@@ -42,7 +42,7 @@ def test_build_judges_and_captions_the_clips_the_filters_kept(clips, tmp_path, c
     with ChatServer(model) as server:
         api = [f"--set={role}.backend=openai" for role in ("semantic.vlm", "captions.vlm", "captions.llm")]
         api += [f"--set={role}.base_url={server.url}" for role in ("semantic.vlm", "captions.vlm", "captions.llm")]
-        code = main(["build", str(clips), "--out", str(out), "--no-progress", "--models", "paper",
+        code = main(["build", str(clips), "--out", str(out), "--no-progress", "--json", "--models", "paper",
                      "--set", "captions.rewrite=true", *api])
     assert code == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

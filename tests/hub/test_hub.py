@@ -157,3 +157,14 @@ def test_a_rebuild_replaces_stale_shards_and_a_pr_or_branch_leaves_main_alone(hu
     pr = hub.files("alice/lvd2m", "refs/pr/1")
     assert pr["data/train-00000-of-00001.arrow"] == (third / "data/train-00000-of-00001.arrow").read_bytes()
     assert main["data/train-00000-of-00001.arrow"] == (second / "data/train-00000-of-00001.arrow").read_bytes()
+
+
+def test_info_summarises_a_hub_repo(hub, demo, tmp_path):
+    pushed, info = _client(hub, tmp_path, [_push(demo), {"argv": ["info", "alice/lvd2m", "--json"], "token": ALICE}])
+    assert pushed["rc"] == 0 and info["rc"] == 0, info["err"]
+    facts = json.loads(info["out"])
+    stats = json.loads((demo / "stats.json").read_text())
+    assert (facts["source"], facts["rows"], facts["rejects"]) == ("alice/lvd2m", stats["accepted"], stats["rejected"])
+    assert set(facts["configs"]) == {"default", "rejects"} and facts["lvd2m_builder"]
+    assert facts["settings_hash"] == json.loads((demo / "_manifest.json").read_text())["settings_hash"]
+    assert facts["resume"].startswith("no _manifest.json here")  # push never uploads the manifest

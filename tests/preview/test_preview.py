@@ -226,6 +226,9 @@ def test_browser_shows_every_clip_and_filters_by_stage(demo, chromium):
         assert filtered.clips["data-matching"] == "1"
     rejected = dump(chromium, page, "#stage=rejected&sort=duration&order=desc")
     assert sorted(a["data-key"] for a in rejected.articles) == sorted(k for k, s in fates.items() if s != "accepted")
+    funnel = re.search(r'<section id="funnel">(.*?)</section>', _chromium(chromium, page, "", "--dump-dom").stdout,
+                       re.S).group(1)  # a model stage whose weights are absent reads as skipped, with the reason
+    assert re.search(r"<td>semantic</td>\s*<td>\d+</td><td>skipped: [^<]*not in the local Hugging Face cache", funnel)
     shot = screenshot(chromium, page, "preview.png")
     pixels = np.asarray(Image.open(shot).convert("RGB"))
     assert pixels.shape[:2] == (2400, 1400) and pixels.std() > 20  # a page was drawn, not a blank canvas

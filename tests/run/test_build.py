@@ -138,7 +138,7 @@ def _cli(*args, cwd=None):
 
 def test_cli_build_exits_zero_and_reports(inputs, tmp_path):
     result = _cli("build", str(inputs / "pan_long_take.mp4"), str(inputs / "zero.mp4"), "--out", str(tmp_path / "o"),
-                  "--no-progress")
+                  "--no-progress", "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["clips"] == 2 and summary["accepted"] == 1

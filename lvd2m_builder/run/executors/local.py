@@ -20,6 +20,7 @@ from typing import Callable, Optional
 
 from lvd2m_builder.config import BuildConfig
 from lvd2m_builder.records import Rejection
+from lvd2m_builder.run.logs import configure_worker
 from lvd2m_builder.run.shard_task import MAX_SHARD_ATTEMPTS, ShardFailedError, run_shard
 from lvd2m_builder.store.shards import ShardResult, ShardSpec
 
@@ -45,7 +46,7 @@ def _worker_main(inbox, events, config: BuildConfig, out: str, log_level: int) -
     ``events`` is this worker's own pipe: a worker killed mid-message can only break its own channel, never
     a lock shared with the other workers. It logs at its parent's level (a spawned process starts unconfigured).
     """
-    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
+    configure_worker(log_level)
     report = lambda event, key, accepted: events.send((event, key, accepted))
     while (job := inbox.recv()) is not None:
         spec, forced = job
