@@ -56,3 +56,68 @@ def test_a_longer_clip_wins_over_more_pixels(tmp_path):
 def test_equal_duration_and_pixels_keep_the_smaller_key(tmp_path):
     kept = _pair(tmp_path, dict(duration=12.0, width=640, height=360), dict(duration=12.0, width=640, height=360))
     assert kept == {"clip-a"}
+
+
+def _recorded(out) -> None:
+    """Name each shard's files in the manifest, as lvd2m build records them."""
+    from lvd2m_builder.manifest import Manifest
+
+    manifest = Manifest.load(out)
+    for entry in manifest.shards.values():
+        name = f"{entry['index']:05d}-of-{len(manifest.shards):05d}.arrow"
+        entry["train"], entry["rejects"] = f"data/train-{name}", f"rejects/rejects-{name}"
+    manifest.save(out)
+
+
+def test_the_pass_loads_and_updates_the_manifest_when_given_none(tmp_path):
+    """``lvd2m dedup`` without a manifest object: the one on disk is loaded, reconciled and saved."""
+    import time
+
+    from lvd2m_builder.manifest import Manifest
+    from lvd2m_builder.stats import merge
+
+    vector = np.full(8, 8 ** -0.5, np.float16)
+    rows = [row(0, key="clip-a", clip_embedding=vector), row(1, key="clip-b", clip_embedding=vector)]
+    out = write_dataset(tmp_path / "out", [[rows[0]], [rows[1]]], plots=False)
+    _recorded(out)
+    started = time.perf_counter()
+    summary = dedup_dataset(out, DedupConfig(threshold=0.95))
+    elapsed = time.perf_counter() - started
+    assert set(summary) == {"rows", "with_embedding", "duplicates", "shards_rewritten", "threshold", "search_seconds"}
+    assert {k: v for k, v in summary.items() if k != "search_seconds"} == {
+        "rows": 2, "with_embedding": 2, "duplicates": 1, "shards_rewritten": 1, "threshold": 0.95}
+    seconds = summary["search_seconds"]
+    assert isinstance(seconds, float) and 0 <= seconds <= elapsed and seconds == round(seconds, 3)
+    stats = merge(Manifest.load(out).stats())
+    assert stats["accepted"] == 1 and stats["rejected_by_stage"] == {"dedup": 1}
+
+
+def test_the_pass_updates_the_manifest_object_it_is_given(tmp_path):
+    """lvd2m build hands its own manifest over and writes stats.json from it afterwards."""
+    from lvd2m_builder.manifest import Manifest
+    from lvd2m_builder.stats import merge
+
+    vector = np.full(8, 8 ** -0.5, np.float16)
+    rows = [row(0, key="clip-a", clip_embedding=vector), row(1, key="clip-b", clip_embedding=vector)]
+    out = write_dataset(tmp_path / "out", [[rows[0], rows[1]]], plots=False)
+    _recorded(out)
+    manifest = Manifest.load(out)
+    dedup_dataset(out, DedupConfig(), manifest)
+    assert merge(manifest.stats())["accepted"] == 1
+
+
+def test_a_dataset_without_embeddings_has_nothing_to_dedup(tmp_path):
+    out = write_dataset(tmp_path / "out", [[row(0), row(1)]], plots=False)
+    summary = dedup_dataset(out, DedupConfig())
+    assert (summary["rows"], summary["with_embedding"], summary["duplicates"]) == (2, 0, 0)
+    assert _kept(out) == {"clip-0000", "clip-0001"}
+
+
+def test_embeddings_of_two_sizes_are_refused_naming_the_dataset(tmp_path):
+    from lvd2m_builder.errors import DedupError
+
+    rows = [row(0, clip_embedding=np.full(8, 8 ** -0.5, np.float16)), row(1, clip_embedding=np.full(4, 0.5, np.float16))]
+    out = write_dataset(tmp_path / "out", [[rows[0]], [rows[1]]], plots=False)
+    with pytest.raises(DedupError) as info:
+        dedup_dataset(out, DedupConfig())
+    assert info.value.path == str(out) and "dimensions [4, 8]" in info.value.why

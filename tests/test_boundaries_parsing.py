@@ -34,3 +34,21 @@ def test_a_span_past_the_first_hour_parses_to_the_right_seconds():
     assert parse_span("['0:59:50.000', '1:00:20.000']") == pytest.approx((3590.0, 3620.0))
     # HD-VG: scene_cut [0, 300] over 12 s of video -> 25 fps, starting at the hour of orig_span
     assert hdvg_span("['01:00:00.000', '01:01:00.000']", "[0, 300]", 12.0) == pytest.approx((3600.0, 3612.0))
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("A dog runs along the beach.", "the reply has no CAPTION: prefix"),
+    ("  \n", "empty reply"),
+    ("CAPTION: **  **", "empty reply"),
+], ids=["no-prefix", "blank", "only-markdown"])
+def test_unusable_caption_reasons_are_exact(text, reason):
+    """The reason is what the reject row and the retry reminder carry: pinned word for word."""
+    with pytest.raises(parse.Unusable) as info:
+        parse.caption(text)
+    assert str(info.value) == reason
+
+
+def test_only_markdown_and_quotes_are_stripped_from_a_caption():
+    assert parse.caption("CAPTION: X-rays of a hand appear one by one, then fade.") == (
+        "X-rays of a hand appear one by one, then fade.")
+    assert parse.caption('CAPTION: **"A dog runs along the beach."**') == "A dog runs along the beach."
