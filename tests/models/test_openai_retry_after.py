@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from lvd2m_builder.captions import openai_api
-from lvd2m_builder.captions.backends import Request
-from lvd2m_builder.captions.openai_api import OpenAIBackend
+from fakes.chat_server import ChatServer, Scripted
 from lvd2m_builder.config import ModelConfig
-
-from chat_server import ChatServer, Scripted
+from lvd2m_builder.models import openai_api
+from lvd2m_builder.models.interface import Request
+from lvd2m_builder.models.openai_api import OpenAIBackend
 
 
 @pytest.fixture

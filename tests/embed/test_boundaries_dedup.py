@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("torch", reason="torch is not installed: pip install 'lvd2m-builder[embed]'")
 
+from fakes.synthetic_dataset import row, write_dataset  # noqa: E402
 from lvd2m_builder.config import DedupConfig  # noqa: E402
-from lvd2m_builder.embed.dedup import find_duplicates  # noqa: E402
-from lvd2m_builder.embed.dedup_pass import dedup_dataset  # noqa: E402
-from synthetic_dataset import row, write_dataset  # noqa: E402
+from lvd2m_builder.dedup.run import dedup_dataset  # noqa: E402
+from lvd2m_builder.dedup.search import find_duplicates  # noqa: E402
 
 #: Cosine exactly 0.5, with no rounding anywhere: both vectors have norm 1 and the products are powers of two.
 AXIS = np.array([1.0, 0.0, 0.0, 0.0], np.float32)
@@ -60,7 +60,7 @@ def test_equal_duration_and_pixels_keep_the_smaller_key(tmp_path):
 
 def _recorded(out) -> None:
     """Name each shard's files in the manifest, as lvd2m build records them."""
-    from lvd2m_builder.manifest import Manifest
+    from lvd2m_builder.store.manifest import Manifest
 
     manifest = Manifest.load(out)
     for entry in manifest.shards.values():
@@ -73,8 +73,8 @@ def test_the_pass_loads_and_updates_the_manifest_when_given_none(tmp_path):
     """``lvd2m dedup`` without a manifest object: the one on disk is loaded, reconciled and saved."""
     import time
 
-    from lvd2m_builder.manifest import Manifest
-    from lvd2m_builder.stats import merge
+    from lvd2m_builder.run.stats import merge
+    from lvd2m_builder.store.manifest import Manifest
 
     vector = np.full(8, 8 ** -0.5, np.float16)
     rows = [row(0, key="clip-a", clip_embedding=vector), row(1, key="clip-b", clip_embedding=vector)]
@@ -94,8 +94,8 @@ def test_the_pass_loads_and_updates_the_manifest_when_given_none(tmp_path):
 
 def test_the_pass_updates_the_manifest_object_it_is_given(tmp_path):
     """lvd2m build hands its own manifest over and writes stats.json from it afterwards."""
-    from lvd2m_builder.manifest import Manifest
-    from lvd2m_builder.stats import merge
+    from lvd2m_builder.run.stats import merge
+    from lvd2m_builder.store.manifest import Manifest
 
     vector = np.full(8, 8 ** -0.5, np.float16)
     rows = [row(0, key="clip-a", clip_embedding=vector), row(1, key="clip-b", clip_embedding=vector)]

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from lvd2m_builder.config import RobustCutConfig, preset
-from lvd2m_builder.filters.frame_signals import FrameSignals
-from lvd2m_builder.filters.robust_cuts import decide
-from lvd2m_builder.pipeline import Pipeline
-from lvd2m_builder.sources import list_refs
+from lvd2m_builder.inputs.listing import list_refs
+from lvd2m_builder.stages.cuts.frame_signals import FrameSignals
+from lvd2m_builder.stages.cuts.robust import decide
+from lvd2m_builder.stages.pipeline import Pipeline
 
 #: Cuts the paper's ContentDetector (threshold 50, min_scene_len 0, 0.5 fps) finds in each sample video. Long
 #: takes: chaplin and flipping_a_pancake get none; cockatoo gets its two known false cuts (the wing over the lens).

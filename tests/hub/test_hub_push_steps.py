@@ -12,9 +12,9 @@ import huggingface_hub
 import pytest
 from huggingface_hub.errors import HfHubHTTPError
 
+from fakes.synthetic_dataset import reject, row, write_dataset
 from lvd2m_builder import hub
 from lvd2m_builder.errors import ConfigError, HubAuthError, HubError, InvalidDatasetError, OutputError
-from synthetic_dataset import reject, row, write_dataset
 
 TOKEN = "hf_dave_in_process_token"
 

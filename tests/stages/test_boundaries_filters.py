@@ -10,14 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lvd2m_builder import samples
 from lvd2m_builder.config import DurationConfig, MotionConfig, preset
-from lvd2m_builder.filters.duration import DurationFilter, duration_reason
-from lvd2m_builder.filters.flow import DisFlow, mean_magnitude
-from lvd2m_builder.filters.motion import MotionFilter, low_motion_reason
-from lvd2m_builder.pipeline import Pipeline
+from lvd2m_builder.inputs.listing import list_refs
+from lvd2m_builder.models.flow import DisFlow, mean_magnitude
 from lvd2m_builder.records import Clip, ClipRef, VideoInfo
-from lvd2m_builder.sources import list_refs
+from lvd2m_builder.stages.duration import DurationFilter, duration_reason
+from lvd2m_builder.stages.motion import MotionFilter, low_motion_reason
+from lvd2m_builder.stages.pipeline import Pipeline
+from lvd2m_builder.testing import samples
 
 QUIET = {"semantic.enabled": False, "captions.enabled": False}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from lvd2m_builder.validate import validate
-from synthetic_dataset import reject, row, write_dataset
+from fakes.synthetic_dataset import reject, row, write_dataset
+from lvd2m_builder.validate.run import validate
 
 
 def _retype(out, config: str, column: str, dtype: str) -> None:

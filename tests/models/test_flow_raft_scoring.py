@@ -16,13 +16,13 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed: pip install 'lvd2m-builder[torch]'")
 
-from lvd2m_builder import samples  # noqa: E402
 from lvd2m_builder.config import MotionConfig  # noqa: E402
-from lvd2m_builder.filters import flow  # noqa: E402
-from lvd2m_builder.filters.motion import MotionScorer  # noqa: E402
 from lvd2m_builder.media.probe import probe  # noqa: E402
 from lvd2m_builder.media.sampler import FrameSampler  # noqa: E402
+from lvd2m_builder.models import flow  # noqa: E402
 from lvd2m_builder.records import Clip, ClipRef  # noqa: E402
+from lvd2m_builder.stages.motion import MotionScorer  # noqa: E402
+from lvd2m_builder.testing import samples  # noqa: E402
 
 MAX_SHIFT = 32
 

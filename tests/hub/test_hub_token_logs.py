@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from hub_server import HubServer
-from synthetic_dataset import reject, row, write_dataset
+from fakes import REPO_ROOT
+from fakes.hub_server import HubServer
+from fakes.synthetic_dataset import reject, row, write_dataset
 
 TOKEN = "hf_carol_0123456789abcdefSECRET"
 
@@ -28,7 +29,7 @@ def _lvd2m(hub: HubServer, tmp_path: Path, *argv: str) -> subprocess.CompletedPr
     env.update(HF_TOKEN=TOKEN, HF_ENDPOINT=hub.url, HF_HUB_DISABLE_XET="1", HF_HOME=str(tmp_path / "hf-home"),
                HF_DATASETS_CACHE=str(tmp_path / "hf-datasets"), HF_HUB_DISABLE_TELEMETRY="1",
                NO_PROXY="127.0.0.1", no_proxy="127.0.0.1",
-               PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[1]), env.get("PYTHONPATH", "")]))
+               PYTHONPATH=os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]))
     return subprocess.run([sys.executable, "-m", "lvd2m_builder.cli", *argv], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
 
@@ -46,7 +47,7 @@ def test_the_token_is_in_no_output_or_log_line_at_debug_level(hub, tmp_path):
     # every step logged at DEBUG: the push's own lines and huggingface_hub's, the validation of the repo
     assert "DEBUG " in pushed.stderr and "INFO lvd2m_builder.hub: pushing" in pushed.stderr
     assert "INFO lvd2m_builder.hub: pushed: " in pushed.stderr and "DEBUG " in checked.stderr
-    assert "INFO lvd2m_builder.validate: validated carol/lvd2m" in checked.stderr
+    assert "INFO lvd2m_builder.validate.run: validated carol/lvd2m" in checked.stderr
     for done in (pushed, checked):
         assert TOKEN not in done.stdout and TOKEN not in done.stderr
         assert TOKEN[3:] not in done.stdout + done.stderr  # nor its body without the hf_ prefix

@@ -12,10 +12,10 @@ import shutil
 import pyarrow as pa
 import pytest
 
-from lvd2m_builder import samples
-from lvd2m_builder.build import build
 from lvd2m_builder.config import preset
-from lvd2m_builder.validate import validate
+from lvd2m_builder.run.build import build
+from lvd2m_builder.testing import samples
+from lvd2m_builder.validate.run import validate
 
 
 def _keys(out, pattern: str) -> list[str]:
