@@ -34,7 +34,7 @@ def run_shard(
     forced: Optional[dict[str, Rejection]] = None,
 ) -> ShardResult:
     """Build one shard. ``report(event, key, accepted)`` hears "start" and "done" per clip."""
-    cache_key = repr(config)
+    cache_key = repr(config.to_dict())  # not repr(config): ModelConfig masks credentials there
     if cache_key not in _PIPELINES:
         _PIPELINES.clear()
         _PIPELINES[cache_key] = Pipeline(config)
