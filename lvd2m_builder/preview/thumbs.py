@@ -16,12 +16,12 @@ import logging
 import re
 from pathlib import Path, PurePosixPath
 from typing import Any, Optional
-from urllib.parse import quote
 
 import numpy as np
 
 from lvd2m_builder.errors import Lvd2mError
 from lvd2m_builder.inputs.names import VIDEO_EXTENSIONS
+from lvd2m_builder.materialize.names import clip_stem
 from lvd2m_builder.media.probe import open_reader
 from lvd2m_builder.media.sampler import FrameSampler, GridTask, uniform
 from lvd2m_builder.records import Clip, ClipRef
@@ -31,7 +31,7 @@ from lvd2m_builder.stages.probe import Probe
 log = logging.getLogger(__name__)
 
 THUMBS_DIR = "thumbs"
-_SAFE_NAME = re.compile(r"^[\w.-]{1,100}$")
+_SAFE_NAME = re.compile(r"[\w.-]{1,100}", re.ASCII)  # fullmatch: ``$`` passes a trailing newline
 #: What decoding a damaged or unexpected file may raise past the sampler's own DecodeError.
 _DECODE_FAILURES = (Lvd2mError, OSError, ValueError, RuntimeError)
 
@@ -94,7 +94,7 @@ class ContactSheets:
 
     def _ref(self, rec: dict[str, Any]) -> tuple[Optional[ClipRef], str]:
         """The clip to decode: the materialized clip if there is one, else the row's source and span."""
-        cut = self.clips_dir / f"{quote(rec['key'], safe='')}.mp4" if self.clips_dir is not None else None
+        cut = self.clips_dir / f"{clip_stem(rec['key'])}.mp4" if self.clips_dir is not None else None
         if cut is not None and cut.is_file():  # named as clip_cutter names it
             return ClipRef(uri=str(cut), video_id=rec["video_id"]), ""
         uri = rec["url"][len("file://"):] if rec["url"].startswith("file://") else rec["url"]
@@ -116,7 +116,7 @@ class ContactSheets:
     def _save(self, key: str, index: int, frame: np.ndarray) -> str:
         from PIL import Image
 
-        stem = key if _SAFE_NAME.match(key) else hashlib.sha1(key.encode()).hexdigest()
+        stem = key if _SAFE_NAME.fullmatch(key) else hashlib.sha1(key.encode()).hexdigest()
         rel = f"{THUMBS_DIR}/{stem}-{index}.jpg"
         Image.fromarray(frame).save(self.out / rel, "JPEG", quality=80)
         return rel
