@@ -95,6 +95,9 @@ def _jsonl_rows(uri: str, name: str) -> Iterator[TableRow]:
             except ValueError as e:
                 yield TableRow(name, "line", line, None, f"not JSON: {e}")
                 continue
+            except RecursionError:  # ``[[[[...`` nested past the interpreter's stack: one bad line, not the table
+                yield TableRow(name, "line", line, None, "not JSON: nested too deeply")
+                continue
             if isinstance(value, dict):
                 yield TableRow(name, "line", line, {str(k).lower(): v for k, v in value.items()})
             else:

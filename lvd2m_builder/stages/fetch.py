@@ -67,8 +67,12 @@ class Fetch(Stage):
                 else:
                     with fsspec.open(uri, "rb") as src:
                         shutil.copyfileobj(src, dst, length=1 << 20)
-        except BaseException:
+        except BaseException as e:
             os.remove(local)
+            if isinstance(e, Exception) and not isinstance(e, (OSError, ValueError)):
+                # fsspec backends raise their own types (botocore's NoCredentialsError, aiohttp's errors): this
+                # clip's source is unreadable, which is a reject, not a failure of the whole shard
+                raise SourceError(uri, f"{type(e).__name__}: {e}") from e
             raise
         return local
 

@@ -273,3 +273,26 @@ def test_hash_tally_counts_exactly():
     for text in ["a", "b", "a", "c", "a", "b"]:
         tally.add(text)
     assert [(r.count, r.first) for r in tally.repeats(2)] == [(3, 0), (2, 1)]
+
+
+def test_a_field_past_the_limit_is_one_reject_and_reading_goes_on(tmp_path):
+    from lvd2m_builder.inputs.csv_stream import FIELD_LIMIT
+
+    rows = [record("before"), record("huge", refined="x" * (FIELD_LIMIT + 10)), record("after")]
+    path = write_csv(tmp_path / "ytb.csv", rows)
+    stats = import_tables([str(path)], tmp_path / "out", progress=False)
+    assert (stats["accepted"], stats["rejected"]) == (2, 1)
+    (reject,) = _rows(tmp_path / "out", "rejects").values()
+    assert "ytb.csv line 3: row: unparsable CSV record" in reject["reason"]
+    assert "field larger than field limit" in reject["reason"]
+    assert set(_rows(tmp_path / "out")) == {"before", "after"}
+
+
+def test_bytes_that_are_not_utf8_reject_their_row_instead_of_changing_the_key(tmp_path):
+    path = write_csv(tmp_path / "ytb.csv", [record("fine")])
+    with open(path, "ab") as f:
+        f.write(b"caf\xe9" + ",".join([""] + list(record("x").values())[1:]).encode() + b"\n")
+    stats = import_tables([str(path)], tmp_path / "out", progress=False)
+    assert (stats["accepted"], stats["rejected"]) == (1, 1)
+    (reject,) = _rows(tmp_path / "out", "rejects").values()
+    assert reject["reason"] == "ytb.csv line 3: row: bytes that are not UTF-8 in key"
