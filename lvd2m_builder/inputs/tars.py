@@ -99,13 +99,15 @@ def tar_refs(uri: str, dataset_src: str) -> list[ClipRef]:
     return refs
 
 
-def copy_member(uri: str, dst: BinaryIO) -> None:
+def copy_member(uri: str, dst: BinaryIO, max_bytes: Optional[int] = None) -> None:
     """Copy the member ``uri`` names into ``dst``: one ranged read from its tar (whose index is cached)."""
     member, outer = member_uri(uri)
     index = _index(outer)
     if member not in index.spans:
         raise SourceError(uri, "no such member in the tar")
     offset, size = index.spans[member]
+    if max_bytes is not None and size > max_bytes:
+        raise SourceError(uri, f"larger than the {max_bytes}-byte cap for a fetched file")
     fs, path = fsspec.core.url_to_fs(outer)
     with fs.open(path, "rb", block_size=min(max(size, 1), _COPY_CHUNK)) as src:
         src.seek(offset)
