@@ -17,7 +17,7 @@ from lvd2m_builder.errors import ConfigError, DecodeError, StageError
 from lvd2m_builder.materialize import cut_record
 from lvd2m_builder.materialize.names import clip_stem
 from lvd2m_builder.materialize.sources import SourceIndex
-from lvd2m_builder.media.cutting import CUT_MODES, SourceInfo, cut, source_info
+from lvd2m_builder.media.cutting import CUT_MODES, SourceInfo, cut, expected_frames, source_info
 from lvd2m_builder.records import Clip, ClipRef
 from lvd2m_builder.schema import REJECT_FEATURES
 from lvd2m_builder.stages.fetch import Fetch
@@ -30,7 +30,12 @@ CLIPS_DIR = "clips"
 
 @dataclass(frozen=True)
 class MaterializeConfig:
-    """``mode``: ``accurate`` (re-encode, exact frame count) or ``copy`` (keyframe copy, fast)."""
+    """``mode``: ``accurate`` (re-encode, exact frame count) or ``copy`` (keyframe copy, fast).
+
+    The cut's work and output are bounded before and after it runs: a source whose frame rate passes ``max_fps``
+    (a header claiming 90000 fps makes an accurate cut write 90000 frames a second), a clip of more than
+    ``max_frames`` frames, or a cut clip larger than ``max_clip_bytes`` is a reject.
+    """
 
     mode: str = "accurate"
     embed_videos: bool = False
@@ -38,6 +43,9 @@ class MaterializeConfig:
     shard_size: int = 64
     crf: int = 18
     span_slack_s: float = 1.0  # how far a span may run past its source's end (then clamped) before a reject
+    max_fps: float = 240.0
+    max_frames: int = 216_000  # an hour at 60 fps
+    max_clip_bytes: int = 8 << 30
 
     def __post_init__(self) -> None:
         if self.mode not in CUT_MODES:
@@ -48,6 +56,9 @@ class MaterializeConfig:
             raise ConfigError("materialize.crf", self.crf, "must be in [0, 51]")
         if self.span_slack_s < 0:
             raise ConfigError("materialize.span_slack_s", self.span_slack_s, "must be >= 0")
+        for name in ("max_fps", "max_frames", "max_clip_bytes"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"materialize.{name}", getattr(self, name), "must be > 0")
 
 
 @dataclass
@@ -122,6 +133,9 @@ class ClipCutter:
             return _reject(row, STAGE, f"span {start:.3f}-{end:.3f}s is not inside the source (0-{info.duration:.3f}s)",
                            source=uri)
         end = min(end, info.duration)
+        too_much = self._too_much(start, end, info)
+        if too_much:
+            return _reject(row, STAGE, too_much, source=uri)
         dst = self.clips_dir / f"{clip_stem(row['key'])}.mp4"
         request = None if identity is None else cut_record.cut_request(identity, start, end, self.config.mode,
                                                                        self.config.crf)
@@ -132,6 +146,11 @@ class ClipCutter:
                 done = cut(clip.path, dst, start, end, info.fps, self.config.mode, self.config.crf)
             except (StageError, DecodeError) as e:
                 return _reject(row, STAGE, e.why, source=uri)
+            size = dst.stat().st_size
+            if size > self.config.max_clip_bytes:
+                dst.unlink()
+                return _reject(row, STAGE, f"the cut clip has {size} bytes, more than max_clip_bytes "
+                                           f"({self.config.max_clip_bytes})", source=uri)
             cut_record.remember(dst, request, done)
         fps = float(info.fps)
         updated = {**row, "span_start": round(done.start, 6), "span_end": round(done.start + done.frames / fps, 6),
@@ -140,3 +159,12 @@ class ClipCutter:
                    "provenance": _with_provenance(row, mode=self.config.mode, source=uri,
                                                   frames_expected=done.expected)}
         return Outcome(updated, clip=dst, expected_frames=done.expected)
+
+    def _too_much(self, start: float, end: float, info: SourceInfo) -> str:
+        """Why cutting ``[start, end)`` would be unbounded work, or ""."""
+        if info.fps > self.config.max_fps:
+            return f"the source claims {float(info.fps):g} fps, more than max_fps ({self.config.max_fps:g})"
+        frames = expected_frames(end - start, info.fps)
+        if frames > self.config.max_frames:
+            return f"the clip would have {frames} frames, more than max_frames ({self.config.max_frames})"
+        return ""

@@ -282,3 +282,28 @@ def test_a_failed_rerun_leaves_the_last_outputs_in_place(table, sources, tmp_pat
     now[Path("clips/rejects.jsonl")] = (out / "clips" / "rejects.jsonl").read_bytes()
     assert now == kept
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no staging left behind
+
+
+def test_an_absurd_frame_rate_or_an_oversized_cut_is_a_reject(sources, tmp_path):
+    """A header claiming 90000 fps (Matroska's default duration; ffprobe then reports 30000/1) would have an
+    accurate cut write tens of thousands of frames for a few seconds of video."""
+    from fakes.fuzz_corpus import encode
+
+    absurd = tmp_path / "absurd"
+    absurd.mkdir()
+    encode(absurd / "ctr.mkv", "mkv", seconds=3.0, rate=90000)
+    assert source_info(str(absurd / "ctr.mkv")).fps > 1000
+    rows = [{**ROWS[0], "span": "['00:00:00.500', '00:00:02.500']"}]
+    out = _import(_table(tmp_path / "t.csv", rows), tmp_path / "out")
+    section = materialize(out, str(absurd), config=MaterializeConfig(webdataset=False), progress=False)
+    (reject,) = map(json.loads, (out / "clips" / "rejects.jsonl").read_text().splitlines())
+    assert section["cut"] == 0 and reject["stage"] == "materialize"
+    assert "fps, more than max_fps (240)" in reject["reason"]
+    assert list((out / "clips").glob("*.mp4")) == []
+
+    few = materialize(out, str(sources), config=MaterializeConfig(webdataset=False, max_frames=40), progress=False)
+    assert few["cut"] == 0 and "50 frames, more than max_frames (40)" in (out / "clips" / "rejects.jsonl").read_text()
+    small = materialize(out, str(sources), config=MaterializeConfig(webdataset=False, max_clip_bytes=100),
+                        progress=False)
+    assert small["cut"] == 0 and "more than max_clip_bytes (100)" in (out / "clips" / "rejects.jsonl").read_text()
+    assert list((out / "clips").glob("*.mp4")) == []
