@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import pyarrow as pa
 
@@ -94,32 +95,34 @@ def rethreshold(out: Path, manifest: Manifest, settings: dict, input_keys: Itera
     models_changed = any(name.split(".")[0] in MODEL_SECTIONS for name in changed)
     config = from_dict(json.loads(json.dumps(settings)))
     inputs = set(input_keys)
-    files = [(entry["train"], None) for entry in manifest.shards.values()] + [
-        (entry["rejects"], "rejects") for entry in manifest.shards.values()
-    ]
-    train: list[dict] = []
-    rejects: list[dict] = []
-    rerun = 0
-    for rel, kind in sorted(files):
-        for batch in iter_batches([out / rel]):
-            for row in batch.to_pylist():
-                stage = row.get("stage") if kind else None
-                action, rejection = redecide(row, stage, config, models_changed)
-                if action == "rerun":
-                    if row["key"] in inputs:
-                        rerun += 1
-                        continue
-                    log.warning("%s: its input is not among this build's inputs; kept as it was", row["url"])
-                    rejection = (stage, row["reason"])
-                _restamp(row, settings, changed)
-                if rejection is None:
-                    train.append(row)
-                else:
-                    rejects.append(_as_reject(row, *rejection))
-    num_shards = max(1, len(manifest.shards))
-    stage_and_swap(out, settings, _table(train, ROW_FEATURES), _table(rejects, REJECT_FEATURES), num_shards)
-    log.info("%s: rows re-decided for %s; %d clip(s) go through the pipeline again", out, ", ".join(sorted(changed)), rerun)
-    return rerun
+    files = sorted([(entry["train"], None) for entry in manifest.shards.values()] +
+                   [(entry["rejects"], "rejects") for entry in manifest.shards.values()])
+
+    def decided(warn: bool) -> Iterator[tuple[Optional[dict], bool]]:
+        """(row as it is to be stored, whether it is a reject), or (None, _) for a clip to redo; the same on
+        every pass, so the rows are read again rather than held (with embeddings, they may not fit in memory)."""
+        for rel, kind in files:
+            for batch in iter_batches([out / rel]):
+                for row in batch.to_pylist():
+                    stage = row.get("stage") if kind else None
+                    action, rejection = redecide(row, stage, config, models_changed)
+                    if action == "rerun":
+                        if row["key"] in inputs:
+                            yield None, False
+                            continue
+                        if warn:
+                            log.warning("%s: its input is not among this build's inputs; kept as it was", row["url"])
+                        rejection = (stage, row["reason"])
+                    _restamp(row, settings, changed)
+                    yield (row, False) if rejection is None else (_as_reject(row, *rejection), True)
+
+    counts = Counter(None if row is None else rejected for row, rejected in decided(warn=True))
+    train = (_batches(decided(False), False, ROW_FEATURES), counts[False])
+    rejects = (_batches(decided(False), True, REJECT_FEATURES), counts[True])
+    stage_and_swap(out, settings, train, rejects, max(1, len(manifest.shards)))
+    log.info("%s: rows re-decided for %s; %d clip(s) go through the pipeline again", out, ", ".join(sorted(changed)),
+             counts[None])
+    return counts[None]
 
 
 def _restamp(row: dict, settings: dict, changed: set[str]) -> None:
@@ -135,6 +138,15 @@ def _as_reject(row: dict, stage: str, reason: str) -> dict:
     return reject
 
 
-def _table(rows: list[dict], features) -> tuple:
-    table = pa.Table.from_pylist(rows, schema=features.arrow_schema)
-    return iter(table.to_batches()), table.num_rows
+def _batches(decided: Iterator[tuple[Optional[dict], bool]], rejects: bool, features,
+             rows_per_batch: int = 256) -> Iterator[pa.RecordBatch]:
+    """The rows of one kind (accepted or rejected) out of ``decided``, a batch at a time."""
+    buffer: list[dict] = []
+    for row, rejected in decided:
+        if row is not None and rejected == rejects:
+            buffer.append(row)
+            if len(buffer) == rows_per_batch:
+                yield pa.RecordBatch.from_pylist(buffer, schema=features.arrow_schema)
+                buffer = []
+    if buffer:
+        yield pa.RecordBatch.from_pylist(buffer, schema=features.arrow_schema)
