@@ -307,3 +307,11 @@ def test_an_absurd_frame_rate_or_an_oversized_cut_is_a_reject(sources, tmp_path)
                         progress=False)
     assert small["cut"] == 0 and "more than max_clip_bytes (100)" in (out / "clips" / "rejects.jsonl").read_text()
     assert list((out / "clips").glob("*.mp4")) == []
+
+
+def test_spaces_around_a_video_id_do_not_hide_its_source(sources, tmp_path):
+    mapping = tmp_path / "map.json"
+    mapping.write_text(json.dumps({" ctr ": str(sources / "ctr.mp4")}))
+    out = _import(_table(tmp_path / "t.csv", [{**ROWS[0], "video_id": "  ctr\t"}]), tmp_path / "out")
+    assert materialize(out, str(sources), config=MaterializeConfig(webdataset=False), progress=False)["cut"] == 1
+    assert materialize(out, mapping=str(mapping), config=MaterializeConfig(webdataset=False), progress=False)["cut"] == 1

@@ -86,6 +86,8 @@ def test_hostile_inputs_are_rejected_where_they_should_be(fuzzed):
     assert "unparsable CSV record (lines 11-13, 3 lines not read): unexpected end of data" in reasons
     assert "bytes that are not UTF-8 in caption" in reasons
     assert "not JSON: nested too deeply" in reasons
+    accepted = {r["video_id"] for r in _outcomes(out) if r["stage"] is None}
+    assert "padded" in accepted and " padded " not in accepted  # a table's spaces around video_id are not kept
     for empty in ("mp4", "mkv", "webm", "avi", "mov"):
         assert any(vid == "empty" and stage == "probe" for vid, stage in rejects), empty
 
