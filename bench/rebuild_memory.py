@@ -27,9 +27,9 @@ import numpy as np
 import pyarrow as pa
 
 from lvd2m_builder.config import preset
-from lvd2m_builder.manifest import Manifest
-from lvd2m_builder.rebuild import rethreshold
-from lvd2m_builder.reshard import stage_and_swap
+from lvd2m_builder.store.manifest import Manifest
+from lvd2m_builder.run.rebuild import rethreshold
+from lvd2m_builder.store.reshard import stage_and_swap
 from lvd2m_builder.schema import REJECT_FEATURES, ROW_FEATURES
 
 

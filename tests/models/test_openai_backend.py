@@ -232,8 +232,8 @@ def test_credentials_in_base_url_are_sent_but_never_shown(monkeypatch, caplog):
 
 def test_credentials_in_base_url_reach_no_output_of_a_build(tmp_path):
     """Settings go into the manifest, every row's provenance and the card: all of them get the masked URL."""
-    from lvd2m_builder.run.build import build
     from lvd2m_builder.config import preset
+    from lvd2m_builder.run.build import build
 
     (tmp_path / "zero.mp4").write_bytes(b"")  # rejected at probe: a row with provenance, and fast
     url = "https://alice:pw-7731@models.example:8443/v1?api-key=qk-5512"

@@ -145,9 +145,9 @@ def test_a_worker_that_dies_while_idle_is_replaced(tmp_path):
     dead one's pipe (BrokenPipeError, which used to end the build)."""
     import multiprocessing
 
+    from lvd2m_builder.inputs.listing import list_refs
     from lvd2m_builder.run.executors.local import run_local
     from lvd2m_builder.store.shards import plan_shards
-    from lvd2m_builder.inputs.listing import list_refs
 
     inputs = tmp_path / "in"
     inputs.mkdir()
