@@ -77,14 +77,17 @@ def sources(tmp_path_factory, ffmpeg_available) -> Path:
     return directory
 
 
-@pytest.fixture(scope="module")
-def table(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("table") / "ytb_600k_720p.csv"
+def _table(path: Path, rows: list[dict]) -> Path:
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
-        writer.writerows(ROWS)
+        writer.writerows(rows)
     return path
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory) -> Path:
+    return _table(tmp_path_factory.mktemp("table") / "ytb_600k_720p.csv", ROWS)
 
 
 def _import(table: Path, out: Path) -> Path:
@@ -197,14 +200,6 @@ def test_rotated_source_reports_the_display_size_of_the_cut_clip(shared_videos, 
     cut(src, tmp_path / "rot.mp4", 1.0, 2.0, info.fps)
     height, width = decord.VideoReader(str(tmp_path / "rot.mp4"))[0].shape[:2]
     assert (info.width, info.height) == (width, height) == (544, 1280)
-
-
-def _table(path: Path, rows: list[dict]) -> Path:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 def _first_frame(out: Path, key: str) -> int:
