@@ -12,7 +12,9 @@ exactly once, as a row or a reject with a reason. Families:
 - tables: CSV, Parquet and JSON Lines rows with hostile fields (NUL, bad UTF-8, unbalanced quotes, huge numbers,
   deep nesting, paths outside the table, URLs nobody answers).
 
-Everything is seeded: the corpus is the same on every run.
+Everything is seeded: the corpus is the same on every run. ``python -m fakes.fuzz_corpus ROOT`` writes it in a
+process of its own and prints the cases as JSON: PyAV's VP8 encoder fails to open in a process that imported decord
+first (decord's own FFmpeg libraries take its place), which a test session has usually done.
 """
 
 from __future__ import annotations
@@ -285,3 +287,14 @@ def corpus(root: Path) -> list[Case]:
     videos = video_cases(root)
     short = next(c.path for c in videos if c.name == "short")
     return videos + tar_cases(root, short.read_bytes()) + table_cases(root, root / "videos" / "valid.mp4")
+
+
+def main() -> None:
+    import sys
+
+    cases = corpus(Path(sys.argv[1]))
+    print(json.dumps([{"family": c.family, "name": c.name, "path": str(c.path), "clips": c.clips} for c in cases]))
+
+
+if __name__ == "__main__":
+    main()

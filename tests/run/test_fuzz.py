@@ -20,7 +20,7 @@ import pytest
 from datasets import load_dataset
 
 from fakes import REPO_ROOT
-from fakes.fuzz_corpus import corpus
+from fakes.fuzz_corpus import Case
 from lvd2m_builder.inputs.listing import list_refs
 
 log = logging.getLogger(__name__)
@@ -34,14 +34,17 @@ MAX_RSS_BYTES = 4 << 30
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz")
-    cases = corpus(root / "in")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "tests")])}
+    made = subprocess.run([sys.executable, "-m", "fakes.fuzz_corpus", str(root / "in")], capture_output=True,
+                          text=True, timeout=300, env=env, check=True)
+    cases = [Case(c["family"], c["name"], Path(c["path"]), c["clips"]) for c in json.loads(made.stdout)]
     out = root / "out"
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     done = subprocess.run(
         [sys.executable, "-m", "lvd2m_builder.cli", "build", *(str(c.path) for c in cases), "--out", str(out),
          "--workers", "2", "--clip-timeout", str(CLIP_TIMEOUT_S), "--shard-size", "4", "--no-progress"],
         capture_output=True, text=True, timeout=600,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        env=env,
     )
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux; the largest child
     return cases, out, done, max(peak, before * 1024)
