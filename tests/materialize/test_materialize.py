@@ -168,7 +168,7 @@ def test_cli_copy_mode_is_keyframe_aligned_and_records_its_count(table, sources,
     assert main(["materialize", str(tmp_path / "nothing"), "--no-progress"]) == 2
 
 
-def test_rerun_reuses_clips_and_replaces_outputs(table, sources, tmp_path):
+def test_rerun_reuses_clips_and_keeps_the_outputs_it_does_not_write(table, sources, tmp_path):
     out = _import(table, tmp_path / "out")
     mapping = tmp_path / "map.json"
     mapping.write_text(json.dumps({"ctr": "sources/ctr.mp4"}))  # relative to the mapping file
@@ -178,9 +178,14 @@ def test_rerun_reuses_clips_and_replaces_outputs(table, sources, tmp_path):
     assert first["cut"] == 2 and len(first["videos"]) == 1  # only 'ctr' is mapped: 'wv' (ctrwv) is a reject
     clip = out / "clips" / "ctr.3_1.mp4"
     before = clip.stat().st_mtime_ns
-    again = materialize(out, mapping=str(mapping), config=MaterializeConfig(webdataset=False), progress=False)
+    videos = {p.name: p.read_bytes() for p in (out / "videos").iterdir()}
+    again = materialize(out, mapping=str(mapping), config=MaterializeConfig(webdataset=True), progress=False)
     assert clip.stat().st_mtime_ns == before and again["cut"] == 2
-    assert not (out / "videos").exists() and "config_name: videos" not in (out / "README.md").read_text()
+    # this run writes tars, not videos: the videos config stays as it was (the rows did not change), card included
+    assert {p.name: p.read_bytes() for p in (out / "videos").iterdir()} == videos
+    assert again["videos"] == first["videos"] and "config_name: videos" in (out / "README.md").read_text()
+    assert [p.name for p in (out / "webdataset").iterdir()] == ["train-00000.tar"]
+    assert not list(out.glob(".staging-*"))
     assert len((out / "clips" / "rejects.jsonl").read_text().splitlines()) == 4  # not mapped: 3, outside: 1
 
 
