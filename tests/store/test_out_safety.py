@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -191,7 +192,7 @@ def test_export_wds_replaces_older_tars_and_refuses_a_foreign_destination(tmp_pa
     dest.mkdir()
     (dest / "keep.txt").write_text("the user's\n")
     before = checksums(dest)
-    assert "keep.txt" in one_line_error(lvd2m("export-wds", out, "--dest", dest))
+    assert "keep.txt" in one_line_error(lvd2m("export-wds", out, "--to", dest))
     assert checksums(dest) == before and not list(tmp_path.glob(".staging-*"))
 
 
@@ -204,10 +205,10 @@ def test_preview_never_deletes_files_it_did_not_write(tmp_path):
     (report / "thumbs" / "holiday.jpg").write_bytes(b"\xff\xd8 the user's photo")
     (report / "notes.txt").write_text("the user's\n")
     before = checksums(report)
-    line = one_line_error(lvd2m("preview", dataset, "--out", report, "--no-thumbs", "--no-progress"))
+    line = one_line_error(lvd2m("preview", dataset, "--to", report, "--no-thumbs", "--no-progress"))
     assert "holiday.jpg" in line and "notes.txt" in line
     assert checksums(report) == before
-    fresh = lvd2m("preview", dataset, "--out", tmp_path / "fresh", "--no-thumbs", "--no-progress")
+    fresh = lvd2m("preview", dataset, "--to", tmp_path / "fresh", "--no-thumbs", "--no-progress")
     assert fresh.returncode == 0, fresh.stderr
-    again = lvd2m("preview", dataset, "--out", tmp_path / "fresh", "--no-thumbs", "--no-progress")
+    again = lvd2m("preview", dataset, "--to", tmp_path / "fresh", "--no-thumbs", "--no-progress")
     assert again.returncode == 0, again.stderr  # its own earlier report is replaced
