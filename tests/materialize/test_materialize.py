@@ -20,6 +20,7 @@ from lvd2m_builder.materialize.run import materialize
 from lvd2m_builder.media.cutting import count_frames, cut, expected_frames, source_info
 from lvd2m_builder.release.importer import ImportConfig, import_tables
 from lvd2m_builder.schema import REJECT_FEATURES
+from lvd2m_builder.store.output_dir import MARKER
 
 FPS, SECONDS, BITS, STRIPE = 25, 20, 9, 20
 COLUMNS = ["key", "video_id", "url", "dataset_src", "orig_caption", "raw_caption", "refined_caption",
@@ -281,7 +282,7 @@ def test_a_failed_rerun_leaves_the_last_outputs_in_place(table, sources, tmp_pat
     now = {p.relative_to(out): p.read_bytes() for d in ("videos", "webdataset") for p in (out / d).iterdir()}
     now[Path("clips/rejects.jsonl")] = (out / "clips" / "rejects.jsonl").read_bytes()
     assert now == kept
-    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no staging left behind
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [MARKER]  # no staging left behind
 
 
 def test_an_absurd_frame_rate_or_an_oversized_cut_is_a_reject(sources, tmp_path):
