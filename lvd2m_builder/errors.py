@@ -91,6 +91,10 @@ class OutputError(Lvd2mError, OSError):
         super().__init__(f"output {path}: {why}", path=path, why=why)
 
 
+class ManifestError(OutputError):
+    """An output's ``_manifest.json`` does not parse (a torn write): it is rebuilt from the shards themselves."""
+
+
 class MalformedRowError(Lvd2mError, ValueError):
     """A row of a clip table cannot be mapped onto the schema: ``column`` names the field, ``value`` what it held."""
 

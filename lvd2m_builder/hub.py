@@ -1,7 +1,7 @@
 """``lvd2m push``: validate a built dataset, then publish it as a Hub dataset repo that ``load_dataset`` streams.
 
 Only what a reader needs goes up: the card, stats.json, the plots and the files the card's configs name. The
-manifest (local resume state) and temporary files stay home. Shards the repo holds
+manifest and the output's marker (local state) and temporary files stay home. Shards the repo holds
 from an earlier, larger build are deleted in the same commit, so the configs' globs never mix two builds.
 The token comes from huggingface_hub's usual places (HF_TOKEN, ``hf auth login``) and never enters a message.
 """

@@ -15,13 +15,17 @@ from lvd2m_builder import __version__, schema
 from lvd2m_builder.card import clip_report as embed_report
 from lvd2m_builder.card.plots import write_plots
 from lvd2m_builder.card.stats import Summary, summarize
-from lvd2m_builder.errors import OutputError
+from lvd2m_builder.errors import ManifestError, OutputError
+from lvd2m_builder.run.stats import shorten
 from lvd2m_builder.stages.registry import STAGES
 from lvd2m_builder.store.atomic import atomic_path
+from lvd2m_builder.store.manifest import Manifest
+from lvd2m_builder.store.output_dir import check_card, sign_card
 from lvd2m_builder.store.reader import open_source, read_settings
 
 #: Card templates live in the repo's top-level ``cards/``, shipped as ``lvd2m_builder.cards`` (pyproject package-dir).
 TEMPLATE = resources.files("lvd2m_builder.cards") / "dataset_card.md"
+DEFAULT_TITLE = "LVD-2M-style long-take video clips"
 _KNOWN_SECTIONS = {"preset", "dataset_src", "duration", "cuts", "motion", "shard_size", "workers", "decode_chunk"}
 
 
@@ -43,9 +47,7 @@ def _pipeline(settings: dict[str, Any], stats: dict[str, Any]) -> list[tuple[str
     rows = [("duration", "probed length", f"> {d['min_s']:g} s" + (f", <= {d['max_s']:g} s" if d.get("max_s") else ""))]
     c = settings.get("cuts") or {}
     if c.get("enabled"):
-        rows.append(("scene cuts", "PySceneDetect ContentDetector",
-                     f"threshold {c['threshold']:g}, min_scene_len {c['min_scene_len']}, frames at {c['fps']:g} fps; "
-                     "any cut rejects"))
+        rows.append(("scene cuts", *_cut_check(c)))
     m = settings.get("motion") or {}
     if m.get("enabled"):
         model = (f"torchvision RAFT-large, {m['raft_updates']} updates" if m["backend"] == "raft"
@@ -57,6 +59,22 @@ def _pipeline(settings: dict[str, Any], stats: dict[str, Any]) -> list[tuple[str
         if isinstance(section, dict):
             rows.append((name, *_section(name, section, stats)))
     return rows
+
+
+def _cut_check(c: dict[str, Any]) -> tuple[str, str]:
+    """(method, setting) of the cut detector the settings name (``cuts.detector``; older settings: ``content``)."""
+    detector = c.get("detector", "content")
+    if detector == "robust":
+        r = c["robust"]
+        return ("lvd2m robust check: per-frame spikes, fades and dissolves, confirmed by optical-flow residuals",
+                f"{r['tiny_width']} px frames at the native rate; spike ratio {r['spike_ratio']:g}, unmatched pixels "
+                f">= {r['min_unmatched']:g}, blank std <= {r['blank_std']:g}, dissolve blend {r['dissolve_blend']:g};"
+                " any cut rejects")
+    if detector == "transnetv2":
+        return "TransNetV2 on every frame", f"cut probability > {c['transnet_threshold']:g}; any cut rejects"
+    return ("PySceneDetect ContentDetector",
+            f"threshold {c['threshold']:g}, min_scene_len {c['min_scene_len']}, frames at {c['fps']:g} fps; "
+            "any cut rejects")
 
 
 def _stage_order(name: str) -> tuple[int, str]:
@@ -94,13 +112,17 @@ def _fields(features: Features) -> list[tuple[str, str]]:
 
 def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Optional[Summary] = None,
                 plots: Optional[dict[str, str]] = None, repo_id: str = "lvd2m", videos: bool = False,
-                clip_section: str = "") -> DatasetCard:
-    """``clip_section``: the CLIP embeddings section (embed/report.py), markdown, "" when the stage was off."""
+                clip_section: str = "", card_fields: Optional[dict[str, str]] = None) -> DatasetCard:
+    """``clip_section``: the CLIP embeddings section (embed/report.py), markdown, "" when the stage was off.
+    ``card_fields``: the card fields a user set (config ``card.*``, kept in the manifest)."""
     summary = summary or Summary()
     plots = plots or {}
+    fields = card_fields or {}
+    extra = {"license_name": fields["license_name"]} if fields.get("license_name") else {}
     data = DatasetCardData(
-        pretty_name="LVD-2M-style long-take video clips",
-        license="other",
+        pretty_name=fields.get("pretty_name", DEFAULT_TITLE),
+        license=fields.get("license", "other"),
+        **extra,
         task_categories=["text-to-video"],
         size_categories=[_size_category(stats["accepted"])],
         tags=["video", "long-take", "dense-captions", "lvd2m"],
@@ -121,7 +143,7 @@ def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Option
         min_duration=f"{settings['duration']['min_s']:g}",
         pipeline=_pipeline(settings, stats),
         funnel=stats["funnel"],
-        reasons=list(stats.get("rejected_by_reason", {}).items())[:10],
+        reasons=[(shorten(reason), count) for reason, count in list(stats.get("rejected_by_reason", {}).items())[:10]],
         input_clips=plural(stats["clips"], "input clip"),
         accepted=stats["accepted"],
         accepted_clips=plural(stats["accepted"], "clip"),
@@ -130,21 +152,36 @@ def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Option
         distributions=distributions,
         fields=_fields(schema.ROW_FEATURES),
         clip_section=clip_section,
+        description=fields.get("description", ""),
+        citation=fields.get("citation", ""),
     )
 
 
 def write_card(out: Path, stats: dict[str, Any], settings: dict[str, Any], repo_id: Optional[str] = None) -> Path:
-    """Write ``out/README.md`` and its plots from the shards in ``out``; the Load snippet names ``repo_id``."""
+    """Write ``out/README.md`` and its plots from the shards in ``out``; the Load snippet names ``repo_id``, the
+    card fields are the manifest's. A README.md lvd2m did not write (or that was edited since) is never replaced:
+    ``OutputError``."""
     out = Path(out)
+    check_card(out)
     summary = summarize(out)
     plots = write_plots(summary, out)
     videos = bool(list(out.glob(schema.VIDEOS_PATTERN)))
     clip_section = embed_report.card_section(out, stats, settings)
-    card = render_card(stats, settings, summary, plots, repo_id or out.resolve().name, videos, clip_section)
+    card = render_card(stats, settings, summary, plots, repo_id or out.resolve().name, videos, clip_section,
+                       _card_fields(out))
     path = out / "README.md"
     with atomic_path(path) as tmp:
-        card.save(tmp)
+        tmp.write_text(sign_card(str(card)), encoding="utf-8")
     return path
+
+
+def _card_fields(out: Path) -> dict[str, str]:
+    """The card fields the manifest keeps (none when it is missing or does not parse)."""
+    try:
+        manifest = Manifest.load(out)
+    except ManifestError:
+        return {}
+    return manifest.card if manifest is not None else {}
 
 
 def refresh_card(out: Path, repo_id: Optional[str] = None) -> Path:

@@ -34,7 +34,9 @@ def add(sub) -> None:
                    help="also write a `videos` config: each accepted row with its clip's bytes (datasets.Video)")
     p.add_argument("--cut-mode", choices=("accurate", "copy"), default="accurate",
                    help="with --embed-videos: re-encode frame-exact clips (default) or copy from keyframes (fast)")
-    p.add_argument("--overwrite", action="store_true", help="delete OUT first instead of resuming")
+    p.add_argument("--overwrite", action="store_true",
+                   help="delete the files lvd2m wrote in OUT first instead of resuming (refused when OUT holds others)")
+    p.add_argument("--keep-card", action="store_true", help="leave OUT/README.md as it is (hand edits kept)")
     p.add_argument("--dry-run", action="store_true",
                    help="say what the build would do (inputs found, clips already built, shards to write); write nothing")
     p.add_argument("--json", action="store_true", help="print the summary as one line of JSON (for scripts)")
@@ -43,6 +45,7 @@ def add(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lvd2m_builder.materialize.cutter import MaterializeConfig
     from lvd2m_builder.run.build import build
     from lvd2m_builder.testing.samples import default_samples_dir, make_demo_set
 
@@ -59,16 +62,12 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(plan.to_dict()) if args.json else plan.text())
         return 0
     progress = None if args.progress is None else args.progress  # None: a bar on a terminal only
-    stats = build(inputs, args.out, config, overwrite=args.overwrite, progress=progress)
-    if args.embed_videos:
-        from lvd2m_builder.materialize.cutter import MaterializeConfig
-        from lvd2m_builder.materialize.run import materialize
-
-        materialize(args.out, config=MaterializeConfig(mode=args.cut_mode, embed_videos=True, webdataset=False),
-                    progress=progress)
+    embed = MaterializeConfig(mode=args.cut_mode, embed_videos=True, webdataset=False) if args.embed_videos else None
+    stats = build(inputs, args.out, config, overwrite=args.overwrite, progress=progress, keep_card=args.keep_card,
+                  embed_videos=embed)
     log.info("%d clips: %d accepted, %d rejected -> %s", stats["clips"], stats["accepted"], stats["rejected"], args.out)
     if args.json:
-        print(json.dumps({k: stats[k] for k in ("clips", "accepted", "rejected", "rejected_by_stage")}))
+        print(json.dumps({k: stats[k] for k in ("clips", "accepted", "rejected", "rejected_by_stage", "missing_inputs")}))
     else:
         print(build_summary(stats, args.out))
     return 0

@@ -45,15 +45,19 @@ def describe(path_or_repo: str, revision: Optional[str] = None) -> dict[str, Any
         "settings_hash": settings_hash(settings) if settings else None,
         "lvd2m_builder": _version(source),
     }
-    if source.exists(MANIFEST):
-        manifest = json.loads(source.read_text(MANIFEST))
-        clips = sum(entry["stats"]["clips"] for entry in manifest["shards"].values())
+    try:
+        manifest = json.loads(source.read_text(MANIFEST)) if source.exists(MANIFEST) else None
+        clips = sum(entry["stats"]["clips"] for entry in manifest["shards"].values()) if manifest else 0
+    except (ValueError, KeyError, TypeError):  # torn: the next build rebuilds it from the shards
+        manifest, facts["resume"] = None, "_manifest.json does not parse: the next build rebuilds it from the shards"
+    if manifest is not None:
         facts["resume"] = (f"{len(manifest['shards'])} finished shards hold {clips} clips: a rerun with these "
                            f"settings skips them and builds only new inputs; other thresholds re-decide the stored "
                            f"rows; other scoring settings need --overwrite")
         facts["last_run"] = manifest.get("run", {})
-    else:
-        facts["resume"] = "no _manifest.json here (a published copy): lvd2m build cannot resume into it"
+    elif "resume" not in facts:
+        facts["resume"] = ("no _manifest.json here (a published copy): lvd2m build checks its shards and adopts "
+                           "them, then builds only new inputs")
     return facts
 
 

@@ -11,11 +11,26 @@ from lvd2m_builder.records import Clip
 from lvd2m_builder.stages.registry import STAGES
 
 _NUMBER = re.compile(r"\d+(\.\d+)?")
+_LIST = re.compile(r"(#\w*)(?:, \1)+")  # "#s, #s, #s": one value per cut
+_COUNT = re.compile(r"^# (?:cut\(s\): )?")  # older reasons began with the number of cuts: "# cut(s): ", "# "
 
 
 def reason_class(reason: str) -> str:
-    """A reason with its numbers masked, so rejects group by kind: ``duration #s <= min #s``."""
-    return _NUMBER.sub("#", reason)[:120]
+    """A reason's kind, so rejects group by it: numbers masked (``duration #s <= min #s``), a list of values
+    (``scene cut(s) at #s, #s``) or of like items (``hard cut at #s (...); fade at #s (...)``) shown once per kind,
+    kinds sorted, and a leading count of cuts dropped: how many cuts a clip had is its ``cut_times``, not a kind.
+    Kept whole: ``shorten`` is for display."""
+    items = _LIST.sub(r"\1", _COUNT.sub("", _NUMBER.sub("#", reason))).split("; ")
+    return "; ".join(sorted(set(items)))
+
+
+def shorten(text: str, width: int = 120) -> str:
+    """``text`` cut to ``width`` characters for display, on a word boundary where there is one."""
+    if len(text) <= width:
+        return text
+    cut = text[: width - 2]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > width // 2 else cut).rstrip(" ,;:(") + " …"
 
 
 @dataclass
@@ -62,7 +77,9 @@ def merge(parts: list[ShardStats]) -> dict[str, Any]:
     not_run: dict[str, str] = {}
     for part in parts:
         by_stage.update(part.rejected_by_stage)
-        by_reason.update(part.rejected_by_reason)
+        for key, count in part.rejected_by_reason.items():  # classes recorded by older versions join theirs
+            stage, _, reason = key.partition(": ")
+            by_reason[f"{stage}: {reason_class(reason)}"] += count
         seconds.update(part.seconds)
         not_run.update(part.not_run)
     ran = {stage for part in parts for stage in set(part.seconds) | set(part.rejected_by_stage)}

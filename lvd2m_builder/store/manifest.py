@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lvd2m_builder.config import RUN_SETTINGS
+from lvd2m_builder.errors import ManifestError
 from lvd2m_builder.run.stats import ShardStats
 from lvd2m_builder.store.atomic import write_json_atomic
 from lvd2m_builder.store.shards import ShardResult
@@ -17,11 +18,12 @@ MANIFEST = "_manifest.json"
 
 
 def settings_hash(settings: dict[str, Any]) -> str:
-    """What must match for finished shards to be reused: ``BuildConfig.settings()``, which holds no run settings.
+    """What must match for finished shards to be reused: ``BuildConfig.settings()``, which holds no run settings
+    and no card fields (the manifest keeps those apart, under ``card``).
 
     Outputs written before run settings left ``settings()`` stored them; they never counted in the hash.
     """
-    relevant = {k: v for k, v in settings.items() if k not in RUN_SETTINGS}
+    relevant = {k: v for k, v in settings.items() if k not in RUN_SETTINGS and k != "card"}
     return hashlib.sha1(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -34,20 +36,27 @@ class Manifest:
     settings: dict[str, Any]
     shards: dict[str, dict[str, Any]] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
+    card: dict[str, Any] = field(default_factory=dict)  # the card fields a user set (config ``card.*``)
 
     @classmethod
-    def load(cls, out: Path) -> "Manifest | None":
-        path = out / MANIFEST
+    def load(cls, out: Path, path: Path | None = None) -> "Manifest | None":
+        """The manifest, None when there is none; ``ManifestError`` when it does not parse (see adopt.py)."""
+        path = path or out / MANIFEST
         if not path.exists():
             return None
-        data = json.loads(path.read_text())
-        return cls(data["settings_hash"], data["settings"], data["shards"], data.get("run", {}))
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(data["settings_hash"], data["settings"], dict(data["shards"]), dict(data.get("run") or {}),
+                       dict(data.get("card") or {}))
+        except (ValueError, KeyError, TypeError) as e:  # torn or hand-broken JSON, or not the manifest's shape
+            raise ManifestError(str(path), f"does not parse ({type(e).__name__}: {e})") from e
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {"settings_hash": self.settings_hash, "settings": self.settings, "shards": self.shards, "run": self.run}
+        return {**data, "card": self.card} if self.card else data
 
     def save(self, out: Path) -> None:
-        write_json_atomic(
-            out / MANIFEST,
-            {"settings_hash": self.settings_hash, "settings": self.settings, "shards": self.shards, "run": self.run},
-        )
+        write_json_atomic(out / MANIFEST, self.to_dict())
 
     def record(self, result: ShardResult) -> None:
         self.shards[result.shard_id] = {

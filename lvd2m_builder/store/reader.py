@@ -97,9 +97,12 @@ def open_shard(source: DatasetSource, rel: str, columns: Optional[list[str]] = N
 
 
 def read_settings(source: DatasetSource) -> Optional[dict[str, Any]]:
-    """The build's settings: from the manifest when present, else from the first row's provenance."""
+    """The build's settings: from the manifest when it is there and parses, else from the first row's provenance."""
     if source.exists(MANIFEST):
-        return json.loads(source.read_text(MANIFEST)).get("settings")
+        try:
+            return json.loads(source.read_text(MANIFEST))["settings"]
+        except (ValueError, KeyError, TypeError):  # a torn manifest: the rows say the same
+            pass
     for rel in source.data_files():
         with open_shard(source, rel) as (features, batches):
             if "provenance" not in features:

@@ -21,11 +21,13 @@ from datasets.arrow_writer import ArrowWriter
 
 from lvd2m_builder.card.write import write_card
 from lvd2m_builder.errors import ConfigError, OutputError
-from lvd2m_builder.run.stats import ShardStats, merge
+from lvd2m_builder.run.stats import merge
 from lvd2m_builder.schema import REJECT_FEATURES, REJECTS_DIR, ROW_FEATURES, TRAIN_DIR
+from lvd2m_builder.store.adopt import open_manifest
 from lvd2m_builder.store.atomic import fsync_dir, write_json_atomic
 from lvd2m_builder.store.manifest import MANIFEST, Manifest, settings_hash
-from lvd2m_builder.store.shards import iter_batches
+from lvd2m_builder.store.output_dir import check_card
+from lvd2m_builder.store.shards import iter_batches, stats_of
 
 log = logging.getLogger(__name__)
 
@@ -94,34 +96,23 @@ def _write_series(out: Path, directory: str, prefix: str, batches: Iterator[pa.R
 
 
 def stage_and_swap(out: Path, settings: dict, train: tuple[Iterator[pa.RecordBatch], int],
-                   rejects: tuple[Iterator[pa.RecordBatch], int], num_shards: int, wall_seconds: float = 0.0) -> Manifest:
-    """Write the given rows as the output's new shards and swap them in all at once (see the module's doc)."""
+                   rejects: tuple[Iterator[pa.RecordBatch], int], num_shards: int, wall_seconds: float = 0.0,
+                   previous: Optional[Manifest] = None) -> Manifest:
+    """Write the given rows as the output's new shards and swap them in all at once (see the module's doc); the
+    ``previous`` manifest's card fields and last run are kept."""
     train_names = _write_series(out, TRAIN_DIR, "train", train[0], train[1], ROW_FEATURES, num_shards)
     reject_names = _write_series(out, REJECTS_DIR, "rejects", rejects[0], rejects[1], REJECT_FEATURES, num_shards)
-    staged = Manifest(settings_hash(settings), settings)
+    staged = Manifest(settings_hash(settings), settings, run=dict(previous.run) if previous else {},
+                      card=dict(previous.card) if previous else {})
+    in_staging = lambda rel: out / f"{Path(rel).parent}{STAGED}" / Path(rel).name
     for index, (t, r) in enumerate(zip(train_names, reject_names)):
-        stats = _stats_of(out, t, r)
+        stats = stats_of(in_staging(t), in_staging(r))
         if index == 0:
             stats.wall_seconds = wall_seconds  # build time is not a property of rows: keep the total
         staged.shards[f"shard-{index:05d}"] = {"index": index, "train": t, "rejects": r, "stats": stats.to_dict()}
-    write_json_atomic(out / STAGED_MANIFEST, {"settings_hash": staged.settings_hash, "settings": staged.settings,
-                                              "shards": staged.shards})
+    write_json_atomic(out / STAGED_MANIFEST, staged.to_dict())
     recover(out)
     return staged
-
-
-def _stats_of(out: Path, train: str, rejects: str) -> ShardStats:
-    """A shard's stats from its own rows: outcomes, and seconds from each row's provenance."""
-    stats = ShardStats()
-    staged = lambda rel: f"{Path(rel).parent}{STAGED}/{Path(rel).name}"
-    for rel, rejected in ((train, False), (rejects, True)):
-        for batch in _batches(out, [staged(rel)]):
-            columns = ["provenance"] + (["stage", "reason"] if rejected else [])
-            for row in batch.select(columns).to_pylist():
-                stats.add_outcome(row.get("stage"), row.get("reason") or "")
-                for stage, seconds in json.loads(row["provenance"] or "{}").get("seconds", {}).items():
-                    stats.seconds[stage] = stats.seconds.get(stage, 0.0) + seconds
-    return stats
 
 
 def reshard(out: str | Path, num_shards: Optional[int] = None, max_shard_size: Optional[str] = None) -> dict:
@@ -132,9 +123,10 @@ def reshard(out: str | Path, num_shards: Optional[int] = None, max_shard_size: O
     if num_shards is not None and num_shards < 1:
         raise ConfigError("--num-shards", num_shards, "must be >= 1")
     recover(out)
-    manifest = Manifest.load(out)
+    manifest = open_manifest(out) if out.is_dir() else None  # shards no manifest records are adopted, never dropped
     if manifest is None:
         raise OutputError(str(out), "no _manifest.json: not an lvd2m build or import output")
+    check_card(out)
     entries = sorted(manifest.shards.values(), key=lambda e: e["index"])
     train_files, reject_files = [e["train"] for e in entries], [e["rejects"] for e in entries]
     if num_shards is None:
@@ -143,7 +135,7 @@ def reshard(out: str | Path, num_shards: Optional[int] = None, max_shard_size: O
     before = merge(manifest.stats())
     train = (_batches(out, train_files), _count(out, train_files))
     rejects = (_batches(out, reject_files), _count(out, reject_files))
-    stage_and_swap(out, manifest.settings, train, rejects, num_shards, before["wall_seconds"])
+    stage_and_swap(out, manifest.settings, train, rejects, num_shards, before["wall_seconds"], manifest)
     stats = json.loads((out / "stats.json").read_text()) if (out / "stats.json").exists() else before
     stats["shards"] = num_shards  # the rows, and so every count, are unchanged
     write_json_atomic(out / "stats.json", stats)

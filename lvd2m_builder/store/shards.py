@@ -7,6 +7,7 @@ temporary name and renamed when complete, so a killed build never leaves a half 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -69,6 +70,19 @@ def read_table(path: Path, columns: Optional[list[str]] = None) -> pa.Table:
 def read_keys(path: Path) -> list[str]:
     """The ``key`` column of a finished shard."""
     return read_table(path, ["key"]).column("key").to_pylist()
+
+
+def stats_of(train: Path, rejects: Path) -> ShardStats:
+    """A shard's stats from its own rows: outcomes, and seconds from each row's provenance."""
+    stats = ShardStats()
+    for path, rejected in ((train, False), (rejects, True)):
+        columns = ["provenance"] + (["stage", "reason"] if rejected else [])
+        for batch in iter_batches([path]):
+            for row in batch.select(columns).to_pylist():
+                stats.add_outcome(row.get("stage"), row.get("reason") or "")
+                for stage, seconds in json.loads(row["provenance"] or "{}").get("seconds", {}).items():
+                    stats.seconds[stage] = stats.seconds.get(stage, 0.0) + seconds
+    return stats
 
 
 @dataclass

@@ -44,8 +44,10 @@ def validate(path_or_repo_id: str, config: ValidateConfig = ValidateConfig(), re
     report = Report(source.label)
     configs, features = card_configs(source, report)
     files = config_files(source, configs, report)
-    _shards(source, files, features, _Checker(config, _dataset_settings(source, report), report))
+    checker = _Checker(config, _dataset_settings(source, report), report)
+    _shards(source, files, features, checker)
     _stats(source, report)
+    _videos_drift(source, checker, report)
     log.info("validated %s: %d errors, %d warnings", source.label, report.errors, report.warnings)
     return report
 
@@ -165,6 +167,27 @@ def _difference(expected: Features, found: Features) -> str:
     parts = [f"{label}: {', '.join(names[:5])}" for label, names in
              (("missing", missing), ("unexpected", extra), ("other type", changed)) if names]
     return "shard features differ from the card's (" + "; ".join(parts or ["field order"]) + ")"
+
+
+def _videos_drift(source: DatasetSource, checker: "_Checker", report: Report) -> None:
+    """The ``videos`` config must hold the accepted rows, no other: a build that changed them without making the
+    videos again leaves it stale. Accepted rows materialize could not cut (its ``rejected`` count) may be absent."""
+    if VIDEOS not in checker.keys or ACCEPTED not in checker.keys:
+        return
+    videos, accepted = set(checker.keys[VIDEOS]), set(checker.keys[ACCEPTED])
+    try:
+        uncut = int(json.loads(source.read_text("stats.json"))["materialize"]["rejected"])
+    except (*READ_ERRORS, LookupError):
+        uncut = 0
+    extra, missing = sorted(videos - accepted), sorted(accepted - videos)
+    if extra:
+        report.add("videos_stale", f"{len(extra)} row(s) of the videos config are not accepted rows (made from "
+                   "other rows: run lvd2m materialize OUT --embed-videos, or lvd2m build again)",
+                   shard=checker.keys[VIDEOS][extra[0]][0], key=extra[0])
+    if len(missing) > uncut:
+        report.add("videos_stale", f"{len(missing)} accepted row(s) have no clip in the videos config, and "
+                   f"materialize recorded {uncut} it could not cut (run lvd2m materialize OUT --embed-videos, or "
+                   "lvd2m build again)", shard=checker.keys[ACCEPTED][missing[0]][0], key=missing[0])
 
 
 def _stats(source: DatasetSource, report: Report) -> None:

@@ -20,6 +20,7 @@ from lvd2m_builder.materialize.run import materialize
 from lvd2m_builder.media.cutting import count_frames, cut, expected_frames, source_info
 from lvd2m_builder.release.importer import ImportConfig, import_tables
 from lvd2m_builder.schema import REJECT_FEATURES
+from lvd2m_builder.store.output_dir import MARKER
 
 FPS, SECONDS, BITS, STRIPE = 25, 20, 9, 20
 COLUMNS = ["key", "video_id", "url", "dataset_src", "orig_caption", "raw_caption", "refined_caption",
@@ -168,7 +169,7 @@ def test_cli_copy_mode_is_keyframe_aligned_and_records_its_count(table, sources,
     assert main(["materialize", str(tmp_path / "nothing"), "--no-progress"]) == 2
 
 
-def test_rerun_reuses_clips_and_replaces_outputs(table, sources, tmp_path):
+def test_rerun_reuses_clips_and_keeps_the_outputs_it_does_not_write(table, sources, tmp_path):
     out = _import(table, tmp_path / "out")
     mapping = tmp_path / "map.json"
     mapping.write_text(json.dumps({"ctr": "sources/ctr.mp4"}))  # relative to the mapping file
@@ -178,9 +179,14 @@ def test_rerun_reuses_clips_and_replaces_outputs(table, sources, tmp_path):
     assert first["cut"] == 2 and len(first["videos"]) == 1  # only 'ctr' is mapped: 'wv' (ctrwv) is a reject
     clip = out / "clips" / "ctr.3_1.mp4"
     before = clip.stat().st_mtime_ns
-    again = materialize(out, mapping=str(mapping), config=MaterializeConfig(webdataset=False), progress=False)
+    videos = {p.name: p.read_bytes() for p in (out / "videos").iterdir()}
+    again = materialize(out, mapping=str(mapping), config=MaterializeConfig(webdataset=True), progress=False)
     assert clip.stat().st_mtime_ns == before and again["cut"] == 2
-    assert not (out / "videos").exists() and "config_name: videos" not in (out / "README.md").read_text()
+    # this run writes tars, not videos: the videos config stays as it was (the rows did not change), card included
+    assert {p.name: p.read_bytes() for p in (out / "videos").iterdir()} == videos
+    assert again["videos"] == first["videos"] and "config_name: videos" in (out / "README.md").read_text()
+    assert [p.name for p in (out / "webdataset").iterdir()] == ["train-00000.tar"]
+    assert not list(out.glob(".staging-*"))
     assert len((out / "clips" / "rejects.jsonl").read_text().splitlines()) == 4  # not mapped: 3, outside: 1
 
 
@@ -276,7 +282,7 @@ def test_a_failed_rerun_leaves_the_last_outputs_in_place(table, sources, tmp_pat
     now = {p.relative_to(out): p.read_bytes() for d in ("videos", "webdataset") for p in (out / d).iterdir()}
     now[Path("clips/rejects.jsonl")] = (out / "clips" / "rejects.jsonl").read_bytes()
     assert now == kept
-    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no staging left behind
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [MARKER]  # no staging left behind
 
 
 def test_an_absurd_frame_rate_or_an_oversized_cut_is_a_reject(sources, tmp_path):
