@@ -15,7 +15,8 @@ from urllib.parse import quote
 
 from .clip_sources import SourceIndex
 from .errors import ConfigError, DecodeError, StageError
-from .media.cut import CUT_MODES, Cut, SourceInfo, count_frames, cut, expected_frames, snap_start, source_info
+from .media.cut import CUT_MODES, Cut, SourceInfo, cut, expected_frames, snap_start, source_info
+from .media.streams import count_packets
 from .records import ClipRef
 from .schema import REJECT_FEATURES
 from .sources import Fetch
@@ -138,7 +139,7 @@ class ClipCutter:
             return None
         expected = expected_frames(end - start, info.fps)
         try:
-            frames = count_frames(str(dst))
+            frames = count_packets(str(dst))
         except DecodeError:
             return None
         if self.config.mode == "accurate" and abs(frames - expected) > 1:

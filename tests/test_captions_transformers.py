@@ -112,7 +112,7 @@ def test_absent_weights_skip_the_stages_with_a_log_line_or_fail_when_asked(tmp_p
     assert model_stages(preset("paper").replace({"semantic.enabled": False, "captions.enabled": False})) == ([], [])
 
 
-def test_a_build_runs_the_model_stages_on_a_local_model_and_rejects_its_nonsense(vlm_dir, tmp_path, ffmpeg_available):
+def test_a_build_runs_the_model_stages_on_a_local_model_and_rejects_its_nonsense(vlm_dir, tmp_path):
     from datasets import load_dataset
 
     inputs = tmp_path / "in"

@@ -49,7 +49,7 @@ def test_raft_without_weights_says_where_they_must_be(tmp_path, monkeypatch):
     assert "dis" in str(info.value)
 
 
-def test_raft_loads_a_local_checkpoint_and_scores(tmp_path, monkeypatch, ffmpeg_available):
+def test_raft_loads_a_local_checkpoint_and_scores(tmp_path, monkeypatch):
     import torch
     from torchvision.models.optical_flow import raft_large
 
