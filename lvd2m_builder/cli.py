@@ -29,7 +29,8 @@ def _add_build(sub) -> None:
     )
     p.add_argument("inputs", nargs="*", help="video directories, files, globs or URLs; .tar shards; clip tables")
     p.add_argument("--out", required=True, help="output directory (load it with load_dataset(OUT, streaming=True))")
-    p.add_argument("--demo", action="store_true", help="build over synthetic sample clips it makes itself (no downloads, no ffmpeg program)")
+    p.add_argument("--demo", action="store_true",
+                   help="build over synthetic sample clips it draws itself (no downloads)")
     p.add_argument("--preset", choices=PRESETS, default="paper", help="settings to start from (default: paper)")
     p.add_argument("--config", help="YAML file over the preset; keys are config field names")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
