@@ -17,7 +17,7 @@ from lvd2m_builder import samples
 from lvd2m_builder.build import build
 from lvd2m_builder.config import preset
 from lvd2m_builder.errors import DecodeError
-from lvd2m_builder.media.cut import source_info
+from lvd2m_builder.media.cut import cut, source_info
 from lvd2m_builder.media.encode import write_video
 from lvd2m_builder.media.probe import open_reader, probe
 from lvd2m_builder.media.sampler import FrameSampler, grid
@@ -81,6 +81,15 @@ def test_every_sampled_frame_is_the_one_shown_at_its_time(avis):
 
     FrameSampler(96, 180).run(clip, [Keep()])
     assert fed == [(t, round(t * FPS)) for t in grid(12.0, 2.0)]
+
+
+def test_an_accurate_cut_starts_at_the_spans_frame(avis, tmp_path):
+    """AVI seeks by decode order: with B-frames a seek can land on a keyframe shown after the span's start."""
+    info = source_info(str(avis["counter"]))
+    done = cut(str(avis["counter"]), tmp_path / "clip.mp4", 3.02, 7.52, info.fps)
+    reader = open_reader(str(tmp_path / "clip.mp4"))
+    shown = [samples.counter_index(reader[i].asnumpy()) for i in range(len(reader))]
+    assert shown == list(range(73, 73 + 108)) and done.frames == 108  # ceil(3.02 x 24) = 73, round(4.5 x 24)
 
 
 def test_the_build_decides_such_files_by_their_content(avis, clips_dir, tmp_path):

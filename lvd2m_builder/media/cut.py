@@ -90,6 +90,23 @@ def cut(src: str, dst: Path, start: float, end: float, fps: Fraction, mode: str 
     return Cut(start, expected, frames)
 
 
+def _seek(container, stream, t: float, zero: float) -> None:
+    """Seek to a keyframe whose frame shows at or before ``t`` (seconds after ``zero``, in container seconds).
+
+    FFmpeg seeks by the index, which AVI keeps in decode order: with B-frames it can land on a keyframe shown
+    after ``t``. So the first packet is looked at, and the seek stepped back (1 s, 2 s, 4 s...) until it is not.
+    """
+    back = 0.0
+    while True:
+        target = max(t - back, 0.0)
+        container.seek(int((target + zero) / stream.time_base), stream=stream, backward=True)
+        first = next((p for p in container.demux(stream) if p.pts is not None), None)
+        if first is None or target == 0.0 or float(first.pts * first.time_base) - zero <= t + _EPS:
+            container.seek(int((target + zero) / stream.time_base), stream=stream, backward=True)
+            return
+        back = max(1.0, 2 * back)
+
+
 def _upright(stream, rotation: int):
     """A filter graph turning ``stream``'s frames upright, or None when they are."""
     import av
@@ -144,20 +161,20 @@ def _reencode(src: str, tmp: Path, start: float, expected: int, fps: Fraction, c
     import av
 
     end = start + expected / float(fps)
-    rotation = stream_facts(src).rotation
+    facts = stream_facts(src)
+    zero = facts.start  # span times count from the first frame, as the probe's do
     with open_video(src) as (source, video), \
             av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
         video.thread_type = "AUTO"
-        zero = float(video.start_time * video.time_base) if video.start_time is not None else 0.0
         width, height = video.codec_context.width, video.codec_context.height
-        if rotation in (90, 270):
+        if facts.rotation in (90, 270):
             width, height = height, width
         encoder = add_x264(out, fps, width, height, crf=crf, preset=preset, deterministic=False)
         audio = _AudioTrim(source.streams.audio[0], out, start + zero, end + zero) if source.streams.audio else None
-        upright = _upright(video, rotation)
+        upright = _upright(video, facts.rotation)
         slots = _Slots(start, fps, expected)
         frame_step = 1.0 / float(video.average_rate or video.guessed_rate or fps)
-        source.seek(int((start + zero) / video.time_base), stream=video, backward=True)
+        _seek(source, video, start, zero)
         written = 0
 
         def emit(frames: list) -> None:
@@ -259,14 +276,14 @@ def _copy(src: str, tmp: Path, start: float, end: float) -> None:
     """
     import av
 
+    zero = stream_facts(src).start  # span times count from the first frame, as the probe's do
     with open_video(src) as (source, video), \
             av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-        zero = float(video.start_time * video.time_base) if video.start_time is not None else 0.0
         audio = source.streams.audio[0] if source.streams.audio else None
         outputs = {video.index: out.add_stream_from_template(video)}
         if audio is not None:
             outputs[audio.index] = out.add_stream_from_template(audio)
-        source.seek(int((start + zero) / video.time_base), stream=video, backward=True)
+        _seek(source, video, start, zero)
         origin: Optional[Fraction] = None  # the first packet's decode time, seconds: becomes 0
         done = {index: False for index in outputs}
         for packet in source.demux(*[s for s in (video, audio) if s is not None]):

@@ -20,15 +20,11 @@ import numpy as np
 TONE_RATE = 48_000
 
 
-def temp_path(out: Path) -> Path:
-    """A hidden sibling of ``out`` for write-then-rename (same directory, so ``os.replace`` is atomic)."""
-    return out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
-
-
 @contextmanager
 def atomic(out: Path) -> Iterator[Path]:
-    """Yield a temporary path and move it onto ``out`` only when the body finished; remove it otherwise."""
-    tmp = temp_path(out)
+    """Yield a hidden sibling of ``out`` to write, moved onto ``out`` only when the body finished (same directory,
+    so ``os.replace`` is atomic); removed otherwise."""
+    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
     try:
         yield tmp
         os.replace(tmp, out)

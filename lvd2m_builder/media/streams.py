@@ -29,6 +29,7 @@ class StreamFacts:
     width: int  # coded size
     height: int
     rotation: int  # display rotation, degrees counter-clockwise, 0/90/180/270
+    start: float = 0.0  # when the first frame shows, in the container's seconds: a clip's time 0 (as decord's)
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -94,6 +95,7 @@ def stream_facts(path: str) -> StreamFacts:
             width=stream.codec_context.width,
             height=stream.codec_context.height,
             rotation=round(first.rotation or 0) % 360,
+            start=float(first.time or 0.0),
         )
 
 
