@@ -236,7 +236,7 @@ class _AudioTrim:
                 self._encode(self.resampler.resample(kept))
 
     def _inside(self, frame):
-        """``frame`` cut to the span (None when it lies outside), resampled to the encoder's rate on the way."""
+        """``frame`` cut to the span; None when it lies outside."""
         import av
 
         first = max(0, round((self.start - frame.time) * frame.sample_rate))
@@ -244,7 +244,7 @@ class _AudioTrim:
         if last <= first:
             return None
         if first == 0 and last == frame.samples:
-            frame.pts = None  # the resampler times its output from the samples it was given
+            frame.pts = None  # timed by the samples written (``_encode``), not by the source
             return frame
         samples = frame.to_ndarray()
         channels = 1 if frame.format.is_planar else len(frame.layout.channels)
