@@ -8,9 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from lvd2m_builder import samples
+from lvd2m_builder.testing import samples
 
-SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
+#: ``../shared/data`` beside the repository root, found upwards so a copy of the tests one level deeper (mutmut
+#: runs them from ``mutants/``) still finds it.
+SHARED_VIDEOS = next((p / "shared" / "data" / "videos" for p in Path(__file__).resolve().parents[2:]
+                      if (p / "shared" / "data" / "videos").is_dir()),
+                     Path(__file__).resolve().parents[2] / "shared" / "data" / "videos")
 SHARED_MANIFEST = SHARED_VIDEOS.parent / "manifest.json"
 
 
@@ -29,7 +33,7 @@ def torchcodec() -> None:
 
 @pytest.fixture(scope="session")
 def clips_dir(tmp_path_factory) -> Path:
-    """Synthetic clips with exact ground truth: see lvd2m_builder.samples."""
+    """Synthetic clips with exact ground truth: see lvd2m_builder.testing.samples."""
     directory = tmp_path_factory.mktemp("clips")
     samples.make_demo_set(directory)
     return directory

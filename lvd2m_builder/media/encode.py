@@ -7,29 +7,17 @@ deterministically (see :func:`add_x264`): the same frames give the same bytes on
 
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
 from fractions import Fraction
 from itertools import chain
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
+from typing import Iterable, Optional
 
 import numpy as np
 
+from lvd2m_builder.store.atomic import atomic_path
+
 #: Audio sample rate of the tones written beside synthetic video.
 TONE_RATE = 48_000
-
-
-@contextmanager
-def atomic(out: Path) -> Iterator[Path]:
-    """Yield a hidden sibling of ``out`` to write, moved onto ``out`` only when the body finished (same directory,
-    so ``os.replace`` is atomic); removed otherwise."""
-    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def add_x264(container, rate: Fraction | int, width: int, height: int, *, crf: Optional[int] = None,
@@ -66,7 +54,7 @@ def write_video(out: Path, frames: Iterable[np.ndarray], fps: int, *, codec: str
     frames = iter(frames)
     first = next(frames)
     height, width = first.shape[:2]
-    with atomic(Path(out)) as tmp, av.open(str(tmp), "w", format=_format(out)) as container:
+    with atomic_path(Path(out)) as tmp, av.open(str(tmp), "w", format=_format(out)) as container:
         if codec == "libx264":
             stream = add_x264(container, fps, width, height, crf=crf, gop=gop)
         else:
@@ -119,6 +107,6 @@ def write_tone(out: Path, seconds: float, hz: float = 440.0) -> Path:
     """An audio-only file (AAC in mp4/m4a): a clean 'not a video' input."""
     import av
 
-    with atomic(Path(out)) as tmp, av.open(str(tmp), "w", format=_format(out)) as container:
+    with atomic_path(Path(out)) as tmp, av.open(str(tmp), "w", format=_format(out)) as container:
         _write_tone(container, container.add_stream("aac", rate=TONE_RATE, layout="mono"), seconds, hz)
     return Path(out)

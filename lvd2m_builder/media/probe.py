@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DecodeError
-from ..records import VideoInfo
-from .streams import packet_times, stream_facts
-from .timing import reconcile
+from lvd2m_builder.errors import DecodeError
+from lvd2m_builder.media.streams import packet_times, stream_facts
+from lvd2m_builder.media.timing import reconcile
+from lvd2m_builder.records import VideoInfo
 
 
 def open_reader(path: str, width: int = -1, height: int = -1):

@@ -14,7 +14,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from ..errors import DecodeError
+from lvd2m_builder.errors import DecodeError
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..errors import DecodeError
-from .streams import StreamFacts
+from lvd2m_builder.errors import DecodeError
+from lvd2m_builder.media.streams import StreamFacts
 
 log = logging.getLogger(__name__)
 
