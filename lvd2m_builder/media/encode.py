@@ -1,8 +1,8 @@
 """Encode video with PyAV's own FFmpeg (its wheel carries libx264): no ``ffmpeg`` program on the machine.
 
-One place that knows how this project writes H.264: the synthetic clips (``samples``, ``transitions``) and the
-re-encoding cutter (``media/cut.py``) all open their stream here. The synthetic clips are encoded
-deterministically (see :func:`add_x264`): the same frames give the same bytes on every run.
+One place that knows how this project writes H.264: the synthetic clips (``testing/samples.py``,
+``testing/transitions.py``) and the re-encoding cutter (``media/cutting.py``) all open their stream here. The
+synthetic clips are encoded deterministically (see :func:`add_x264`): the same frames give the same bytes.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Decide a video's frame times by cross-checking decord against the container and the packets (PyAV).
 
 decord builds its frame times from packet timestamps with FFmpeg 4; a packet without one counts as -2^63 stream
-ticks. On an AVI with B-frames (MPEG-4 ASP, as DivX/Xvid wrote them; ``tests/test_timing.py`` makes one) that
+ticks. On an AVI with B-frames (MPEG-4 ASP, as DivX/Xvid wrote them; ``tests/media/test_timing.py`` makes one) that
 gives about 7e-16 fps and 4e17 s, and its seeks, which go by those times, land on the wrong frames. So no single
 number is trusted: decord's times stand when they agree with the stream's header (frame rate, frame count,
 duration); when they do not, the packets' own times (PyAV, FFmpeg 8) decide. If the packets agree with decord,
