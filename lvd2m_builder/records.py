@@ -47,6 +47,7 @@ class VideoInfo:
     width: int
     height: int
     rotation: int = 0
+    decoder: str = "decord"  # "pyav" where decord's frame times were wrong (media/timing.py)
 
 
 @dataclass

@@ -28,7 +28,8 @@ def add(sub) -> None:
     )
     p.add_argument("inputs", nargs="*", help="video directories, files, globs or URLs; .tar shards; clip tables")
     p.add_argument("--out", required=True, help="output directory (load it with load_dataset(OUT, streaming=True))")
-    p.add_argument("--demo", action="store_true", help="build over synthetic sample clips made with ffmpeg")
+    p.add_argument("--demo", action="store_true",
+                   help="build over synthetic sample clips it draws itself (no downloads)")
     add_settings(p)
     p.add_argument("--embed-videos", action="store_true",
                    help="also write a `videos` config: each accepted row with its clip's bytes (datasets.Video)")

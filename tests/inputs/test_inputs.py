@@ -55,7 +55,7 @@ def _tar(path: Path, members: dict[str, bytes]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def videos(tmp_path_factory, ffmpeg_available) -> Path:
+def videos(tmp_path_factory) -> Path:
     """A 24 s pan (long enough for spans) and a 5 s pan (too short), both 64x48 so they decode fast."""
     directory = tmp_path_factory.mktemp("videos")
     samples.pan(directory / "long.mp4", seconds=24.0, size=(64, 48))

@@ -56,7 +56,7 @@ def ray_local():
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory, ffmpeg_available):
+def inputs(tmp_path_factory):
     """Three small clips with three fates (accepted, motion, duration) and a corrupt file: two shards of two."""
     directory = tmp_path_factory.mktemp("ray-inputs")
     samples.pan(directory / "pan.mp4", seconds=11.0, size=(64, 48))
