@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -15,6 +16,7 @@ from lvd2m_builder.config import RUN_SETTINGS, BuildConfig
 from lvd2m_builder.dedup.run import dedup_dataset
 from lvd2m_builder.errors import OutputError, SourceError
 from lvd2m_builder.inputs.listing import list_refs
+from lvd2m_builder.inputs.names import is_url
 from lvd2m_builder.run.executors import run_shards
 from lvd2m_builder.run.logs import bar_disabled
 from lvd2m_builder.run.rebuild import rethreshold
@@ -22,6 +24,7 @@ from lvd2m_builder.run.stats import merge
 from lvd2m_builder.schema import REJECTS_DIR, TRAIN_DIR
 from lvd2m_builder.store.atomic import remove_temporaries, write_json_atomic
 from lvd2m_builder.store.manifest import Manifest, settings_hash
+from lvd2m_builder.store.remote import RemoteOutput
 from lvd2m_builder.store.reshard import recover
 from lvd2m_builder.store.shards import ShardResult, plan_shards, read_keys
 
@@ -55,13 +58,26 @@ def drop_unrecorded(out: Path, manifest: Manifest) -> None:
         remove_temporaries(out / directory)
 
 
-def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite: bool = False, progress: Optional[bool] = None) -> dict:
-    """Build ``out`` from ``inputs``; returns the merged stats.
+def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite: bool = False,
+          progress: Optional[bool] = None) -> dict:
+    """Build ``out`` (a directory, or an fsspec URL such as ``s3://bucket/prefix``) from ``inputs``; returns the
+    merged stats.
 
     An existing ``out`` is resumed: clips already in a recorded shard are kept, the rest are built. With changed
-    settings, the stored rows are first re-decided where their scores allow (see rebuild.py).
+    settings, the stored rows are first re-decided where their scores allow (see rebuild.py). A URL is built in a
+    local mirror that store/remote.py keeps the remote copy in step with, shard by shard.
     """
-    out = Path(out)
+    inputs = list(inputs)
+    if not is_url(str(out)):
+        return _build(inputs, Path(out), config, overwrite, progress)
+    with tempfile.TemporaryDirectory(prefix="lvd2m-out-") as mirror:
+        remote = RemoteOutput(str(out), Path(mirror))
+        remote.pull(overwrite)
+        return _build(inputs, Path(mirror), config, False, progress, remote)
+
+
+def _build(inputs: list[str], out: Path, config: BuildConfig, overwrite: bool, progress: Optional[bool],
+           remote: Optional[RemoteOutput] = None) -> dict:
     refs = list_refs(inputs, config.dataset_src)
     if not refs:
         raise SourceError(", ".join(inputs) or "(no inputs)", "no input videos found")
@@ -75,6 +91,8 @@ def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite
     manifest = manifest or Manifest(settings_hash(settings), settings)
     manifest.run = {name: value for name, value in config.to_dict().items() if name in RUN_SETTINGS}
     drop_unrecorded(out, manifest)
+    if remote is not None:
+        remote.sync()  # a rebuild's rewritten shards up, a killed build's unrecorded uploads gone
     done = {key for path in manifest.files() for key in read_keys(out / path)}
     pending = [ref for ref in refs if ref.key not in done]
     todo = plan_shards(pending, config.shard_size, manifest.next_index())
@@ -92,9 +110,11 @@ def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite
     def on_result(result: ShardResult) -> None:
         manifest.record(result)
         manifest.save(out)
+        if remote is not None:
+            remote.publish(result)
 
     try:
-        run_shards(todo, config, out, on_result, on_clip)
+        run_shards(todo, config, out, on_result, on_clip, progress)
     finally:
         bar.close()
     if config.dedup.enabled:  # a pass over the whole dataset, so it runs once every shard is finished
@@ -102,4 +122,6 @@ def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite
     stats = merge(manifest.stats())
     write_json_atomic(out / "stats.json", stats)
     write_card(out, stats, settings)
+    if remote is not None:
+        remote.sync()
     return stats

@@ -56,4 +56,4 @@ def test_gpu_stages_are_the_stages_whose_model_runs_here_on_a_gpu():
     config = preset("paper").replace({"motion.backend": "raft", "embed.enabled": True, "embed.device": "cuda:1",
                                       "semantic.vlm.backend": "openai", "captions.vlm.device": "cpu",
                                       "captions.llm.device": "cpu"})
-    assert gpu_stages(config) == {"motion": "auto", "embed": "cuda:1"}
+    assert gpu_stages(config) == {"motion": "auto", "embed": "cuda:1", "align": "cuda:1"}  # align runs CLIP too
