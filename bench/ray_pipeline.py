@@ -102,7 +102,7 @@ class Stopwatch:
 
 def wait_for_start(ray, watch) -> None:
     while ray.get(watch.start.remote()) is None:
-        time.sleep(0.05)
+        time.sleep(0.25)
 
 
 class ShardWorker:
