@@ -20,7 +20,7 @@ starts work before then (starting a pool of Python processes on a small shared m
 work itself, and a long build pays it once). GPU-busy is the time GPU stages spent working over the run's
 wall time, per GPU. The issue's targets: pipelined
 >= 5x per-shard at c=0.6, g=0.5 on 16 CPUs and one GPU, and >= 80% GPU-busy wherever the CPU pool can feed the
-GPU (cpus / c >= survival / g).
+GPU (cpus / c >= gpus / (survival x g), in clips/s).
 
     python bench/ray_pipeline.py                          # three (c, g) points, fake GPU, 16 modelled CPUs
     python bench/ray_pipeline.py --device cuda --quick    # one point, a 7B-shaped model, in a few minutes
@@ -76,11 +76,13 @@ class GpuStage:
             return time.perf_counter() - started
         import torch
 
-        ids = torch.randint(100, 30000, (survivors, self.args.prompt_tokens), device="cuda")
+        ids = torch.randint(100, self.model.config.vocab_size - 100, (survivors, self.args.prompt_tokens),
+                            device=self.model.device)
         with torch.inference_mode():
             self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
                                 max_new_tokens=self.args.new_tokens, min_new_tokens=self.args.new_tokens)
-        torch.cuda.synchronize()
+        if self.model.device.type == "cuda":
+            torch.cuda.synchronize()
         return time.perf_counter() - started
 
 
@@ -240,8 +242,10 @@ def main() -> int:
             args.c, args.g = c, g
             shard_wall, shard_busy = per_shard(ray, args, args.gpus)
             pipe_wall, pipe_busy = pipelined(ray, args, args.gpus)
-            fed = "" if g is None else (" (the CPU pool can feed the GPU)" if args.cpus / c >= args.gpus / (
-                SURVIVE_EVERY * g) else " (the CPU pool cannot keep the GPU fed)")
+            fed = ""
+            if g is not None:  # in clips/s: what the CPU pool passes against what the GPUs take
+                fed = " (the CPU pool can feed the GPU)" if args.cpus / c >= args.gpus * SURVIVE_EVERY / g else \
+                    " (the CPU pool cannot keep the GPU fed)"
             print(f"c={c:g}s g={'measured' if g is None else f'{g:g}s'}{fed}")
             for name, wall, busy in (("per-shard", shard_wall, shard_busy), ("pipelined", pipe_wall, pipe_busy)):
                 print(f"  {name:10s} {wall:7.1f} s  {args.clips / wall:6.2f} clips/s  "

@@ -4,6 +4,7 @@ or a Ray Data stream of actor pools (ray.py)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 from lvd2m_builder.config import BuildConfig
 from lvd2m_builder.run.executors.local import OnClip, OnResult, run_local
@@ -11,7 +12,7 @@ from lvd2m_builder.store.shards import ShardSpec
 
 
 def run_shards(specs: list[ShardSpec], config: BuildConfig, out: Path, on_result: OnResult, on_clip: OnClip,
-               progress: bool = True) -> None:
+               progress: Optional[bool] = None) -> None:
     """Build ``specs`` on the executor the config names: ``local`` (below) or ``ray`` (ray.py)."""
     if config.executor == "ray":
         from lvd2m_builder.run.executors.ray import run_ray  # an optional extra: imported only when asked for

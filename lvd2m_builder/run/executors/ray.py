@@ -39,8 +39,10 @@ from urllib.parse import urlsplit
 from lvd2m_builder.config import BuildConfig
 from lvd2m_builder.errors import ClusterError, ConfigError, MissingDependencyError
 from lvd2m_builder.records import Clip
+from lvd2m_builder.run.logs import configure_worker, log_clips
 from lvd2m_builder.run.shard_task import ShardFailedError
-from lvd2m_builder.stages.registry import segments
+from lvd2m_builder.stages.pipeline import OFF
+from lvd2m_builder.stages.registry import REGISTRY, segments
 from lvd2m_builder.store.shards import ShardResult, ShardSpec, write_shard
 
 log = logging.getLogger(__name__)
@@ -140,13 +142,22 @@ def chain(ray, ds, pools: list[Pool], actor: Callable[[Pool, bool], tuple[type, 
 
 
 class _Ledger:
-    """What the stream does not carry, for the driver: the clips a pool rejected, and the clips an actor died
-    or hung on, so that a retried batch rejects them instead of dying on them again."""
+    """What the stream does not carry, for the driver: the clips a pool rejected, the clips an actor died or hung
+    on (so that a retried batch rejects them instead of dying on them again), and each pool's stages that do not
+    run (weights absent, or off), for stats.json."""
 
     def __init__(self) -> None:
         self.unfinished: dict[str, int] = {}  # key -> attempts started and never finished (actor deaths)
         self.hung: dict[str, str] = {}
         self.rejected: list[bytes] = []
+        self.not_running: dict[tuple[str, ...], dict[str, str]] = {}
+
+    def report(self, stages: tuple[str, ...], not_run: dict[str, str]) -> None:
+        self.not_running[tuple(stages)] = dict(not_run)
+
+    def not_run(self) -> tuple[int, dict[str, str]]:
+        """How many pools reported, and their stages that do not run."""
+        return len(self.not_running), {k: v for part in self.not_running.values() for k, v in part.items()}
 
     def start(self, keys: list[str]) -> dict[str, tuple[str, str]]:
         """Count an attempt on each key; returns (stage, reason) for those to reject instead of running."""
@@ -183,9 +194,10 @@ class _Segment:
                  timeout_s: Optional[float], log_level: int) -> None:
         from lvd2m_builder.stages.pipeline import Pipeline
 
-        logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
+        configure_worker(log_level)
         self.ray = _ray()
         self.pipeline = Pipeline(config, only=stages)
+        self.ray.get(ledger.report.remote(stages, self.pipeline.not_run))
         self.first = "source" in stages
         self.ledger, self.last, self.timeout_s = ledger, last, timeout_s
 
@@ -280,35 +292,49 @@ class _Status:
 class _Collector:
     """Gathers finished clips, from the stream and the ledger, into their planned shards, and writes each shard
     with the local executor's writer once its last clip is in; a second copy of a clip (a retried batch's) is
-    dropped."""
+    dropped. Shards wait until every pool has said which of its stages do not run (stats.json's ``not_run``);
+    ``off``: the stages no pool holds (turned off in the config)."""
 
     def __init__(self, specs: list[ShardSpec], out: Path, settings: dict, on_result: Callable[[ShardResult], None],
-                 on_clip: Callable[[bool], None], status: _Status) -> None:
+                 on_clip: Callable[[bool], None], status: _Status, pools: int, off: dict[str, str]) -> None:
         self.specs, self.out, self.settings = specs, out, settings
         self.on_result, self.on_clip, self.status = on_result, on_clip, status
+        self.pools, self.off = pools, off
         self.shard_of = {ref.key: i for i, spec in enumerate(specs) for ref in spec.refs}
         self.waiting: dict[int, dict[str, Clip]] = {i: {} for i in range(len(specs))}
+        self.complete: list[int] = []
+        self.not_run: Optional[dict[str, str]] = None
         self.last_write = time.perf_counter()
 
     def add(self, clip: Clip) -> None:
         i = self.shard_of.get(clip.ref.key)
-        if i is None or i not in self.waiting or clip.ref.key in self.waiting[i]:
+        if i is None or i not in self.waiting or i in self.complete or clip.ref.key in self.waiting[i]:
             return
         self.waiting[i][clip.ref.key] = clip
         self.on_clip(not clip.rejected)
         self.status.clips += 1
         self.status.accepted += not clip.rejected
         if len(self.waiting[i]) == len(self.specs[i].refs):
-            self._write(i)
+            self.complete.append(i)
 
-    def _write(self, i: int) -> None:
-        spec, clips = self.specs[i], self.waiting.pop(i)
-        result = write_shard(spec, (clips[ref.key] for ref in spec.refs), self.out, self.settings)
-        now = time.perf_counter()
-        result.stats.wall_seconds = now - self.last_write  # the build's time per shard: they add up to its wall time
-        self.last_write = now
-        self.status.shards += 1
-        self.on_result(result)
+    def flush(self, ray, ledger, last: bool = False) -> None:
+        """Write the complete shards, once the pools' ``not_run`` is known (at the end: as far as it is)."""
+        if self.not_run is None and self.complete:
+            reported, not_run = ray.get(ledger.not_run.remote())
+            if reported >= self.pools or last:
+                self.not_run = {**self.off, **not_run}
+        if self.not_run is None:
+            return
+        for i in self.complete:
+            spec, clips = self.specs[i], self.waiting.pop(i)
+            result = write_shard(spec, log_clips(clips[ref.key] for ref in spec.refs), self.out, self.settings)
+            result.stats.not_run = dict(self.not_run)
+            now = time.perf_counter()
+            result.stats.wall_seconds = now - self.last_write  # the build's time per shard: they add up to its wall time
+            self.last_write = now
+            self.status.shards += 1
+            self.on_result(result)
+        self.complete = []
 
     def drain(self, ray, ds, ledger) -> None:
         """Consume the stream (on a thread) and the ledger until both are done; every clip must come back."""
@@ -334,6 +360,7 @@ class _Collector:
             finished = item is None
             for blob in (item or []) + ray.get(ledger.drain.remote()):
                 self.add(pickle.loads(blob))
+            self.flush(ray, ledger, last=finished)
             self.status.tick()
         self.status.tick(force=True)
         for i, clips in self.waiting.items():
@@ -368,15 +395,25 @@ def _connect(ray, address: Optional[str]) -> bool:
     return True
 
 
+def _off(config: BuildConfig, pools: list[Pool]) -> dict[str, str]:
+    """The registered stages that no pool holds: off in this build's settings."""
+    held = {stage for pool in pools for stage in pool.stages}
+    return {spec.name: OFF for spec in REGISTRY if spec.name not in held
+            and (spec.per_clip or not getattr(config, spec.section).enabled)}
+
+
 def run_ray(specs: list[ShardSpec], config: BuildConfig, out: Path, on_result: Callable[[ShardResult], None],
-            on_clip: Callable[[bool], None], progress: bool = True, status_every_s: float = STATUS_EVERY_S) -> None:
-    """Build ``specs`` as one Ray Data stream; joins ``config.ray_address`` (or RAY_ADDRESS, or a new local Ray)."""
+            on_clip: Callable[[bool], None], progress: Optional[bool] = None,
+            status_every_s: float = STATUS_EVERY_S) -> None:
+    """Build ``specs`` as one Ray Data stream; joins ``config.ray_address`` (or RAY_ADDRESS, or a new local Ray).
+    ``progress``: Ray Data's progress bars on or off (None: Ray's default)."""
     if not specs:  # a resumed build with nothing left to do starts no cluster
         return
     ray = _ray()
     started_here = _connect(ray, config.ray_address)
     try:
-        ray.data.DataContext.get_current().enable_progress_bars = progress
+        if progress is not None:
+            ray.data.DataContext.get_current().enable_progress_bars = progress
         pools = plan(config, ray.cluster_resources(), config.ray_address or "local")
         log.info("ray: %s", "; ".join(pool.describe() for pool in pools))
         ledger = ray.remote(_Ledger).options(num_cpus=0).remote()
@@ -386,7 +423,8 @@ def run_ray(specs: list[ShardSpec], config: BuildConfig, out: Path, on_result: C
         ds = chain(ray, ds, pools, lambda pool, last: (_Segment, (
             config, pool.stages, ledger, last, config.clip_timeout_s if "source" in pool.stages else None, level)))
         status = _Status(len(clips), len(specs), status_every_s)
-        _Collector(specs, out, config.settings(), on_result, on_clip, status).drain(ray, ds, ledger)
+        collector = _Collector(specs, out, config.settings(), on_result, on_clip, status, len(pools), _off(config, pools))
+        collector.drain(ray, ds, ledger)
     finally:
         if started_here:
             ray.shutdown()
