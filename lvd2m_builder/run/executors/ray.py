@@ -98,8 +98,9 @@ def plan(config: BuildConfig, cluster: dict[str, float], address: str = "local")
     gpus, cpus = cluster.get("GPU", 0.0), cluster.get("CPU", 1.0)
     cut = segments(config)
     named = {"motion", *(segment.stages[0] for segment in cut[1:])}
-    for stage in sorted(set(config.ray_gpus) - named):
-        raise ConfigError(f"ray_gpus[{stage!r}]", config.ray_gpus[stage],
+    unknown = sorted(set(config.ray_gpus) - named)
+    if unknown:
+        raise ConfigError(f"ray_gpus[{unknown[0]!r}]", config.ray_gpus[unknown[0]],
                           f"names no model stage of this build ({', '.join(sorted(named))})")
 
     def share(stage: str, device: Optional[str], declared: float) -> float:
