@@ -56,7 +56,7 @@ class RemoteOutput:
                 self._get(MANIFEST)
                 for rel in sorted(Manifest.load(self.mirror).files()):
                     self._get(rel)
-        except (OSError, ValueError) as e:
+        except Exception as e:  # fsspec backends raise their own types (botocore's NoCredentialsError, ...)
             raise OutputError(self.url, " ".join(str(e).split()) or type(e).__name__) from e
 
     def _get(self, rel: str) -> None:

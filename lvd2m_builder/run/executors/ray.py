@@ -241,6 +241,12 @@ class _Segment:
         return _Watchdog(self.timeout_s, lambda why: self.ray.get(self.ledger.hang.remote(key, why)))
 
 
+def _named(pool: Pool) -> type:
+    """A _Segment named for the pool's stages: Ray Data names an operator (its progress bar, its stats) after
+    the class, so they read ``MapBatches(semantic)`` rather than five ``MapBatches(_Segment)``."""
+    return type("+".join(pool.stages), (_Segment,), {})
+
+
 class _Watchdog:
     """Within ``timeout_s`` the block must finish, or ``record(why)`` is called and the process exits."""
 
@@ -421,7 +427,7 @@ def run_ray(specs: list[ShardSpec], config: BuildConfig, out: Path, on_result: C
         clips = [pickle.dumps(Clip(ref=ref)) for spec in specs for ref in spec.refs]
         ds = ray.data.from_items([{"clip": blob} for blob in clips], override_num_blocks=min(len(clips), MAX_INPUT_BLOCKS))
         level = logging.getLogger().getEffectiveLevel()
-        ds = chain(ray, ds, pools, lambda pool, last: (_Segment, (
+        ds = chain(ray, ds, pools, lambda pool, last: (_named(pool), (
             config, pool.stages, ledger, last, config.clip_timeout_s if "source" in pool.stages else None, level)))
         status = _Status(len(clips), len(specs), status_every_s)
         collector = _Collector(specs, out, config.settings(), on_result, on_clip, status, len(pools), _off(config, pools))
