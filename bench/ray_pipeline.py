@@ -221,6 +221,8 @@ def main() -> int:
         import torch
 
         args.gpus = args.gpus or torch.cuda.device_count()
+        if not args.gpus:
+            parser.error("--device cuda needs a CUDA GPU (torch sees none); --device sim runs anywhere")
         args.cpus = args.cpus or max(1, (os.cpu_count() or 4) - 2)
         if args.quick:
             args.prompt_tokens, args.new_tokens = min(args.prompt_tokens, 1000), min(args.new_tokens, 64)
