@@ -427,6 +427,10 @@ class BuildConfig(_Section):
     clip_timeout_s: Optional[float] = field(default=None, metadata={"run": True})
     executor: Literal["local", "ray"] = field(default="local", metadata={"run": True})  # local processes or Ray
     ray_address: Optional[str] = field(default=None, metadata={"run": True})  # ray: the cluster (None: RAY_ADDRESS)
+    # ray: actors of the CPU pool (fetch to motion; None: every cluster CPU the model pools leave), and GPUs per
+    # actor of a model stage's pool by stage name, over the share the stage declares (stages/registry.py)
+    ray_cpu_actors: Optional[int] = field(default=None, metadata={"run": True})
+    ray_gpus: dict[str, float] = field(default_factory=dict, metadata={"run": True})
 
     def validate(self) -> None:
         _check(self.shard_size >= 1, "shard_size", self.shard_size, "must be >= 1")
@@ -435,6 +439,11 @@ class BuildConfig(_Section):
         _check(self.decode_chunk >= 1, "decode_chunk", self.decode_chunk, "must be >= 1")
         _check(self.ray_address is None or self.executor == "ray", "ray_address", self.ray_address,
                "only means something with executor=ray")
+        _check(self.ray_cpu_actors is None or self.ray_cpu_actors >= 1, "ray_cpu_actors", self.ray_cpu_actors,
+               "must be >= 1")
+        for stage, share in self.ray_gpus.items():
+            _check(0 < share <= 1 or share == int(share) > 1, f"ray_gpus[{stage!r}]", share,
+                   "must be a share of one GPU in (0, 1], or a whole number of GPUs")
         for name in ("prefilter", "dedup"):
             _check(not getattr(self, name).enabled or self.embed.enabled, f"{name}.enabled", True,
                    "needs CLIP embeddings: set embed.enabled=true too")

@@ -140,3 +140,10 @@ class DedupError(Lvd2mError, ValueError):
 
     def __init__(self, path: str, why: str) -> None:
         super().__init__(f"{path}: cannot deduplicate: {why}", path=path, why=why)
+
+
+class ClusterError(Lvd2mError, ConnectionError):
+    """The Ray cluster cannot be joined (unreachable address) or cannot run the build (no GPU for a cuda stage)."""
+
+    def __init__(self, address: str, why: str) -> None:
+        super().__init__(f"ray cluster {address}: {why}", address=address, why=why)

@@ -10,6 +10,7 @@ from lvd2m_builder.cli.progress import progress_options
 from lvd2m_builder.cli.settings import add_settings, config_from
 from lvd2m_builder.cli.summary import build_summary
 from lvd2m_builder.errors import UsageError
+from lvd2m_builder.inputs.names import is_url
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,9 @@ def add(sub) -> None:
         "rebuilds only the clips that need new scores; other setting changes need --overwrite.",
     )
     p.add_argument("inputs", nargs="*", help="video directories, files, globs or URLs; .tar shards; clip tables")
-    p.add_argument("--out", required=True, help="output directory (load it with load_dataset(OUT, streaming=True))")
+    p.add_argument("--out", required=True,
+                   help="output directory (load it with load_dataset(OUT, streaming=True)), or an fsspec URL such as "
+                   "s3://bucket/prefix (built in a local mirror and uploaded shard by shard)")
     p.add_argument("--demo", action="store_true",
                    help="build over synthetic sample clips it draws itself (no downloads)")
     add_settings(p)
@@ -56,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
         inputs += [str(p) for p in make_demo_set(default_samples_dir())]
     if not inputs:
         raise UsageError("build", "give INPUTS or --demo")
+    if args.embed_videos and is_url(args.out):
+        raise UsageError("build", "--embed-videos needs a local --out (cut the clips there, then copy it)")
     if args.dry_run:
         from lvd2m_builder.run.plan import plan_build
 

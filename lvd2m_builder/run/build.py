@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -14,6 +15,7 @@ from lvd2m_builder.config import RUN_SETTINGS, BuildConfig
 from lvd2m_builder.dedup.run import dedup_dataset
 from lvd2m_builder.errors import SourceError
 from lvd2m_builder.inputs.listing import list_refs, missing_inputs
+from lvd2m_builder.inputs.names import is_url
 from lvd2m_builder.materialize.cutter import MaterializeConfig
 from lvd2m_builder.materialize.freshness import materialize_section, refresh_config
 from lvd2m_builder.materialize.run import materialize
@@ -25,6 +27,7 @@ from lvd2m_builder.store.adopt import open_manifest
 from lvd2m_builder.store.atomic import write_json_atomic
 from lvd2m_builder.store.manifest import Manifest, settings_hash
 from lvd2m_builder.store.output_dir import check_output, inside, prepare_output
+from lvd2m_builder.store.remote import RemoteOutput
 from lvd2m_builder.store.reshard import recover
 from lvd2m_builder.store.shards import ShardResult, plan_shards, read_keys
 
@@ -40,9 +43,21 @@ def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite
     adopt.py), the rest are built. With changed settings, the stored rows are first re-decided where their scores
     allow (see rebuild.py). ``out`` must be new, empty or an lvd2m output (output_dir.py); nothing under it is read
     as an input. ``keep_card`` leaves README.md as it is. ``embed_videos``: also write the ``videos`` config;
-    outputs an earlier materialize made from the accepted rows are made again when those rows changed.
+    outputs an earlier materialize made from the accepted rows are made again when those rows changed. ``out`` may
+    be an fsspec URL (``s3://bucket/prefix``): the build runs in a local mirror that store/remote.py keeps the
+    remote copy in step with, shard by shard.
     """
-    inputs, out = list(inputs), Path(out)
+    inputs = list(inputs)
+    if not is_url(str(out)):
+        return _build(inputs, Path(out), config, overwrite, progress, keep_card, embed_videos)
+    with tempfile.TemporaryDirectory(prefix="lvd2m-out-") as mirror:  # a URL: built in a local mirror (remote.py)
+        remote = RemoteOutput(str(out), Path(mirror))
+        remote.pull(overwrite)
+        return _build(inputs, Path(mirror), config, False, progress, keep_card, embed_videos, remote)
+
+
+def _build(inputs: list[str], out: Path, config: BuildConfig, overwrite: bool, progress: Optional[bool],
+           keep_card: bool, embed_videos: Optional[MaterializeConfig], remote: Optional[RemoteOutput] = None) -> dict:
     check_output(out, overwrite, keep_card)  # before any listing: refusals come first and cost nothing
     fed = [i for i in inputs if "://" not in i.removeprefix("file://") and inside(i.removeprefix("file://"), out)]
     if inputs and len(fed) == len(inputs):
@@ -66,6 +81,8 @@ def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite
     manifest = manifest or Manifest(settings_hash(settings), settings)
     manifest.run = {name: value for name, value in config.to_dict().items() if name in RUN_SETTINGS}
     manifest.card.update(card)  # card fields persist: a rebuild that sets none keeps the output's
+    if remote is not None:
+        remote.sync()  # a rebuild's rewritten shards up, a killed build's unrecorded uploads gone
     done = {key for path in manifest.files() for key in read_keys(out / path)}
     pending = [ref for ref in refs if ref.key not in done]
     todo = plan_shards(pending, config.shard_size, manifest.next_index())
@@ -83,9 +100,11 @@ def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite
     def on_result(result: ShardResult) -> None:
         manifest.record(result)
         manifest.save(out)
+        if remote is not None:
+            remote.publish(result)
 
     try:
-        run_shards(todo, config, out, on_result, on_clip)
+        run_shards(todo, config, out, on_result, on_clip, progress)
     finally:
         bar.close()
     if config.dedup.enabled:  # a pass over the whole dataset, so it runs once every shard is finished
@@ -100,4 +119,6 @@ def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite
         materialize(out, section.get("sources"), section.get("mapping"), redo, progress, keep_card)
     elif not keep_card:
         write_card(out, stats, settings)
+    if remote is not None:
+        remote.sync()
     return {**stats, "missing_inputs": len(missing)}
