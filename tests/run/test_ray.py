@@ -103,7 +103,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_an_unreachable_address_fails_in_seconds_with_one_line(tmp_path, ffmpeg_available):
+def test_an_unreachable_address_fails_in_seconds_with_one_line(tmp_path):
     samples.pan(tmp_path / "pan.mp4", seconds=4.0, size=(64, 48))
     address = f"127.0.0.1:{_free_port()}"  # nothing listens there
     proc = subprocess.run([sys.executable, "-m", "lvd2m_builder.cli", "build", str(tmp_path / "pan.mp4"), "--out",
@@ -200,7 +200,7 @@ def test_the_stream_writes_the_rows_a_local_build_writes(ray_local, shared_video
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory, ffmpeg_available):
+def clips(tmp_path_factory):
     """Eight small clips, four shards of two: pans (accepted), stills (motion), a short one and a corrupt one."""
     d = tmp_path_factory.mktemp("ray-clips")
     for i in range(3):

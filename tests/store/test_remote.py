@@ -25,7 +25,7 @@ def s3(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory, ffmpeg_available):
+def clips(tmp_path_factory):
     d = tmp_path_factory.mktemp("remote-clips")
     samples.pan(d / "pan.mp4", seconds=11.0, size=(64, 48))
     samples.pan(d / "short.mp4", seconds=4.0, size=(64, 48))
