@@ -4,9 +4,10 @@ Every writer of the package writes local files (atomic renames need a filesystem
 in a mirror directory and this keeps the remote copy in step. A finished shard's two files are uploaded before
 the manifest that names them, and an object store's PUT is atomic (the object appears whole or not at all), so
 neither a reader nor a resumed build sees a half shard or a manifest naming a missing file. A killed build
-resumes from the remote manifest: the shards it names are downloaded into a fresh mirror, shard objects it does
-not name (uploaded just before a kill) are removed, as a local build drops unrecorded shard files, and the rest
-is built.
+resumes from the remote copy: its manifest and every shard object are downloaded into a fresh mirror, where the
+build adopts the shards the manifest does not name (uploaded just before a kill) or sets them aside, as it does
+locally (store/adopt.py); the remote copy then follows: set-aside shards move to its ``.lvd2m-set-aside/``,
+never deleted.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Iterable
 
 from lvd2m_builder.errors import OutputError
 from lvd2m_builder.schema import REJECTS_DIR, TRAIN_DIR
-from lvd2m_builder.store.manifest import MANIFEST, Manifest
+from lvd2m_builder.store.adopt import SET_ASIDE
+from lvd2m_builder.store.manifest import MANIFEST
 from lvd2m_builder.store.shards import ShardResult
 
 log = logging.getLogger(__name__)
@@ -44,20 +46,24 @@ class RemoteOutput:
         return f"{self.root}/{rel}"
 
     def pull(self, overwrite: bool) -> None:
-        """Check that the URL takes writes, then fill the mirror with what the remote manifest vouches for
+        """Check that the URL takes writes, then fill the mirror with its manifest and shards, recorded or not
         (``overwrite``: delete the remote output first)."""
         try:
+            self.fs.invalidate_cache()  # a cached filesystem instance may hold listings from another run
             if overwrite and self.fs.exists(self.root):
                 self.fs.rm(self.root, recursive=True)
             probe = self._remote(f".write-test-{os.getpid()}")
             self.fs.pipe_file(probe, b"")
             self.fs.rm_file(probe)
-            if self.fs.exists(self._remote(MANIFEST)):
-                self._get(MANIFEST)
-                for rel in sorted(Manifest.load(self.mirror).files()):
-                    self._get(rel)
+            for rel in [MANIFEST] * self.fs.exists(self._remote(MANIFEST)) + self._shards():
+                self._get(rel)
         except Exception as e:  # fsspec backends raise their own types (botocore's NoCredentialsError, ...)
             raise OutputError(self.url, " ".join(str(e).split()) or type(e).__name__) from e
+
+    def _shards(self) -> list[str]:
+        """The shard objects under the URL (relative paths), recorded or not."""
+        return sorted(f"{directory}/{path.rsplit('/', 1)[-1]}" for directory in (TRAIN_DIR, REJECTS_DIR)
+                      for path in self.fs.glob(self._remote(f"{directory}/*.arrow")))
 
     def _get(self, rel: str) -> None:
         local = self.mirror / rel
@@ -79,17 +85,12 @@ class RemoteOutput:
         self.put([result.train_path, result.rejects_path, MANIFEST])
 
     def sync(self) -> None:
-        """Make the remote hold the mirror: changed files up (the manifest last), then the shard objects the
-        mirror does not hold (a killed build's unrecorded uploads, shards a rebuild rewrote) removed."""
-        files = sorted(
-            path.relative_to(self.mirror).as_posix() for path in self.mirror.rglob("*")
-            if path.is_file() and not any(part.startswith(".") for part in path.relative_to(self.mirror).parts)
-        )
+        """Make the remote hold the mirror: changed files up (set-aside shards included, the manifest last), then
+        the shard objects the mirror no longer holds (set aside, or rewritten by a rebuild) removed."""
+        files = sorted(rel for rel in (path.relative_to(self.mirror).as_posix() for path in self.mirror.rglob("*")
+                                       if path.is_file())
+                       if rel.startswith(f"{SET_ASIDE}/") or not any(part.startswith(".") for part in rel.split("/")))
         self.put([rel for rel in files if rel != MANIFEST] + [rel for rel in files if rel == MANIFEST])
-        keep = set(files)
-        for directory in (TRAIN_DIR, REJECTS_DIR):
-            for path in self.fs.glob(self._remote(f"{directory}/*")):
-                rel = f"{directory}/{path.rsplit('/', 1)[-1]}"
-                if rel not in keep:
-                    log.info("removing %s/%s: not recorded as finished", self.url, rel)
-                    self.fs.rm_file(path)
+        for rel in sorted(set(self._shards()) - set(files)):
+            log.info("removing %s/%s: the mirror no longer holds it", self.url, rel)
+            self.fs.rm_file(self._remote(rel))

@@ -18,6 +18,7 @@ from lvd2m_builder.run.stats import ShardStats, merge
 from lvd2m_builder.schema import REJECT_FEATURES, REJECTS_DIR, ROW_FEATURES, TRAIN_DIR
 from lvd2m_builder.store.atomic import write_json_atomic
 from lvd2m_builder.store.manifest import Manifest, settings_hash
+from lvd2m_builder.store.output_dir import sign_card
 
 #: A build before captioning existed (no captions section), and one whose captions stage ran.
 SETTINGS = {k: v for k, v in BuildConfig().to_dict().items() if k not in ("semantic", "captions")}
@@ -95,7 +96,8 @@ def write_dataset(out: Path, train: list[list[dict]], rejects: Optional[list[lis
     if plots:
         write_card(out, stats, settings)
     else:
-        render_card(stats, settings, repo_id=out.name).save(out / "README.md")
+        # as write_card signs it: lvd2m replaces only cards it wrote (store/output_dir.py)
+        (out / "README.md").write_text(sign_card(str(render_card(stats, settings, repo_id=out.name))), encoding="utf-8")
     return out
 
 

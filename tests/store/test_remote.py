@@ -1,5 +1,6 @@
 """``--out`` at an fsspec URL (a moto S3): built in a local mirror, published shard by shard, resumed from the
-remote manifest; objects the manifest does not name are removed; an unusable URL is one line."""
+remote copy; shard objects the manifest does not name are adopted or set aside, never deleted; an unusable URL
+is one line."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def _keys(endpoint: str, folder: str) -> list[str]:
     return sorted(row["key"] for row in rows)
 
 
-def test_a_rerun_removes_what_the_manifest_does_not_name_and_builds_only_new_clips(s3, clips, tmp_path):
+def test_a_rerun_sets_aside_a_duplicate_shard_adopts_a_new_one_and_builds_only_new_clips(s3, clips, tmp_path):
     import fsspec
 
     fs = fsspec.filesystem("s3", skip_instance_cache=True)
@@ -46,14 +47,19 @@ def test_a_rerun_removes_what_the_manifest_does_not_name_and_builds_only_new_cli
     assert (first["clips"], first["accepted"]) == (1, 1)
     manifest = json.loads(fs.cat_file(f"{URL}/_manifest.json"))
     (entry,) = manifest["shards"].values()
-    # a shard uploaded by a build killed before its manifest named it: it would duplicate rows if it stayed
+    # shards uploaded by a build killed before its manifest named them: a copy of a recorded one (its keys would
+    # be there twice) and one of a clip not built yet (the short clip's reject, built elsewhere)
     fs.copy(f"{URL}/{entry['train']}", f"{URL}/data/train-00007-of-00008.arrow")
+    build([str(clips / "short.mp4")], tmp_path / "elsewhere", CONFIG, progress=False)
+    fs.put_file(str(next((tmp_path / "elsewhere" / "rejects").glob("*.arrow"))), f"{URL}/rejects/rejects-00009-of-00010.arrow")
     second = build([str(clips)], URL, CONFIG, progress=False)
     assert (second["clips"], second["accepted"]) == (2, 1)
-    assert not fs.exists(f"{URL}/data/train-00007-of-00008.arrow")
+    assert not fs.exists(f"{URL}/data/train-00007-of-00008.arrow")  # moved aside, not deleted:
+    assert fs.exists(f"{URL}/.lvd2m-set-aside/data/train-00007-of-00008.arrow")
+    assert fs.exists(f"{URL}/rejects/rejects-00009-of-00010.arrow")  # adopted: the short clip was not built again
     assert len(_keys(s3, "data")) == 1 and len(_keys(s3, "rejects")) == 1
     shards = json.loads(fs.cat_file(f"{URL}/_manifest.json"))["shards"]
-    assert len(shards) == 2 and entry in shards.values()  # the first shard kept, the new clip in a second
+    assert len(shards) == 2 and entry in shards.values()
     assert json.loads(fs.cat_file(f"{URL}/stats.json"))["clips"] == 2 and fs.exists(f"{URL}/README.md")
 
 
