@@ -16,7 +16,7 @@ from lvd2m_builder.card.write import render_card, write_card
 from lvd2m_builder.config import BuildConfig
 from lvd2m_builder.run.stats import ShardStats, merge
 from lvd2m_builder.schema import REJECT_FEATURES, REJECTS_DIR, ROW_FEATURES, TRAIN_DIR
-from lvd2m_builder.store.atomic import write_json_atomic
+from lvd2m_builder.store.atomic import write_json_atomic, write_text_atomic
 from lvd2m_builder.store.manifest import Manifest, settings_hash
 from lvd2m_builder.store.output_dir import sign_card
 
@@ -89,15 +89,15 @@ def write_dataset(out: Path, train: list[list[dict]], rejects: Optional[list[lis
         for r in rejected:
             stats.rejected_by_stage[r["stage"]] = stats.rejected_by_stage.get(r["stage"], 0) + 1
         parts.append(stats)
-        manifest.shards[f"shard{index}"] = {"index": index, "stats": stats.to_dict()}
+        manifest.shards[f"shard{index}"] = {"index": index, "train": f"{TRAIN_DIR}/train-{name}",
+                                            "rejects": f"{REJECTS_DIR}/rejects-{name}", "stats": stats.to_dict()}
     manifest.save(out)
     stats = merge(parts)
     write_json_atomic(out / "stats.json", stats)
     if plots:
         write_card(out, stats, settings)
     else:
-        # as write_card signs it: lvd2m replaces only cards it wrote (store/output_dir.py)
-        (out / "README.md").write_text(sign_card(str(render_card(stats, settings, repo_id=out.name))), encoding="utf-8")
+        write_text_atomic(out / "README.md", sign_card(str(render_card(stats, settings, repo_id=out.name))))
     return out
 
 
