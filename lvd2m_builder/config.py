@@ -122,7 +122,8 @@ class RobustCutConfig(_Section):
 
 @dataclass(frozen=True)
 class CutConfig(_Section):
-    """Scene-cut check; any cut rejects.
+    """Scene-cut check. ``on_cut``: ``reject`` drops a clip with any cut (the paper: its sources were already cut
+    into clips); ``split`` divides a video at its cuts into shots, each a clip of its own (see ``SplitConfig``).
 
     ``detector``: ``content`` is the paper's PySceneDetect ContentDetector on frames sampled at ``fps`` (with
     ``threshold`` and ``min_scene_len``), its cuts placed with the frames at ``refine_fps`` (null: midpoints); ``robust`` tells camera motion from cuts (``robust`` holds its
@@ -140,6 +141,7 @@ class CutConfig(_Section):
     detector: Literal["content", "robust", "transnetv2"] = "content"
     robust: RobustCutConfig = field(default_factory=RobustCutConfig)
     transnet_threshold: float = 0.5
+    on_cut: Literal["reject", "split"] = "reject"
 
     def validate(self) -> None:
         _check(0 < self.threshold <= 255, "cuts.threshold", self.threshold, "must be in (0, 255]")
@@ -148,6 +150,26 @@ class CutConfig(_Section):
         _check(self.refine_fps is None or self.refine_fps >= self.fps, "cuts.refine_fps", self.refine_fps,
                "must be null or at least cuts.fps")
         _check(0 < self.transnet_threshold < 1, "cuts.transnet_threshold", self.transnet_threshold, "must be in (0, 1)")
+
+
+@dataclass(frozen=True)
+class SplitConfig(_Section):
+    """Shots of a video split at its cuts (``cuts.on_cut=split``; stages/split.py).
+
+    A transition belongs to no shot: its frames, and ``margin_frames`` more on each side, are trimmed from both
+    neighbours. ``max_s`` (none in the paper) cuts a longer shot into equal consecutive pieces of at most that
+    length, as Panda-70M and Open-Sora cap clip length; with ``max_s`` below twice ``duration.min_s`` a piece can
+    fall under ``duration.min_s`` and be rejected.
+    """
+
+    PREFIX: ClassVar[str] = "split."
+
+    margin_frames: int = 3
+    max_s: Optional[float] = None
+
+    def validate(self) -> None:
+        _check(self.margin_frames >= 0, "split.margin_frames", self.margin_frames, "must be >= 0")
+        _check(self.max_s is None or self.max_s > 0, "split.max_s", self.max_s, "must be null or > 0")
 
 
 @dataclass(frozen=True)
@@ -413,6 +435,7 @@ class BuildConfig(_Section):
     dataset_src: str = "local"
     duration: DurationConfig = field(default_factory=DurationConfig)
     cuts: CutConfig = field(default_factory=CutConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
     motion: MotionConfig = field(default_factory=MotionConfig)
     semantic: SemanticConfig = field(default_factory=SemanticConfig)
     captions: CaptionConfig = field(default_factory=CaptionConfig)
@@ -444,6 +467,11 @@ class BuildConfig(_Section):
         for stage, share in self.ray_gpus.items():
             _check(0 < share <= 1 or share == int(share) > 1, f"ray_gpus[{stage!r}]", share,
                    "must be a share of one GPU in (0, 1], or a whole number of GPUs")
+        split = self.cuts.on_cut == "split"
+        _check(split or self.split.max_s is None, "split.max_s", self.split.max_s,
+               "only means something with cuts.on_cut=split")
+        _check(self.split.max_s is None or self.split.max_s > self.duration.min_s, "split.max_s", self.split.max_s,
+               "must exceed duration.min_s, or every piece is rejected")
         for name in ("prefilter", "dedup"):
             _check(not getattr(self, name).enabled or self.embed.enabled, f"{name}.enabled", True,
                    "needs CLIP embeddings: set embed.enabled=true too")

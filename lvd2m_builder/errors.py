@@ -7,7 +7,7 @@ back from a worker process or a Ray task.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 
 class Lvd2mError(Exception):
@@ -55,10 +55,11 @@ class SourceError(Lvd2mError, OSError):
 
 
 class DecodeError(Lvd2mError, OSError):
-    """A file is not a decodable video (corrupt, truncated, audio-only, not a video)."""
+    """A file is not a decodable video (corrupt, truncated, audio-only, not a video); ``frame``: the first frame
+    that did not decode, when decoding stopped part-way."""
 
-    def __init__(self, uri: str, why: str) -> None:
-        super().__init__(f"cannot decode {uri}: {why}", uri=uri, why=why)
+    def __init__(self, uri: str, why: str, frame: Optional[int] = None) -> None:
+        super().__init__(f"cannot decode {uri}: {why}", uri=uri, why=why, frame=frame)
 
 
 class MissingWeightsError(Lvd2mError, FileNotFoundError):

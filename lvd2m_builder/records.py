@@ -19,8 +19,20 @@ _KEY_NAMESPACE = uuid.UUID("6f1c1a52-0d2b-5b7e-9a43-1c2d9e0b7a11")
 
 
 @dataclass(frozen=True)
+class ShotOf:
+    """Where a shot came from (``cuts.on_cut=split``): the input video's key, the shot's place among the clips
+    that video gave, and its frames ``[first, end)`` in the file, which make its key frame-exact."""
+
+    source: str
+    index: int
+    count: int
+    frames: tuple[int, int]
+
+
+@dataclass(frozen=True)
 class ClipRef:
-    """One candidate clip: a source URI and, for clip tables, a span inside it (seconds)."""
+    """One candidate clip: a source URI and, for clip tables, a span inside it (seconds); a shot also says which
+    input video it was cut from."""
 
     uri: str
     video_id: str
@@ -29,12 +41,23 @@ class ClipRef:
     span_end: Optional[float] = None
     orig_caption: Optional[str] = None
     error: Optional[str] = None  # why listing found this ref unusable (a malformed table row): rejected at source
+    shot: Optional[ShotOf] = None
 
     @property
     def key(self) -> str:
-        """uuid5 of URI + span: stable across rebuilds, so a rerun writes the same keys."""
+        """uuid5 of URI + span (a shot: of its video's key + its frames): stable across rebuilds, so a rerun writes
+        the same keys, and unique even where two listed spans of one video hold the same shot."""
+        if self.shot is not None:
+            first, end = self.shot.frames
+            return str(uuid.uuid5(_KEY_NAMESPACE, f"{self.shot.source}#frames={first}-{end}"))
         span = "" if self.span_start is None else f"#{self.span_start:.3f}-{self.span_end:.3f}"
         return str(uuid.uuid5(_KEY_NAMESPACE, self.uri + span))
+
+    @property
+    def source_key(self) -> str:
+        """The key of the input this clip came from: its own, or its video's for a shot (resume and rebuild
+        count inputs by it)."""
+        return self.shot.source if self.shot is not None else self.key
 
 
 @dataclass
@@ -68,6 +91,7 @@ class Clip:
     cut_scores: list[float] = field(default_factory=list)
     flow_score: Optional[float] = None
     flow_backend: Optional[str] = None
+    flow_pairs: list[tuple[float, float, float]] = field(default_factory=list)  # (t0, t1, magnitude) per frame pair
     frames: dict[str, list[tuple[float, np.ndarray]]] = field(default_factory=dict)
     rejection: Optional[Rejection] = None
     seconds: dict[str, float] = field(default_factory=dict)
@@ -84,6 +108,11 @@ class Clip:
     cut_probabilities: list[tuple[float, float]] = field(default_factory=list)
     flow_residuals: list[tuple[float, float, float, float]] = field(default_factory=list)
     cut_evidence: dict[str, Any] = field(default_factory=dict)
+    # cuts.on_cut=split: each cut's transition as (last time the old shot may keep, first time of the new shot),
+    # clip-relative; where a partial decode stopped (time, why); what a shot's provenance records of its split
+    transitions: list[tuple[float, float]] = field(default_factory=list)
+    decode_failure: Optional[tuple[float, str]] = None
+    split: dict[str, Any] = field(default_factory=dict)
     # CLIP (embed/): per-frame embeddings (in memory only), the pooled clip embedding, caption alignment scores,
     # and the zero-shot pre-filter's probabilities (written into provenance)
     frame_embeddings: list[tuple[float, np.ndarray]] = field(default_factory=list)
@@ -110,6 +139,7 @@ class Clip:
         self.cut_candidates = []
         self.cut_probabilities = []
         self.flow_residuals = []
+        self.flow_pairs = []
         if finished or self.rejected:
             self.frames = {}
             self.frame_embeddings = []
@@ -121,6 +151,7 @@ def _common(clip: Clip) -> dict[str, Any]:
     span_end = ref.span_end if ref.span_end is not None else (span_start + info.duration if info else None)
     return {
         "key": ref.key,
+        "source_key": ref.source_key,
         "video_id": ref.video_id,
         "url": ref.uri,
         "dataset_src": ref.dataset_src,
@@ -148,6 +179,7 @@ def provenance(clip: Clip, settings: dict[str, Any]) -> str:
             "cut_scores": [round(s, 2) for s in clip.cut_scores],
             **({"models": clip.models} if clip.models else {}),
             **({"cut_evidence": clip.cut_evidence} if clip.cut_evidence else {}),
+            **({"split": clip.split} if clip.split else {}),
             **({"prefilter": clip.prefilter_scores} if clip.prefilter_scores else {}),
         },
         sort_keys=True,

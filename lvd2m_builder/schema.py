@@ -15,6 +15,7 @@ SEGMENT = {"start": Value("float32"), "end": Value("float32"), "caption": Value(
 #: Fields every clip has, accepted or not, as far as they were measured.
 _COMMON = {
     "key": Value("string"),
+    "source_key": Value("string"),  # the input's key: the row's own, or for a shot its video's (cuts.on_cut=split)
     "video_id": Value("string"),
     "url": Value("string"),
     "dataset_src": Value("string"),

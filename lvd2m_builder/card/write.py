@@ -26,7 +26,8 @@ from lvd2m_builder.store.reader import open_source, read_settings
 #: Card templates live in the repo's top-level ``cards/``, shipped as ``lvd2m_builder.cards`` (pyproject package-dir).
 TEMPLATE = resources.files("lvd2m_builder.cards") / "dataset_card.md"
 DEFAULT_TITLE = "LVD-2M-style long-take video clips"
-_KNOWN_SECTIONS = {"preset", "dataset_src", "duration", "cuts", "motion", "shard_size", "workers", "decode_chunk"}
+_KNOWN_SECTIONS = {"preset", "dataset_src", "duration", "cuts", "split", "motion", "shard_size", "workers",
+                   "decode_chunk"}
 
 
 def plural(count: int, noun: str) -> str:
@@ -46,8 +47,14 @@ def _pipeline(settings: dict[str, Any], stats: dict[str, Any]) -> list[tuple[str
     d = settings["duration"]
     rows = [("duration", "probed length", f"> {d['min_s']:g} s" + (f", <= {d['max_s']:g} s" if d.get("max_s") else ""))]
     c = settings.get("cuts") or {}
+    split = c.get("on_cut") == "split"
     if c.get("enabled"):
         rows.append(("scene cuts", *_cut_check(c)))
+    if split:
+        s = settings.get("split") or {}
+        cap = f"; shots over {s['max_s']:g} s cut into equal pieces" if s.get("max_s") else ""
+        rows.append(("split", "shots between cuts", f"transitions trimmed, {s.get('margin_frames')} frames more "
+                                                    f"each side; shots > {d['min_s']:g} s kept on{cap}"))
     m = settings.get("motion") or {}
     if m.get("enabled"):
         model = (f"torchvision RAFT-large, {m['raft_updates']} updates" if m["backend"] == "raft"
@@ -62,19 +69,20 @@ def _pipeline(settings: dict[str, Any], stats: dict[str, Any]) -> list[tuple[str
 
 
 def _cut_check(c: dict[str, Any]) -> tuple[str, str]:
-    """(method, setting) of the cut detector the settings name (``cuts.detector``; older settings: ``content``)."""
+    """(method, setting) of the cut detector the settings name (``cuts.detector``; older settings: ``content``),
+    and what a cut does (``cuts.on_cut``)."""
     detector = c.get("detector", "content")
+    fate = "cuts split videos into shots" if c.get("on_cut") == "split" else "any cut rejects"
     if detector == "robust":
         r = c["robust"]
         return ("lvd2m robust check: per-frame spikes, fades and dissolves, confirmed by optical-flow residuals",
                 f"{r['tiny_width']} px frames at the native rate; spike ratio {r['spike_ratio']:g}, unmatched pixels "
                 f">= {r['min_unmatched']:g}, blank std <= {r['blank_std']:g}, dissolve blend {r['dissolve_blend']:g};"
-                " any cut rejects")
+                f" {fate}")
     if detector == "transnetv2":
-        return "TransNetV2 on every frame", f"cut probability > {c['transnet_threshold']:g}; any cut rejects"
+        return "TransNetV2 on every frame", f"cut probability > {c['transnet_threshold']:g}; {fate}"
     return ("PySceneDetect ContentDetector",
-            f"threshold {c['threshold']:g}, min_scene_len {c['min_scene_len']}, frames at {c['fps']:g} fps; "
-            "any cut rejects")
+            f"threshold {c['threshold']:g}, min_scene_len {c['min_scene_len']}, frames at {c['fps']:g} fps; {fate}")
 
 
 def _stage_order(name: str) -> tuple[int, str]:
@@ -145,6 +153,7 @@ def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Option
         funnel=stats["funnel"],
         reasons=[(shorten(reason), count) for reason, count in list(stats.get("rejected_by_reason", {}).items())[:10]],
         input_clips=plural(stats["clips"], "input clip"),
+        split=stats.get("split"),
         accepted=stats["accepted"],
         accepted_clips=plural(stats["accepted"], "clip"),
         accept_percent=round(100 * stats["accept_rate"], 1),

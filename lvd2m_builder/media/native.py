@@ -35,6 +35,7 @@ def every_frame(path: str, starts: np.ndarray, first: int, last: int, tiny: Iter
     tiny = sorted(set(tiny))
     # one scaler per size, kept across frames: a fresh one per frame (VideoFrame.to_ndarray) costs 2-8x the decode
     scalers = {s: VideoReformatter() for s in [*tiny, size]}
+    index = first - 1
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]
@@ -42,7 +43,6 @@ def every_frame(path: str, starts: np.ndarray, first: int, last: int, tiny: Iter
             zero = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
             if first > 0:  # to the keyframe before the span; frames before ``first`` are decoded and dropped
                 container.seek(int((starts[first] + zero) / stream.time_base), stream=stream, backward=True)
-            index = first - 1
             for frame in container.decode(stream):
                 if frame.time is None:
                     index += 1
@@ -55,7 +55,8 @@ def every_frame(path: str, starts: np.ndarray, first: int, last: int, tiny: Iter
                 copies = {s: _rgb(scalers[s], frame, s, turns) for s in tiny}
                 yield index, copies, _rgb(scalers[size], frame, size, turns, area=False) if index in wanted else None
     except av.error.FFmpegError as e:
-        raise DecodeError(path, f"frames from {first} do not decode ({e})") from e
+        stopped = max(index + 1, first)  # the first frame not handed over
+        raise DecodeError(path, f"frame {stopped} and after do not decode ({e})", frame=stopped) from e
 
 
 def _rgb(scaler, frame, size: Size, turns: int, area: bool = True) -> np.ndarray:

@@ -18,7 +18,7 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from typing import ClassVar, Iterable
+from typing import ClassVar, Iterable, Iterator, Optional
 
 import cv2
 import numpy as np
@@ -95,38 +95,97 @@ class FrameSampler:
                 wants[i].append((t, task))
         return np.array(sorted(wants), dtype=np.int64), wants
 
-    def run(self, clip: Clip, tasks: list[FrameTask]) -> None:
+    def run(self, clip: Clip, tasks: list[FrameTask], partial: bool = False) -> None:
         """Decode and feed, adding decode and per-stage seconds to ``clip.seconds``.
 
-        Raises DecodeError (the file) or StageError (a stage's own failure).
+        Raises DecodeError (the file) or StageError (a stage's own failure). With ``partial``, a decode that
+        fails part-way is not raised: the tasks finish on the frames fed so far and ``clip.decode_failure`` says
+        where decoding stopped (clip seconds) and why (splitting keeps the shots that ended before it).
         """
         seconds = clip.seconds
         indices, wants = self.plan(clip, tasks)
         natives = [task for task in tasks if isinstance(task, NativeTask)]
-        started = time.perf_counter()
-        if natives or clip.info.decoder == "pyav":  # decord's seeks go by its frame times: wrong there
-            self._run_native(clip, natives, indices, wants)
-        elif len(indices):
-            reader, resize = open_reader(clip.path, width=self.width, height=self.height), False
-            for lo in range(0, len(indices), self.chunk):
-                part = indices[lo : lo + self.chunk]
-                try:
-                    frames = self._decode(reader, resize, clip.path, part)
-                except DecodeError as e:
-                    if resize:
-                        raise
-                    # decord's resize-on-decode refuses some sizes ("The size must exactly match"): decode at
-                    # the native size and resize after, for the rest of this clip.
-                    log.debug("resize-on-decode failed for %s (%s); resizing after decode", clip.path, e.why)
-                    reader, resize = open_reader(clip.path), True
-                    frames = self._decode(reader, resize, clip.path, part)
-                seconds["decode"] = seconds.get("decode", 0.0) + time.perf_counter() - started
-                for i, frame in zip(part.tolist(), frames):
+        offset = (clip.ref.span_start or 0.0) + float(clip.frame_starts[0])
+        try:
+            if natives or clip.info.decoder == "pyav":  # decord's seeks go by its frame times: wrong there
+                self._run_native(clip, natives, indices, wants)
+            else:
+                for i, frame in self._grid(clip.path, indices, seconds):
                     for t, task in sorted(wants[i], key=lambda pair: pair[0]):
                         _timed(seconds, task.stage, task.feed, t, frame)
-                started = time.perf_counter()
+        except DecodeError as e:
+            if not partial:
+                raise
+            stopped = e.frame if e.frame is not None else int(np.searchsorted(clip.frame_starts, offset - 1e-6))
+            clip.decode_failure = (float(clip.frame_starts[min(stopped, len(clip.frame_starts) - 1)]) - offset, e.why)
         for task in tasks:
             _timed(seconds, task.stage, task.finish)
+
+    def run_group(self, clips: list[tuple[Clip, list[GridTask]]]) -> dict[int, tuple[Optional[str], str]]:
+        """Feed several clips of one file (a video's shots) from one pass over it: their frames, decoded once.
+
+        Returns, by position in ``clips``, why a clip failed: (None, why) when a frame it needs did not decode,
+        (stage, why) when one of its stages failed; the others' tasks are finished. Decode seconds are shared
+        out evenly.
+        """
+        wants: dict[int, list[tuple[float, GridTask, int]]] = defaultdict(list)
+        for n, (clip, tasks) in enumerate(clips):
+            _, mine = self.plan(clip, tasks)
+            for i, pairs in mine.items():
+                wants[i].extend((t, task, n) for t, task in pairs)
+        failed: dict[int, tuple[Optional[str], str]] = {}
+        decode: dict[str, float] = {}
+        try:
+            for i, frame in self._sparse(clips[0][0], np.array(sorted(wants), dtype=np.int64), decode):
+                for t, task, n in sorted(wants[i], key=lambda entry: entry[0]):
+                    if n not in failed:
+                        failed.update(_fed(clips[n][0].seconds, task, t, frame, n))
+        except DecodeError as e:
+            stopped = e.frame if e.frame is not None else -1
+            for n in {n for i, entries in wants.items() if i >= stopped for _t, _task, n in entries}:
+                failed.setdefault(n, (None, e.why))
+        for n, (clip, tasks) in enumerate(clips):
+            clip.seconds["decode"] = clip.seconds.get("decode", 0.0) + decode.get("decode", 0.0) / len(clips)
+            for task in tasks if n not in failed else ():
+                failed.update(_fed(clip.seconds, task, None, None, n))
+        return failed
+
+    def _sparse(self, clip: Clip, indices: np.ndarray, seconds: dict[str, float]) -> Iterator[tuple[int, np.ndarray]]:
+        """(index, frame) for ``indices`` of ``clip``'s file: seeks with decord, or through PyAV from the first to
+        the last where decord's frame times are wrong (``VideoInfo.decoder``)."""
+        if clip.info.decoder != "pyav":
+            yield from self._grid(clip.path, indices, seconds)
+            return
+        if not len(indices):
+            return
+        started = time.perf_counter()
+        for i, _tiny, frame in every_frame(clip.path, clip.frame_starts, int(indices[0]), int(indices[-1]), [],
+                                           set(indices.tolist()), (self.width, self.height), clip.info.rotation):
+            if frame is not None:
+                seconds["decode"] = seconds.get("decode", 0.0) + time.perf_counter() - started
+                yield i, frame
+                started = time.perf_counter()
+
+    def _grid(self, path: str, indices: np.ndarray, seconds: dict[str, float]) -> Iterator[tuple[int, np.ndarray]]:
+        """(index, frame) for ``indices``, decoded with decord in chunks; decode time goes to ``seconds``."""
+        if not len(indices):
+            return
+        reader, resize = open_reader(path, width=self.width, height=self.height), False
+        for lo in range(0, len(indices), self.chunk):
+            part = indices[lo : lo + self.chunk]
+            started = time.perf_counter()
+            try:
+                frames = self._decode(reader, resize, path, part)
+            except DecodeError as e:
+                if resize:
+                    raise
+                # decord's resize-on-decode refuses some sizes ("The size must exactly match"): decode at
+                # the native size and resize after, for the rest of this clip.
+                log.debug("resize-on-decode failed for %s (%s); resizing after decode", path, e.why)
+                reader, resize = open_reader(path), True
+                frames = self._decode(reader, resize, path, part)
+            seconds["decode"] = seconds.get("decode", 0.0) + time.perf_counter() - started
+            yield from zip(part.tolist(), frames)
 
     def _run_native(self, clip: Clip, natives: list[NativeTask], indices: np.ndarray, wants: dict) -> None:
         """Decode every frame of the clip once; feed tiny copies to ``natives`` and full ones to the grid tasks."""
@@ -141,6 +200,7 @@ class FrameSampler:
                              [task.native_size for task in natives], set(wants), (self.width, self.height),
                              clip.info.rotation)
         started = time.perf_counter()
+        last = int(bounds.min()) - 1
         for i, tiny, big in frames:
             seconds["decode"] = seconds.get("decode", 0.0) + time.perf_counter() - started
             t = float(starts[i]) - offset
@@ -148,16 +208,33 @@ class FrameSampler:
                 _timed(seconds, task.stage, task.feed_native, t, tiny[task.native_size])
             for t_want, task in sorted(wants.get(i, []), key=lambda pair: pair[0]):
                 _timed(seconds, task.stage, task.feed, t_want, big)
+            last = i
             started = time.perf_counter()
+        if last < int(bounds.max()):  # the stream ended early without an error: what is missing did not decode
+            raise DecodeError(clip.path, f"the stream ends after frame {last} of {int(bounds.max())}", frame=last + 1)
 
     def _decode(self, reader, resize: bool, path: str, indices: np.ndarray) -> np.ndarray:
         try:
             frames = reader.get_batch(indices.tolist()).asnumpy()
         except Exception as e:  # decord raises DECORDError/RuntimeError on damaged streams
-            raise DecodeError(path, f"frames {int(indices[0])}-{int(indices[-1])} do not decode ({decord_message(e, path)})") from e
+            raise DecodeError(path, f"frames {int(indices[0])}-{int(indices[-1])} do not decode "
+                                    f"({decord_message(e, path)})", frame=int(indices[0])) from e
         if resize or frames.shape[1:3] != (self.height, self.width):
             frames = np.stack([cv2.resize(f, (self.width, self.height), interpolation=cv2.INTER_AREA) for f in frames])
         return frames
+
+
+def _fed(seconds: dict[str, float], task: FrameTask, t: Optional[float], frame: Optional[np.ndarray],
+         n: int) -> dict[int, tuple[Optional[str], str]]:
+    """Feed ``task`` one frame (or finish it, without one); {n: (stage, why)} when the stage fails."""
+    try:
+        if frame is None:
+            _timed(seconds, task.stage, task.finish)
+        else:
+            _timed(seconds, task.stage, task.feed, t, frame)
+    except StageError as e:
+        return {n: (e.stage, e.why)}
+    return {}
 
 
 def _timed(seconds: dict[str, float], stage: str, call, *args) -> None:

@@ -138,8 +138,10 @@ class ReleaseRow:
     def _common(self) -> dict[str, Any]:
         f = self.fields
         flow = f.get("flow_score")
+        key = f"{self.file_name}:{self.line}" if f["key"] is None or self.duplicate_of else f["key"]
         return {
-            "key": f"{self.file_name}:{self.line}" if f["key"] is None or self.duplicate_of else f["key"],
+            "key": key,
+            "source_key": key,  # each release row is its own input
             "video_id": f["video_id"],
             "url": f["url"],
             "dataset_src": f["dataset_src"],

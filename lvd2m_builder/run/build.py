@@ -86,12 +86,14 @@ def _build(inputs: list[str], out: Path, config: BuildConfig, overwrite: bool, p
     manifest.card.update(card)  # card fields persist: a rebuild that sets none keeps the output's
     if remote is not None:
         remote.sync()  # a rebuild's rewritten shards up, a killed build's unrecorded uploads gone
-    done = {key for path in manifest.files() for key in read_keys(out / path)}
+    done = {key for path in manifest.files() for key in read_keys(out / path, "source_key")}
     pending = [ref for ref in refs if ref.key not in done]
     todo = plan_shards(pending, config.shard_size, manifest.next_index())
     log.info("%d clips: %d already built, %d to build in %d shards", len(refs), len(refs) - len(pending), len(pending), len(todo))
 
-    bar = tqdm(total=sum(len(s.refs) for s in todo), unit="clip", disable=bar_disabled(progress), dynamic_ncols=True)
+    # a split build counts the shots that come out: how many is known only once each video is cut
+    total = None if config.cuts.on_cut == "split" else sum(len(s.refs) for s in todo)
+    bar = tqdm(total=total, unit="clip", disable=bar_disabled(progress), dynamic_ncols=True)
     seen = {"clips": 0, "accepted": 0}
 
     def on_clip(accepted: bool) -> None:

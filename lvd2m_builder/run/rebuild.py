@@ -97,24 +97,32 @@ def rethreshold(out: Path, manifest: Manifest, settings: dict, input_keys: Itera
     inputs = set(input_keys)
     files = sorted([(entry["train"], None) for entry in manifest.shards.values()] +
                    [(entry["rejects"], "rejects") for entry in manifest.shards.values()])
+    source = lambda row: row.get("source_key") or row["key"]  # rows written before source_key: their own
 
-    def decided(warn: bool) -> Iterator[tuple[Optional[dict], bool]]:
-        """(row as it is to be stored, whether it is a reject), or (None, _) for a clip to redo; the same on
-        every pass, so the rows are read again rather than held (with embeddings, they may not fit in memory)."""
+    def rows() -> Iterator[tuple[dict, Optional[str], str, Optional[tuple[str, str]]]]:
+        """(row, stage, action, new rejection) for every stored row, read again on every pass rather than held
+        (with embeddings, they may not fit in memory)."""
         for rel, kind in files:
             for batch in iter_batches([out / rel]):
                 for row in batch.to_pylist():
                     stage = row.get("stage") if kind else None
-                    action, rejection = redecide(row, stage, config, models_changed)
-                    if action == "rerun":
-                        if row["key"] in inputs:
-                            yield None, False
-                            continue
-                        if warn:
-                            log.warning("%s: its input is not among this build's inputs; kept as it was", row["url"])
-                        rejection = (stage, row["reason"])
-                    _restamp(row, settings, changed)
-                    yield (row, False) if rejection is None else (_as_reject(row, *rejection), True)
+                    yield (row, stage, *redecide(row, stage, config, models_changed))
+
+    # an input goes through the pipeline again whole: every row it gave (a split video's shots) is dropped
+    again = {source(row) for row, _, action, _ in rows() if action == "rerun"} & inputs
+
+    def decided(warn: bool) -> Iterator[tuple[Optional[dict], bool]]:
+        """(row as it is to be stored, whether it is a reject), or (None, _) for a row whose input is redone."""
+        for row, stage, action, rejection in rows():
+            if source(row) in again:
+                yield None, False
+                continue
+            if action == "rerun":
+                if warn:
+                    log.warning("%s: its input is not among this build's inputs; kept as it was", row["url"])
+                rejection = (stage, row["reason"])
+            _restamp(row, settings, changed)
+            yield (row, False) if rejection is None else (_as_reject(row, *rejection), True)
 
     counts = Counter(None if row is None else rejected for row, rejected in decided(warn=True))
     train = (_batches(decided(False), False, ROW_FEATURES), counts[False])

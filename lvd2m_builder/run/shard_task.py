@@ -34,8 +34,9 @@ def run_shard(
     forced: Optional[dict[str, Rejection]] = None,
     scratch: Optional[str] = None,
 ) -> ShardResult:
-    """Build one shard. ``report(event, key, accepted)`` hears "start" and "done" per clip; remote inputs are
-    copied into ``scratch`` (the system's temp directory by default)."""
+    """Build one shard. ``report(event, key, accepted)`` hears "start" per input and "done" per clip that
+    leaves (a split video's shots but the last: "shot", so its input still counts as in progress); remote inputs
+    are copied into ``scratch`` (the system's temp directory by default)."""
     cache_key = repr((config.to_dict(), scratch))  # not repr(config): ModelConfig masks credentials there
     if cache_key not in _PIPELINES:
         _PIPELINES.clear()
@@ -48,7 +49,12 @@ def run_shard(
                 report("start", ref.key, False)
             yield ref
 
-    on_clip = (lambda clip: report("done", clip.ref.key, not clip.rejected)) if report is not None else None
-    result = write_shard(spec, log_clips(pipeline(refs(), forced)), Path(out), config.settings(), on_clip)
+    def on_clip(clip) -> None:
+        shot = clip.ref.shot
+        event = "shot" if shot is not None and shot.index < shot.count - 1 else "done"
+        report(event, clip.ref.source_key, not clip.rejected)
+
+    result = write_shard(spec, log_clips(pipeline(refs(), forced)), Path(out), config.settings(),
+                         on_clip if report is not None else None)
     result.stats.not_run = dict(pipeline.not_run)
     return result

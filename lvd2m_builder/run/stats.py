@@ -8,7 +8,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lvd2m_builder.records import Clip
-from lvd2m_builder.stages.registry import STAGES
+from lvd2m_builder.stages.registry import REGISTRY, STAGES
+
+#: Stages that run only when a build splits videos into shots: other builds' funnels leave them out.
+SPLIT_ONLY = frozenset(spec.name for spec in REGISTRY if spec.split_only)
 
 _NUMBER = re.compile(r"\d+(\.\d+)?")
 _LIST = re.compile(r"(#\w*)(?:, \1)+")  # "#s, #s, #s": one value per cut
@@ -35,6 +38,10 @@ def shorten(text: str, width: int = 120) -> str:
 
 @dataclass
 class ShardStats:
+    """``clips`` counts what left (rows and rejects), ``inputs`` what came in: with cuts.on_cut=split a video
+    leaves as its ``shots``, whose rejects are also counted apart (``shot_rejected_by_stage``) so the funnel can
+    say videos in, shots out."""
+
     clips: int = 0
     accepted: int = 0
     rejected_by_stage: dict[str, int] = field(default_factory=dict)
@@ -42,20 +49,34 @@ class ShardStats:
     seconds: dict[str, float] = field(default_factory=dict)
     wall_seconds: float = 0.0
     not_run: dict[str, str] = field(default_factory=dict)  # stage -> why it did not run (weights absent, off)
+    inputs: int = 0
+    shots: int = 0
+    shot_rejected_by_stage: dict[str, int] = field(default_factory=dict)
+    shot_seconds: float = 0.0  # footage in the shots (transitions trimmed)
+    kept_seconds: float = 0.0  # footage in the accepted rows
 
     def add(self, clip: Clip) -> None:
-        if clip.rejected:
-            self.add_outcome(clip.rejection.stage, clip.rejection.reason)
-        else:
-            self.add_outcome()
+        shot = clip.ref.shot
+        rejection = clip.rejection
+        self.add_outcome(rejection and rejection.stage, rejection.reason if rejection else "",
+                         clip.info.duration if clip.info else None, None if shot is None else shot.index)
         for stage, seconds in clip.seconds.items():
             self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
 
-    def add_outcome(self, stage: str | None = None, reason: str = "") -> None:
-        """Count one clip: accepted when ``stage`` is None, else rejected there (rows made without a Clip)."""
+    def add_outcome(self, stage: str | None = None, reason: str = "", duration: float | None = None,
+                    shot: int | None = None) -> None:
+        """Count one clip: accepted when ``stage`` is None, else rejected there (rows made without a Clip too).
+        ``shot``: its place among a split video's shots (None: an input of its own); ``duration``: its seconds."""
         self.clips += 1
+        self.inputs += shot is None or shot == 0
+        if shot is not None:
+            self.shots += 1
+            self.shot_seconds += duration or 0.0
+            if stage is not None:
+                self.shot_rejected_by_stage[stage] = self.shot_rejected_by_stage.get(stage, 0) + 1
         if stage is None:
             self.accepted += 1
+            self.kept_seconds += duration or 0.0
             return
         self.rejected_by_stage[stage] = self.rejected_by_stage.get(stage, 0) + 1
         key = f"{stage}: {reason_class(reason)}"
@@ -70,11 +91,13 @@ class ShardStats:
 
 
 def merge(parts: list[ShardStats]) -> dict[str, Any]:
-    """The run's ``stats.json``: totals, the funnel in stage order, rejects by reason, seconds per stage."""
+    """The run's ``stats.json``: totals, the funnel in stage order, rejects by reason, seconds per stage, and
+    for a split build (cuts.on_cut=split) ``split``: videos in, shots found and kept, seconds of footage."""
     by_stage: Counter = Counter()
     by_reason: Counter = Counter()
     seconds: Counter = Counter()
     not_run: dict[str, str] = {}
+    shot_stage: Counter = Counter()
     for part in parts:
         by_stage.update(part.rejected_by_stage)
         for key, count in part.rejected_by_reason.items():  # classes recorded by older versions join theirs
@@ -82,24 +105,20 @@ def merge(parts: list[ShardStats]) -> dict[str, Any]:
             by_reason[f"{stage}: {reason_class(reason)}"] += count
         seconds.update(part.seconds)
         not_run.update(part.not_run)
+        shot_stage.update(part.shot_rejected_by_stage)
     ran = {stage for part in parts for stage in set(part.seconds) | set(part.rejected_by_stage)}
     not_run = {stage: why for stage, why in not_run.items() if stage not in ran}  # ran in another run: it ran
     clips = sum(p.clips for p in parts)
-    funnel, remaining = [], clips
-    for stage in [*STAGES, *sorted(set(by_stage) - set(STAGES))]:
-        rejected = by_stage.get(stage, 0)
-        step = {"stage": stage, "in": remaining, "rejected": rejected, "out": remaining - rejected}
-        if stage in not_run:
-            step["skipped"] = not_run[stage]
-        funnel.append(step)
-        remaining -= rejected
+    inputs = sum(p.inputs or p.clips for p in parts)  # stats written before ``inputs`` counted clips only
+    shots = sum(p.shots for p in parts)
     accepted = sum(p.accepted for p in parts)
-    return {
+    stats = {
         "clips": clips,
+        "inputs": inputs,
         "accepted": accepted,
         "rejected": clips - accepted,
         "accept_rate": round(accepted / clips, 4) if clips else 0.0,
-        "funnel": funnel,
+        "funnel": _funnel(inputs, shots, by_stage - shot_stage, shot_stage, not_run),
         "rejected_by_stage": dict(by_stage.most_common()),
         "rejected_by_reason": dict(by_reason.most_common()),
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
@@ -107,3 +126,42 @@ def merge(parts: list[ShardStats]) -> dict[str, Any]:
         "shards": len(parts),
         "not_run": not_run,
     }
+    if shots:
+        stats["split"] = {
+            "videos": inputs,
+            "videos_split": inputs - sum((by_stage - shot_stage).values()),
+            "shots": shots,
+            "shots_kept": accepted,
+            "shot_seconds": round(sum(p.shot_seconds for p in parts), 3),
+            "kept_seconds": round(sum(p.kept_seconds for p in parts), 3),
+        }
+    return stats
+
+
+def _funnel(inputs: int, shots: int, whole: Counter, shot: Counter, not_run: dict[str, str]) -> list[dict[str, Any]]:
+    """Rows of (stage, in, rejected, out), and ``skipped`` (why) for a stage that did not run. A split build's
+    funnel counts videos up to the split, whose row takes videos in and gives shots out, then shots: first those
+    the split itself rejected (too short; after a failed decode), then the stages after it. Executors' rejects (a
+    hung or dying worker) are of whole inputs."""
+    extra = sorted((set(whole) | set(shot)) - set(STAGES))
+    if not shots:
+        order = [s for s in STAGES if s not in SPLIT_ONLY]
+        return _rows([*order, *extra], inputs, whole, not_run)
+    at = STAGES.index("split")
+    before = [*STAGES[:at], *[s for s in extra if whole[s]]]
+    rows = [{**row, "unit": "videos"} for row in _rows(before, inputs, whole, not_run)]
+    videos = rows[-1]["out"] if rows else inputs
+    rows.append({"stage": "split", "in": videos, "rejected": whole["split"], "out": shots, "unit": "videos -> shots"})
+    after = [s for s in STAGES[:at] if shot[s]] + list(STAGES[at + 1 :]) + [s for s in extra if shot[s]]
+    return rows + [{**row, "unit": "shots"} for row in _rows(after, shots, shot, not_run)]
+
+
+def _rows(stages: list[str], remaining: int, rejected: Counter, not_run: dict[str, str]) -> list[dict[str, Any]]:
+    rows = []
+    for stage in stages:
+        row = {"stage": stage, "in": remaining, "rejected": rejected[stage], "out": remaining - rejected[stage]}
+        if stage in not_run:
+            row["skipped"] = not_run[stage]
+        rows.append(row)
+        remaining -= rejected[stage]
+    return rows

@@ -48,9 +48,15 @@ class BatchedStage(Stage):
 
 
 class FrameScorer(ABC):
-    """The part of a stage that reads frames: one sampler task per clip (the sampler decodes each clip once)."""
+    """The part of a stage that reads frames: one sampler task per clip (the sampler decodes each clip once).
+
+    ``divisible``: its results are per frame or per frame pair, with times, so one pass over a whole video serves
+    every shot cut from it (cuts.on_cut=split: cuts and motion). The others (uniform frames of a clip or of its
+    caption segments) need the shot's bounds first.
+    """
 
     stage: ClassVar[str]
+    divisible: ClassVar[bool] = False
 
     @abstractmethod
     def task(self, clip: Clip) -> FrameTask:
@@ -124,4 +130,5 @@ class StageSpec:
     # a process of its own (a model stage), or None: it runs in the process of the stage before it
     resources: Callable[[BuildConfig], Optional[Resources]] = _in_previous_process
     prefetch: bool = False  # a slow model stage: decoding runs ahead of it on a thread
+    split_only: bool = False  # runs only with cuts.on_cut=split (funnels of other builds leave it out)
     per_clip: bool = True  # False: a pass over the finished dataset (dedup), not a pipeline stage

@@ -3,7 +3,8 @@
 Frames are resized to height x width (the paper: 520x960, RAFT's usual input) before the flow is computed, so
 the score is in pixels of that size; the clip's score is the mean magnitude over all pixels and all pairs,
 released by LVD-2M as ``total score``. Keep if the score is at least ``min_score`` (20 in the paper).
-Given a ``residual`` scorer (the robust cut detector), the task also scores what each pair's flow cannot
+Each pair's magnitude is kept with its times (``clip.flow_pairs``), so a shot cut from the clip later is scored
+from the same pairs. Given a ``residual`` scorer (the robust cut detector), the task also scores what each pair's flow cannot
 explain, from the same flow fields, into ``clip.flow_residuals``.
 """
 
@@ -34,7 +35,6 @@ class _MotionTask(GridTask):
         self.previous_t = 0.0
         self.pending: list[tuple[np.ndarray, np.ndarray]] = []
         self.pending_times: list[tuple[float, float]] = []
-        self.magnitudes: list[float] = []
 
     def times(self) -> np.ndarray:
         return grid(self.clip.info.duration, self.config.fps)
@@ -50,24 +50,42 @@ class _MotionTask(GridTask):
 
     def _flush(self) -> None:
         if self.pending and self.residual is None:
-            self.magnitudes.extend(self.backend.mean_magnitudes(self.pending))
+            magnitudes = self.backend.mean_magnitudes(self.pending)
         elif self.pending:
+            magnitudes = []
             for (first, second), (t0, t1), flow in zip(self.pending, self.pending_times, self.backend.flows(self.pending)):
-                self.magnitudes.append(mean_magnitude(flow))
+                magnitudes.append(mean_magnitude(flow))
                 self.clip.flow_residuals.append((t0, t1, *self.residual(first, second, flow)))
+        else:
+            magnitudes = []
+        self.clip.flow_pairs.extend((t0, t1, m) for (t0, t1), m in zip(self.pending_times, magnitudes))
         self.pending = []
         self.pending_times = []
 
     def finish(self) -> None:
         self._flush()
         self.clip.flow_backend = self.config.backend
-        self.clip.flow_score = float(np.mean(self.magnitudes)) if self.magnitudes else None
+        self.clip.flow_score = pairs_score(self.clip.flow_pairs)
+
+
+def pairs_score(pairs: list[tuple[float, float, float]], start: float = 0.0, end: float = np.inf) -> Optional[float]:
+    """The mean magnitude of the pairs whose two frames both lie in [start, end] (clip seconds); None without any.
+
+    Over a whole clip this is the clip's score; over a shot's span, the shot's (cuts.on_cut=split), with no
+    second decode.
+    """
+    inside = [m for t0, t1, m in pairs if t0 >= start - 1e-6 and t1 <= end + 1e-6]
+    return float(np.mean(inside)) if inside else None
 
 
 class MotionScorer(FrameScorer):
-    """Gives the sampler one flow task per clip; the backend (and its model) is built once per process."""
+    """Gives the sampler one flow task per clip; the backend (and its model) is built once per process.
+
+    Its scores are per frame pair, with times, so one pass over a whole video serves each of its shots.
+    """
 
     stage = "motion"
+    divisible = True
 
     def __init__(self, config: MotionConfig, residual: Optional[Residual] = None) -> None:
         self.config = config

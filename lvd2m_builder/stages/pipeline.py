@@ -17,7 +17,7 @@ from lvd2m_builder.records import Clip, ClipRef, Rejection
 from lvd2m_builder.stages.base import BatchedStage, BuildContext, Stage
 from lvd2m_builder.stages.batching import Prefetch
 from lvd2m_builder.stages.fetch import Fetch
-from lvd2m_builder.stages.registry import REGISTRY
+from lvd2m_builder.stages.registry import REGISTRY, in_build
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ class Pipeline:
         later = names.index(only[-1]) + 1 if only is not None and "decode" in only else len(names)
         for position, spec in enumerate(REGISTRY):
             mine = only is None or spec.name in only
+            if not in_build(spec, config):
+                continue
             if not spec.per_clip:
                 if only is None and not getattr(config, spec.section).enabled:
                     self.not_run[spec.name] = OFF

@@ -36,19 +36,24 @@ def _probe(ctx: BuildContext) -> Built:
 def _duration(ctx: BuildContext) -> Built:
     from lvd2m_builder.stages.duration import DurationFilter
 
-    return Built(DurationFilter(ctx.config.duration))
+    return Built(DurationFilter(ctx.config.duration, split=_splits(ctx.config)))
 
 
 def _duration_recheck(row: dict, config: BuildConfig) -> Optional[str]:
     from lvd2m_builder.stages.duration import duration_reason
 
-    return duration_reason(row["duration"], config.duration)
+    whole_video = _splits(config) and row.get("source_key") == row["key"]  # a video that was not split yet
+    return duration_reason(row["duration"], config.duration, whole_video)
+
+
+def _splits(config: BuildConfig) -> bool:
+    return config.cuts.on_cut == "split"
 
 
 def _decode(ctx: BuildContext) -> Built:
     from lvd2m_builder.stages.decode import FramePass
 
-    return Built(FramePass(ctx.scorers, ctx.sampler))
+    return Built(FramePass(ctx.scorers, ctx.sampler, split=_splits(ctx.config)))
 
 
 def _cuts(ctx: BuildContext) -> Built:
@@ -59,6 +64,22 @@ def _cuts(ctx: BuildContext) -> Built:
     check = cut_check(ctx.config.cuts)
     ctx.residual = check.residual
     return Built(check.filter, [check.scorer])
+
+
+def _split(ctx: BuildContext) -> Built:
+    if not _splits(ctx.config):
+        return Built()
+    from lvd2m_builder.stages.split import Split
+
+    return Built(Split(ctx.config.split, ctx.config.duration))
+
+
+def _shot_frames(ctx: BuildContext) -> Built:
+    if not _splits(ctx.config):
+        return Built()
+    from lvd2m_builder.stages.shot_frames import ShotFrames
+
+    return Built(ShotFrames(ctx.scorers, ctx.sampler))
 
 
 def _motion(ctx: BuildContext) -> Built:
@@ -237,9 +258,13 @@ REGISTRY: tuple[StageSpec, ...] = (
               recheck=_duration_recheck),
     StageSpec("decode", _decode, frames="the union of every scorer's frames, decoded once"),
     StageSpec("cuts", _cuts, section="cuts", frames="cuts.fps frames (content), or every frame tiny (robust, transnetv2)"),
+    StageSpec("split", _split, section="split", split_only=True,
+              frames="none: divides the video's cut and motion scores among its shots"),
     StageSpec("motion", _motion, section="motion", redecide="threshold", thresholds=("min_score",),
               recheck=_motion_recheck, frames="motion.fps frames at motion.height x motion.width",
               device=_motion_device),
+    StageSpec("shot_frames", _shot_frames, split_only=True,
+              frames="the model stages' frames of a video's kept shots, in one pass over the file"),
     StageSpec("embed", _embed, section="embed", redecide="model", frames="embed.frames_per_segment per segment",
               device=_embed_device, resources=_embed_resources),
     StageSpec("prefilter", _prefilter, section="prefilter", redecide="model"),
@@ -278,12 +303,19 @@ class Segment:
     device: Optional[str] = None  # where its model runs ("auto", "cuda", "cpu"), or None: no model here
 
 
+def in_build(spec: StageSpec, config: BuildConfig) -> bool:
+    """Whether the build has the stage at all: the split-only ones belong to split builds alone (elsewhere they
+    are not even off)."""
+    return not spec.split_only or _splits(config)
+
+
 def segments(config: BuildConfig) -> list[Segment]:
     """The per-clip stages cut where a stage declares a process of its own, in pipeline order; model stages
     that are off are left out."""
     cut: list[Segment] = []
     for spec in REGISTRY:
-        if not spec.per_clip or (spec.redecide == "model" and not getattr(config, spec.section).enabled):
+        if not spec.per_clip or not in_build(spec, config) or (
+                spec.redecide == "model" and not getattr(config, spec.section).enabled):
             continue
         resources = spec.resources(config)
         if resources is not None or not cut:

@@ -67,20 +67,23 @@ def read_table(path: Path, columns: Optional[list[str]] = None) -> pa.Table:
     return table.select(columns) if columns else table
 
 
-def read_keys(path: Path) -> list[str]:
-    """The ``key`` column of a finished shard."""
-    return read_table(path, ["key"]).column("key").to_pylist()
+def read_keys(path: Path, column: str = "key") -> list[str]:
+    """The ``key`` column of a finished shard (or ``source_key``: the inputs its rows came from)."""
+    return read_table(path, [column]).column(column).to_pylist()
 
 
 def stats_of(train: Path, rejects: Path) -> ShardStats:
-    """A shard's stats from its own rows: outcomes, and seconds from each row's provenance."""
+    """A shard's stats from its own rows: outcomes, and from each row's provenance its seconds and, for a shot
+    of a split video, its place among the video's shots."""
     stats = ShardStats()
     for path, rejected in ((train, False), (rejects, True)):
-        columns = ["provenance"] + (["stage", "reason"] if rejected else [])
+        columns = ["provenance", "duration"] + (["stage", "reason"] if rejected else [])
         for batch in iter_batches([path]):
             for row in batch.select(columns).to_pylist():
-                stats.add_outcome(row.get("stage"), row.get("reason") or "")
-                for stage, seconds in json.loads(row["provenance"] or "{}").get("seconds", {}).items():
+                provenance = json.loads(row["provenance"] or "{}")
+                stats.add_outcome(row.get("stage"), row.get("reason") or "", row["duration"],
+                                  (provenance.get("split") or {}).get("shot"))
+                for stage, seconds in provenance.get("seconds", {}).items():
                     stats.seconds[stage] = stats.seconds.get(stage, 0.0) + seconds
     return stats
 

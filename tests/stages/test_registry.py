@@ -20,7 +20,15 @@ def test_the_pipeline_runs_the_registered_stages_in_registry_order():
     assert all(isinstance(stage, Stage) for stage in run.stages)
     assert [scorer.stage for scorer in run.scorers] == ["cuts", "motion"]
     assert all(isinstance(scorer, FrameScorer) for scorer in run.scorers)
-    assert STAGES == tuple(spec.name for spec in REGISTRY) and STAGES[:6] == tuple(names)
+    assert STAGES == tuple(spec.name for spec in REGISTRY) and [s for s in STAGES if s in names] == names
+
+
+def test_a_split_build_cuts_videos_into_shots_before_motion_and_reads_shot_frames_after_it():
+    run = Pipeline(preset("robust").replace({**QUIET, "cuts.on_cut": "split"}))
+    names = [stage.stage for stage in run.stages]
+    assert names == ["source", "probe", "duration", "decode", "cuts", "split", "motion", "shot_frames"]
+    assert [s for s in STAGES if s in names] == names
+    assert all(scorer.divisible for scorer in run.scorers)  # cuts and motion: read once over the whole video
 
 
 def test_the_robust_cut_check_gets_the_motion_flow_even_with_the_motion_filter_off():

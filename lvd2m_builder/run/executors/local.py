@@ -42,7 +42,7 @@ def run_local(specs: list[ShardSpec], config: BuildConfig, out: Path, on_result:
                     "--executor ray decodes on a CPU pool and runs one model process per stage (see the README)",
                     config.workers, ", ".join(models))
     if config.workers == 1 and config.clip_timeout_s is None:
-        report = lambda event, key, accepted: on_clip(accepted) if event == "done" else None
+        report = lambda event, key, accepted: on_clip(accepted) if event in ("done", "shot") else None
         for spec in specs:
             on_result(run_shard(spec, config, str(out), report))
         return
@@ -149,6 +149,8 @@ class _Pool:
             slot.clip = payload
         elif event == "done":
             slot.clip = None
+            self.on_clip(accepted)
+        elif event == "shot":  # a split video's shot is out; the video is still in progress
             self.on_clip(accepted)
         elif event == "result":
             slot.job, slot.clip = None, None

@@ -42,7 +42,7 @@ from lvd2m_builder.records import Clip
 from lvd2m_builder.run.logs import configure_worker, log_clips
 from lvd2m_builder.run.shard_task import ShardFailedError
 from lvd2m_builder.stages.pipeline import OFF
-from lvd2m_builder.stages.registry import REGISTRY, segments
+from lvd2m_builder.stages.registry import REGISTRY, in_build, segments
 from lvd2m_builder.store.shards import ShardResult, ShardSpec, write_shard
 
 log = logging.getLogger(__name__)
@@ -308,21 +308,24 @@ class _Collector:
         self.on_result, self.on_clip, self.status = on_result, on_clip, status
         self.pools, self.off = pools, off
         self.shard_of = {ref.key: i for i, spec in enumerate(specs) for ref in spec.refs}
-        self.waiting: dict[int, dict[str, Clip]] = {i: {} for i in range(len(specs))}
+        # shard -> input key -> its clips by key: one, or a split video's shots (they may arrive in any order)
+        self.waiting: dict[int, dict[str, dict[str, Clip]]] = {i: {} for i in range(len(specs))}
         self.complete: list[int] = []
         self.not_run: Optional[dict[str, str]] = None
         self.last_write = time.perf_counter()
 
     def add(self, clip: Clip) -> None:
-        i = self.shard_of.get(clip.ref.key)
-        if i is None or i not in self.waiting or i in self.complete or clip.ref.key in self.waiting[i]:
+        source = clip.ref.source_key
+        i = self.shard_of.get(source)
+        if i is None or i not in self.waiting or i in self.complete or clip.ref.key in self.waiting[i].get(source, {}):
             return
-        self.waiting[i][clip.ref.key] = clip
+        self.waiting[i].setdefault(source, {})[clip.ref.key] = clip
         self.on_clip(not clip.rejected)
-        self.status.clips += 1
         self.status.accepted += not clip.rejected
-        if len(self.waiting[i]) == len(self.specs[i].refs):
-            self.complete.append(i)
+        if _whole(self.waiting[i][source]):
+            self.status.clips += 1
+            if len(self.waiting[i]) == len(self.specs[i].refs) and all(map(_whole, self.waiting[i].values())):
+                self.complete.append(i)
 
     def flush(self, ray, ledger, last: bool = False) -> None:
         """Write the complete shards, once the pools' ``not_run`` is known (at the end: as far as it is)."""
@@ -334,7 +337,8 @@ class _Collector:
             return
         for i in self.complete:
             spec, clips = self.specs[i], self.waiting.pop(i)
-            result = write_shard(spec, log_clips(clips[ref.key] for ref in spec.refs), self.out, self.settings)
+            ordered = (clip for ref in spec.refs for clip in sorted(clips[ref.key].values(), key=_shot_index))
+            result = write_shard(spec, log_clips(ordered), self.out, self.settings)
             result.stats.not_run = dict(self.not_run)
             now = time.perf_counter()
             result.stats.wall_seconds = now - self.last_write  # the build's time per shard: they add up to its wall time
@@ -371,8 +375,18 @@ class _Collector:
             self.status.tick()
         self.status.tick(force=True)
         for i, clips in self.waiting.items():
-            missing = len(self.specs[i].refs) - len(clips)
+            missing = len(self.specs[i].refs) - sum(map(_whole, clips.values()))
             raise ShardFailedError(self.specs[i].index, f"{missing} of its clips never came back from the Ray pipeline")
+
+
+def _whole(clips: dict[str, Clip]) -> bool:
+    """Every clip of one input is in: the input itself, or each of a split video's shots."""
+    shot = next(iter(clips.values())).ref.shot
+    return shot is None or len(clips) == shot.count
+
+
+def _shot_index(clip: Clip) -> int:
+    return clip.ref.shot.index if clip.ref.shot is not None else 0
 
 
 def _host_port(address: str) -> tuple[str, int]:
@@ -405,7 +419,7 @@ def _connect(ray, address: Optional[str]) -> bool:
 def _off(config: BuildConfig, pools: list[Pool]) -> dict[str, str]:
     """The registered stages that no pool holds: off in this build's settings."""
     held = {stage for pool in pools for stage in pool.stages}
-    return {spec.name: OFF for spec in REGISTRY if spec.name not in held
+    return {spec.name: OFF for spec in REGISTRY if spec.name not in held and in_build(spec, config)
             and (spec.per_clip or not getattr(config, spec.section).enabled)}
 
 

@@ -3,8 +3,11 @@
 The paper samples at 0.5 fps (frames 2 s apart), which is what lets it catch fades, with threshold 50 and
 min_scene_len 0; that decides. Where the detector fires between two samples, the cut is placed using the frames
 at ``cuts.refine_fps`` (the motion stage's 2 fps frames, decoded anyway): at the midpoint of the pair inside the
-step whose colours change most, so the reported time is within 0.25 s of a hard cut rather than 1 s. Frames are shrunk to about 256 px wide first, as PySceneDetect's own SceneManager
-does by default (integer factor width // 256, linear interpolation), which keeps its scores comparable.
+step whose colours change most, so the reported time is within 0.25 s of a hard cut rather than 1 s. Frames are
+shrunk to about 256 px wide first, as PySceneDetect's own SceneManager does by default (integer factor
+width // 256, linear interpolation), which keeps its scores comparable. Splitting a video (cuts.on_cut=split)
+trims the whole detection step around each cut: the detector knows no more (the robust detector and TransNetV2
+place cuts to the frame).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ class _CutTask(GridTask):
         self.detector.stats_manager = self.stats
         self.index = 0
         self.previous_t = 0.0
-        self.cuts: list[float] = []
+        self.found: list[tuple[float, float]] = []  # the detection step of each cut
         self.scores: list[float] = []
         self.detect_times = set(grid(clip.info.duration, config.fps).tolist())
         self.steps: list[tuple[float, float, float]] = []  # (t0, t1, colour change) between refine frames
@@ -62,7 +65,7 @@ class _CutTask(GridTask):
             (score,) = self.stats.get_metrics(timecode, [ContentDetector.FRAME_SCORE_KEY])
             self.scores.append(float(score or 0.0))
         if found:
-            self.cuts.append(self._locate(self.previous_t, t))
+            self.found.append((self.previous_t, t))
         self.index += 1
         self.previous_t = t
 
@@ -75,7 +78,10 @@ class _CutTask(GridTask):
         return (t0 + t1) / 2
 
     def finish(self) -> None:
-        self.clip.cut_times = self.cuts
+        self.clip.cut_times = [self._locate(start, end) for start, end in self.found]  # every step is in by now
+        # to split, the whole detection step is the transition: the detector knows no more, and on the 2 fps
+        # frames a fast pan changes as much as a cut or a fade does, so the steps cannot narrow it safely
+        self.clip.transitions = list(self.found)
         self.clip.cut_scores = self.scores
 
 
@@ -92,6 +98,7 @@ class CutScorer(FrameScorer):
     """Gives the sampler one ContentDetector task per clip."""
 
     stage = "cuts"
+    divisible = True
 
     def __init__(self, config: CutConfig) -> None:
         self.config = config
@@ -101,13 +108,17 @@ class CutScorer(FrameScorer):
 
 
 class CutFilter(Stage):
-    """Any detected cut rejects: the paper drops clips with a cut rather than splitting them."""
+    """Any detected cut rejects: the paper drops clips with a cut rather than splitting them. With ``split``
+    (cuts.on_cut=split) nothing is rejected: the cuts and their transitions say where the video's shots end."""
 
     stage = "cuts"
 
+    def __init__(self, split: bool = False) -> None:
+        self.split = split
+
     def __call__(self, clips: Iterable[Clip]) -> Iterator[Clip]:
         for clip in clips:
-            if not clip.rejected and clip.cut_times:
+            if not clip.rejected and clip.cut_times and not self.split:
                 times = ", ".join(f"{t:.2f}s" for t in clip.cut_times)
                 clip.reject(self.stage, f"scene cut(s) at {times}")  # how many: the row's cut_times
             yield clip

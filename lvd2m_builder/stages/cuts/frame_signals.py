@@ -14,6 +14,12 @@ Three kinds, each located to the frame (the decision, in robust_cuts.py, weighs 
   (0.31-0.35 on the synthetic ones) are missed. A slow pan is nearly linear in time too, so a blend must also
   beat motion: frame k warped from either end by (tiny) optical flow must match worse than the blend does.
 
+Each candidate also records the extent of its transition (``from_t``, ``to_t``: the last frame the old shot may
+keep, the first of the new one), which splitting a video into shots needs: a spike is one frame; a dissolve runs
+``dissolve_s`` / 2 beyond its first and last blend frames; a blank run is widened over the ramps around it, the
+frames whose brightness keeps moving towards the blank level by at least ``RAMP_STEP`` a frame (at most
+``MAX_RAMP_S``: a fade lasts a second or two).
+
 Spikes and blank runs also record whether the picture returns afterwards, as a flash does and a cut does not.
 For a spike: the smallest difference between a frame just before it and one just after, as a share of the
 spike (a flash: a few %; a cut: about 1). For a blank run, whose neighbours may be faded: the normalised
@@ -30,6 +36,9 @@ import cv2
 import numpy as np
 
 from lvd2m_builder.config import RobustCutConfig
+
+RAMP_STEP = 0.5  # grey levels a frame: a pan's mean brightness drifts less, a 1 s fade moves about 10
+MAX_RAMP_S = 2.0
 
 
 @dataclass
@@ -63,6 +72,7 @@ class FrameSignals:
             maxlen=max(config.spike_window + config.flash_frames + 2, 2 * self.half + 1))
         self.times: list[float] = []
         self.change: list[float] = []  # mean |colour difference| into each frame (0 for the first)
+        self.levels: list[float] = []  # mean grey level of each frame (a fade's ramps)
         self.blank: list[bool] = []
         self.candidates: list[Candidate] = []
         self._run: Optional[tuple[int, Optional[np.ndarray], list[float]]] = None  # start, frame before, levels
@@ -76,6 +86,7 @@ class FrameSignals:
         level, spread = float(grey.mean()), float(grey.std())
         c = self.config
         self.times.append(t)
+        self.levels.append(level)
         self.change.append(float(np.abs(colour - self.frames[-1][1]).mean()) if self.frames else 0.0)
         self.blank.append(spread <= c.blank_std and (level <= c.black_level or level >= c.white_level))
         self._track_blank(i, grey, level)
@@ -90,8 +101,36 @@ class FrameSignals:
         if self._run is not None:
             self._close_blank(n, None)
         self._close_blend()
+        for cand in self.candidates:
+            if cand.kind == "blank":
+                self._ramps(cand)
         self.candidates.sort(key=lambda cand: cand.t)
         return self.candidates
+
+    def _ramps(self, cand: Candidate) -> None:
+        """Widen a blank run over the fade's ramps: the frames before and after it whose brightness keeps
+        moving towards the blank level; ``from_t``/``to_t``: the last clean frame before, the first after."""
+        levels, n = self.levels, len(self.times)
+        towards = -1.0 if cand.scores["level"] == "black" else 1.0  # the sign of a step into the blank
+        most = max(1, round(MAX_RAMP_S / max(self._step(), 1e-6)))
+
+        def ramp(a: int, b: int) -> bool:  # frame a to frame b moves towards the blank level
+            return towards * (levels[b] - levels[a]) >= RAMP_STEP
+
+        j = cand.frame - 1  # walk back while the step into the next frame still darkens (or brightens)
+        while j >= 0 and cand.frame - j <= most and ramp(j, j + 1):
+            j -= 1
+        before = min(j + 1, cand.frame - 1)
+        end = cand.frame + cand.scores["frames"]  # the first frame after the run
+        k = end
+        while k < n and k - end < most and ramp(k, k - 1):
+            k += 1
+        after = max(k - 1, end)
+        cand.scores["from_t"] = self.times[before] if before >= 0 else self.times[0] - self._step()
+        cand.scores["to_t"] = self.times[after] if after < n else self.times[-1] + self._step()
+
+    def _step(self) -> float:
+        return self.times[-1] - self.times[-2] if len(self.times) > 1 else 0.0
 
     def _frame(self, k: int, colour: bool = False) -> Optional[np.ndarray]:
         back = len(self.times) - 1 - k
@@ -111,7 +150,8 @@ class FrameSignals:
                      for a in range(k - 1 - j, k) for b in range(k, k + j + 1)]
             closest = min(float(np.abs(a - b).mean()) for a, b in pairs if a is not None and b is not None)
             self.candidates.append(Candidate("spike", k, self.times[k], {
-                "ratio": round(ratio, 2), "change": round(d[k], 2), "return_ratio": round(closest / d[k], 3)}))
+                "ratio": round(ratio, 2), "change": round(d[k], 2), "return_ratio": round(closest / d[k], 3),
+                "from_t": self.times[k - 1], "to_t": self.times[k]}))
 
     def _track_blank(self, i: int, grey: np.ndarray, level: float) -> None:
         if self.blank[i]:
@@ -167,5 +207,7 @@ class FrameSignals:
         if self._blend is not None:
             first, last, scores = self._blend
             middle = (first + last) // 2
-            self.candidates.append(Candidate("blend", middle, self.times[middle], scores))
+            extent = {"from_t": self.times[max(0, first - self.half - 1)],
+                      "to_t": self.times[min(len(self.times) - 1, last + self.half + 1)]}
+            self.candidates.append(Candidate("blend", middle, self.times[middle], {**scores, **extent}))
             self._blend = None

@@ -18,6 +18,7 @@ transition. Scoring happens in the frame pass; this stage only thresholds, so a 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterable, Iterator, Optional
 
 import numpy as np
@@ -31,6 +32,8 @@ from lvd2m_builder.stages.cuts.residual import ResidualScorer
 
 #: How many ignored candidates a row's provenance keeps (the count of all of them is kept too).
 MAX_IGNORED = 20
+#: An event's transition: the last time the old shot may keep, the first time of the new one (splitting needs it).
+EXTENT = ("from_t", "to_t")
 
 
 class _RobustTask(NativeTask):
@@ -55,6 +58,7 @@ class RobustCutScorer(FrameScorer):
     """Gives the sampler one per-frame task per clip; ``residual`` goes to the motion scorer."""
 
     stage = "cuts"
+    divisible = True
 
     def __init__(self, config: CutConfig) -> None:
         self.config = config.robust
@@ -66,6 +70,7 @@ class RobustCutScorer(FrameScorer):
 
 def _event(cand: Candidate, signal: str, t: Optional[float] = None, why: Optional[str] = None, **extra: Any) -> dict:
     scores = {k: v for k, v in cand.scores.items() if k not in ("from_start", "to_end", "end_t")}
+    scores.update({k: round(scores[k], 3) for k in EXTENT if k in scores})
     event = {"t": round(cand.t if t is None else t, 3), "signal": signal, "frame": cand.frame, **scores, **extra}
     return {**event, "why": why} if why else event
 
@@ -121,6 +126,9 @@ def _merge(cuts: list[dict], ignored: list[dict], duration: float,
             ignored.append({**event, "why": "a stray frame at the clip's edge"})
         elif kept and event["t"] - kept[-1]["t"] <= config.merge_s:
             ignored.append({**event, "why": f"same transition as the cut at {kept[-1]['t']:.2f}s"})
+            if "from_t" in event and "from_t" in kept[-1]:  # one transition: it spans both
+                kept[-1] = {**kept[-1], "from_t": min(kept[-1]["from_t"], event["from_t"]),
+                            "to_t": max(kept[-1]["to_t"], event["to_t"])}
         else:
             kept.append(event)
     return kept, sorted(ignored, key=lambda e: e["t"])
@@ -129,8 +137,8 @@ def _merge(cuts: list[dict], ignored: list[dict], duration: float,
 def describe(cuts: list[dict]) -> str:
     """A reject reason naming each cut's signal, time and the scores that fired (how many cuts: ``cut_times``)."""
     def scores(event: dict) -> str:
-        return ", ".join(f"{k} {v}" for k, v in event.items() if k not in ("t", "signal", "frame", "why", "level")
-                         and v is not None)
+        return ", ".join(f"{k} {v}" for k, v in event.items()
+                         if k not in ("t", "signal", "frame", "why", "level", *EXTENT) and v is not None)
 
     return "; ".join(f"{e['signal']} at {e['t']:.2f}s ({scores(e)})" for e in cuts)
 
@@ -142,12 +150,17 @@ def evidence(detector: str, cuts: list[dict], ignored: list[dict], **summary: An
 
 
 class RobustCutFilter(Stage):
-    """Thresholds the candidates against the flow residuals; any cut rejects, naming its signal and time."""
+    """Thresholds the candidates against the flow residuals; any cut rejects, naming its signal and time.
+
+    With cuts.on_cut=split nothing is rejected: the cuts and their transitions say where the video's shots end,
+    and a cut at the very edge is kept (it cuts off a sliver, which the split rejects as too short).
+    """
 
     stage = "cuts"
 
     def __init__(self, config: CutConfig) -> None:
-        self.config = config.robust
+        self.split = config.on_cut == "split"
+        self.config = replace(config.robust, edge_s=0.0) if self.split else config.robust
 
     def __call__(self, clips: Iterable[Clip]) -> Iterator[Clip]:
         for clip in clips:
@@ -156,8 +169,9 @@ class RobustCutFilter(Stage):
                 cuts, ignored = decide(clip.cut_candidates, pairs, clip.info.duration, self.config)
                 clip.cut_candidates = []
                 clip.cut_times = [e["t"] for e in cuts]
+                clip.transitions = [(e["from_t"], e["to_t"]) for e in cuts]
                 clip.cut_evidence = evidence("robust", cuts, ignored, pairs=len(pairs), max_unmatched=round(
                     max((p[3] for p in pairs), default=0.0), 3))
-                if cuts:
+                if cuts and not self.split:
                     clip.reject(self.stage, describe(cuts))
             yield clip

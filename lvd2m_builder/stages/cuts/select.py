@@ -29,4 +29,4 @@ def cut_check(config: CutConfig) -> CutCheck:
         from lvd2m_builder.stages.cuts.transnet import TransNetFilter, TransNetScorer
 
         return CutCheck(TransNetScorer(config), TransNetFilter(config))
-    return CutCheck(CutScorer(config), CutFilter())
+    return CutCheck(CutScorer(config), CutFilter(split=config.on_cut == "split"))

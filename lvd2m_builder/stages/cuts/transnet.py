@@ -70,6 +70,7 @@ class TransNetScorer(FrameScorer):
     """Loads TransNetV2 once per process and gives the sampler one task per clip."""
 
     stage = "cuts"
+    divisible = True
 
     def __init__(self, config: CutConfig) -> None:
         try:
@@ -109,19 +110,26 @@ def cuts_from(probabilities: list[tuple[float, float]], threshold: float) -> lis
             at = min((start + i + 1) // 2, len(times) - 1)  # run [start, i): for one frame, the frame after it
             peak = max(p for _, p in probabilities[start:i])
             cuts.append({"t": round(times[at], 3), "signal": "transnetv2", "frame": at, "p": round(peak, 3),
-                         "frames": i - start})
+                         "frames": i - start, "from_t": round(times[start], 3),
+                         "to_t": round(times[min(i, len(times) - 1)], 3)})
             start = None
     return cuts
 
 
 class TransNetFilter(Stage):
-    """Thresholds TransNetV2's per-frame probabilities; any cut rejects, naming its time and probability."""
+    """Thresholds TransNetV2's per-frame probabilities; any cut rejects, naming its time and probability.
+
+    With cuts.on_cut=split nothing is rejected and no edge rule applies (as for the robust detector): the cuts
+    and their transitions (the run of frames above the threshold) say where the video's shots end.
+    """
 
     stage = "cuts"
 
     def __init__(self, config: CutConfig) -> None:
         self.threshold = config.transnet_threshold
-        self.edge_s = config.robust.edge_s  # the same stray-frame rule as the robust detector, for a fair match
+        self.split = config.on_cut == "split"
+        # the same stray-frame rule as the robust detector, for a fair match
+        self.edge_s = 0.0 if self.split else config.robust.edge_s
 
     def __call__(self, clips: Iterable[Clip]) -> Iterator[Clip]:
         for clip in clips:
@@ -135,8 +143,9 @@ class TransNetFilter(Stage):
                     else:
                         ignored.append({**cut, "why": "a stray frame at the clip's edge"})
                 clip.cut_times = [e["t"] for e in cuts]
+                clip.transitions = [(e["from_t"], e["to_t"]) for e in cuts]
                 clip.cut_evidence = evidence("transnetv2", cuts, ignored, max_p=round(
                     max((p for _, p in probabilities), default=0.0), 3))
-                if cuts:
+                if cuts and not self.split:
                     clip.reject(self.stage, describe(cuts))
             yield clip
