@@ -10,6 +10,7 @@ in numpy and encoded with PyAV one at a time, so a montage of an hour needs no m
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Iterator, Literal
 
@@ -25,7 +26,8 @@ Join = Literal["cut", "fade_black", "fade_white", "dissolve"]
 @dataclass(frozen=True)
 class Shot:
     """``seconds`` of a pan moving ``px_per_frame`` pixels a frame (0: a still shot), entered by ``join``; a
-    gradual join lasts ``join_s`` seconds, in frames of its own between the two shots."""
+    gradual join lasts ``join_s`` seconds, in frames of its own between the two shots (before the first shot:
+    a fade in from a solid colour, black for a dissolve)."""
 
     seconds: float
     px_per_frame: float = 2.0
@@ -35,8 +37,8 @@ class Shot:
 
 @dataclass(frozen=True)
 class Montage:
-    """What a montage holds, in frames: each shot's clean frames ``[first, end)``, each boundary, and each
-    transition's frames ``[first, end)`` (empty for a cut)."""
+    """What a montage holds, in frames: each shot's clean frames ``[first, end)``, each boundary between shots,
+    and each transition's frames ``[first, end)`` (empty for a cut)."""
 
     path: Path
     fps: int
@@ -45,6 +47,7 @@ class Montage:
     boundaries: tuple[int, ...]
     transitions: tuple[tuple[int, int], ...]
     joins: tuple[Join, ...]
+    lead_in: tuple[int, int] = (0, 0)  # the fade in before the first shot, if any
 
     def seconds(self, frame: int) -> float:
         return frame / self.fps
@@ -94,11 +97,13 @@ def montage(out: Path, shots: list[Shot], fps: int = 24, size: tuple[int, int] =
     width, height = size
     pictures = _stills(out.parent / ".stills", max(2, stills), width, height)
     layout, frame = [], 0
-    for i, shot in enumerate(shots):
-        gradual = round(shot.join_s * fps) if i and shot.join != "cut" else 0
+    for shot in shots:
+        gradual = round(shot.join_s * fps) if shot.join != "cut" else 0
         layout.append(((frame, frame + gradual), (frame + gradual, frame + gradual + round(shot.seconds * fps))))
         frame += gradual + round(shot.seconds * fps)
     pans = [_pan(pictures[i % len(pictures)], width, shot.px_per_frame, 37 * i) for i, shot in enumerate(shots)]
+    solid = np.full((height, width, 3), 255 if shots[0].join == "fade_white" else 0, dtype=np.uint8)
+    pans.append(repeat(solid))  # pans[-1]: what the first shot fades in from
 
     def frames() -> Iterator[np.ndarray]:
         for i, ((t0, t1), (first, end)) in enumerate(layout):
@@ -119,4 +124,4 @@ def montage(out: Path, shots: list[Shot], fps: int = 24, size: tuple[int, int] =
     transitions = tuple(gradual for gradual, _ in layout[1:])
     boundaries = tuple(first if t0 == first else (t0 + first) // 2 for (t0, first), _ in layout[1:])
     return Montage(out, fps, frame, tuple(clean for _, clean in layout), boundaries, transitions,
-                   tuple(shot.join for shot in shots[1:]))
+                   tuple(shot.join for shot in shots[1:]), layout[0][0])

@@ -16,9 +16,10 @@ Three kinds, each located to the frame (the decision, in robust_cuts.py, weighs 
 
 Each candidate also records the extent of its transition (``from_t``, ``to_t``: the last frame the old shot may
 keep, the first of the new one), which splitting a video into shots needs: a spike is one frame; a dissolve runs
-``dissolve_s`` / 2 beyond its first and last blend frames; a blank run is widened over the ramps around it, the
-frames whose brightness keeps moving towards the blank level by at least ``RAMP_STEP`` a frame (at most
-``MAX_RAMP_S``: a fade lasts a second or two).
+``dissolve_s`` / 2 beyond its first and last blend frames, and on over the frames around that change at least
+half as much as the dissolve's own (a dissolve fades out slowly; over a pan this widens it to ``MAX_RAMP_S``);
+a blank run is widened over the ramps around it, the frames whose brightness keeps moving towards the blank
+level by at least ``RAMP_STEP`` a frame (at most ``MAX_RAMP_S``: a fade lasts a second or two).
 
 Spikes and blank runs also record whether the picture returns afterwards, as a flash does and a cut does not.
 For a spike: the smallest difference between a frame just before it and one just after, as a share of the
@@ -104,6 +105,8 @@ class FrameSignals:
         for cand in self.candidates:
             if cand.kind == "blank":
                 self._ramps(cand)
+            elif cand.kind == "blend":
+                self._dissolve_extent(cand)
         self.candidates.sort(key=lambda cand: cand.t)
         return self.candidates
 
@@ -128,6 +131,22 @@ class FrameSignals:
         after = max(k - 1, end)
         cand.scores["from_t"] = self.times[before] if before >= 0 else self.times[0] - self._step()
         cand.scores["to_t"] = self.times[after] if after < n else self.times[-1] + self._step()
+
+    def _dissolve_extent(self, cand: Candidate) -> None:
+        """``from_t``/``to_t`` of a dissolve: from ``dissolve_s`` / 2 outside its blend frames, on while each
+        frame still changes by half the dissolve's median change (the blend test stops before the cross ends)."""
+        first, last = cand.scores.pop("run")
+        change, n = self.change, len(self.times)
+        lo, hi = max(1, first - self.half), min(n - 1, last + self.half)
+        floor = float(np.median(change[lo : hi + 1])) / 2
+        most = max(1, round(MAX_RAMP_S / max(self._step(), 1e-6)))
+        before = lo
+        while before > 1 and lo - before < most and change[before] >= floor:
+            before -= 1
+        after = hi
+        while after + 1 < n and after - hi < most and change[after + 1] >= floor:
+            after += 1
+        cand.scores["from_t"], cand.scores["to_t"] = self.times[before - 1], self.times[after]
 
     def _step(self) -> float:
         return self.times[-1] - self.times[-2] if len(self.times) > 1 else 0.0
@@ -207,7 +226,5 @@ class FrameSignals:
         if self._blend is not None:
             first, last, scores = self._blend
             middle = (first + last) // 2
-            extent = {"from_t": self.times[max(0, first - self.half - 1)],
-                      "to_t": self.times[min(len(self.times) - 1, last + self.half + 1)]}
-            self.candidates.append(Candidate("blend", middle, self.times[middle], {**scores, **extent}))
+            self.candidates.append(Candidate("blend", middle, self.times[middle], {**scores, "run": (first, last)}))
             self._blend = None
