@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
                   embed_videos=embed)
     log.info("%d clips: %d accepted, %d rejected -> %s", stats["clips"], stats["accepted"], stats["rejected"], args.out)
     if args.json:
-        print(json.dumps({k: stats[k] for k in ("clips", "accepted", "rejected", "rejected_by_stage", "missing_inputs")}))
+        keys = ("clips", "accepted", "rejected", "rejected_by_stage", "missing_inputs", "split")
+        print(json.dumps({k: stats[k] for k in keys if k in stats}))
     else:
         print(build_summary(stats, args.out))
     return 0

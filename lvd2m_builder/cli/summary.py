@@ -23,7 +23,8 @@ def funnel_table(stats: dict[str, Any]) -> str:
         else:
             top = sorted(reasons.get(step["stage"], []), key=lambda pair: -pair[1])[:TOP_REASONS]
             note = "; ".join(f"{count} x {shorten(reason, REASON_WIDTH)}" for reason, count in top)
-        rows.append((step["stage"], str(step["in"]), str(step["out"]), note))
+        stage = step["stage"] + (f" ({step['unit']})" if step.get("unit") else "")  # a split build: videos, shots
+        rows.append((stage, str(step["in"]), str(step["out"]), note))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return "\n".join(f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}".rstrip()
                      for row in rows)
@@ -33,5 +34,10 @@ def build_summary(stats: dict[str, Any], out: str) -> str:
     clips, accepted = stats["clips"], stats["accepted"]
     missing = stats.get("missing_inputs", 0)
     gone = f"{missing} named input{'s' * (missing != 1)} did not exist (source rejects)\n" if missing else ""
-    return (f"{funnel_table(stats)}\n\n{gone}{accepted} of {clips} clip{'s' * (clips != 1)} accepted -> {out}\n"
+    outcome = f"{accepted} of {clips} clip{'s' * (clips != 1)} accepted"
+    if "split" in stats:
+        split = stats["split"]
+        outcome = (f"{split['videos']} videos split into {split['shots']} shots; {split['shots_kept']} kept "
+                   f"({split['kept_seconds']:.1f} s of footage)")
+    return (f"{funnel_table(stats)}\n\n{gone}{outcome} -> {out}\n"
             f"load it with: load_dataset({out!r}, streaming=True)")

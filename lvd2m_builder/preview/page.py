@@ -45,6 +45,7 @@ def render(label: str, clips: list[dict[str, Any]], stats: dict[str, Any], plots
         stage_options=[(s, sum(c["stage"] == s for c in clips)) for s in stages],
         reason_options=sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])),
         funnel=[{**row, "link": fragment(stage=row["stage"])} for row in stats.get("funnel", [])],
+        videos=shot_strips(clips),
         reasons=[(reason, count, fragment(reason=reason)) for reason, count in stats.get("rejected_by_reason", {}).items()],
         plots=plots,
         sorts=SORTS,
@@ -52,6 +53,32 @@ def render(label: str, clips: list[dict[str, Any]], stats: dict[str, Any], plots
         js=Markup((ASSETS / "page.js").read_text()),
         data={"page_size": page_size, "stages": [ACCEPTED, *stages], "clips": clips},
     )
+
+
+def shot_strips(clips: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The shots of each split video side by side on its timeline, with the cuts (trimmed transitions) between.
+
+    Each shot's box sits at its span, as a share of the video's length (its last shot's end), and shows its first
+    thumbnail and fate; the gaps between consecutive shots are the cuts.
+    """
+    by_video: dict[str, list[dict[str, Any]]] = {}
+    for clip in clips:
+        if clip["shot"] is not None and clip["span"][0] is not None and clip["span"][1] is not None:
+            by_video.setdefault(clip["source_key"], []).append(clip)
+    strips = []
+    for shots in by_video.values():
+        shots.sort(key=lambda clip: clip["shot"][0])
+        length = max(clip["span"][1] for clip in shots) or 1.0
+        at = lambda t: round(100 * t / length, 3)
+        boxes = [{"key": c["key"], "left": at(c["span"][0]), "width": at(c["span"][1] - c["span"][0]),
+                  "stage": c["stage"], "label": f"shot {c['shot'][0] + 1}: {c['duration'] or 0:.1f} s, {c['stage']}",
+                  "thumb": c["thumbs"][0][1] if c["thumbs"] else None} for c in shots]
+        cuts = [{"left": at(a["span"][1]), "width": max(at(b["span"][0] - a["span"][1]), 0.2),
+                 "label": f"cut: {a['span'][1]:.2f}-{b['span'][0]:.2f} s trimmed"}
+                for a, b in zip(shots, shots[1:])]
+        strips.append({"video_id": shots[0]["video_id"], "url": shots[0]["url"], "shots": boxes, "cuts": cuts,
+                       "count": shots[0]["shot"][1], "length": length})
+    return strips
 
 
 def stage_order(stages: set[str]) -> list[str]:

@@ -7,6 +7,7 @@ what the build meant to write.
 
 from __future__ import annotations
 
+import json
 import math
 from itertools import islice
 from typing import Any, Iterator, Optional
@@ -55,6 +56,8 @@ def record(row: dict[str, Any]) -> dict[str, Any]:
     aligned += [None] * (len(segments) - len(aligned))
     return {
         "key": row["key"],
+        "source_key": row.get("source_key") or row["key"],
+        "shot": _shot(row),
         "video_id": row.get("video_id") or "",
         "url": row.get("url") or "",
         "span": [_num(row.get("span_start")), _num(row.get("span_end"))],
@@ -76,6 +79,15 @@ def record(row: dict[str, Any]) -> dict[str, Any]:
         "thumb_size": None,
         "thumb_error": None,
     }
+
+
+def _shot(row: dict[str, Any]) -> Optional[list[int]]:
+    """[index, count] of a shot cut from its video (cuts.on_cut=split), from its provenance; None otherwise."""
+    try:
+        split = json.loads(row.get("provenance") or "{}").get("split") or {}
+    except (ValueError, AttributeError):  # not JSON, or not an object: no shot to show
+        return None
+    return [split["shot"], split["of"]] if "shot" in split and "of" in split else None
 
 
 def tally(recs: list[dict[str, Any]]) -> dict[str, Any]:
