@@ -28,9 +28,9 @@ def decoded(monkeypatch):
     seen = []
     real = FrameSampler.run
 
-    def run(self, clip, tasks):
+    def run(self, clip, tasks, **options):
         seen.append(clip.ref.video_id)
-        return real(self, clip, tasks)
+        return real(self, clip, tasks, **options)
 
     monkeypatch.setattr(FrameSampler, "run", run)
     return seen
