@@ -70,7 +70,7 @@ class _Frames:
         return self.end_time if index >= self.end else float(self.starts[index]) - self.offset
 
 
-def shot_frames(video: Clip, margin: int) -> list[tuple[int, int, Optional[int], Optional[int]]]:
+def shot_bounds(video: Clip, margin: int) -> list[tuple[int, int, Optional[int], Optional[int]]]:
     """(first frame, end frame, cut before, cut after) of each shot: the video between its transitions, each
     transition widened by ``margin`` frames; shots left with no frame are dropped. Cuts are indices into
     ``video.transitions`` (sorted), None at the video's ends."""
@@ -104,7 +104,7 @@ def shots(video: Clip, config: SplitConfig, duration: DurationConfig) -> list[Cl
         if stopped <= frames.first:
             video.reject("decode", video.decode_failure[1])
             return [video]
-    found = shot_frames(video, config.margin_frames)
+    found = shot_bounds(video, config.margin_frames)
     if not found:
         video.reject("split", "no shot: every frame belongs to a transition")
         return [video]

@@ -22,6 +22,7 @@ from lvd2m_builder.config import preset
 from lvd2m_builder.inputs.listing import list_refs
 from lvd2m_builder.run.build import build
 from lvd2m_builder.testing.montage import Shot, montage
+from lvd2m_builder.validate.run import validate
 
 SPLIT = {"cuts.on_cut": "split", "semantic.enabled": False, "captions.enabled": False, "shard_size": 1}
 CLI = ["--preset", "robust", "--shard-size", "1", "--set", "cuts.on_cut=split", "--set", "semantic.enabled=false",
@@ -92,6 +93,7 @@ def test_stats_and_the_card_report_the_split(built):
     card = (out / "README.md").read_text()
     assert "3 input videos, split at their cuts into 5 shots" in card and "3 shots kept" in card
     assert "| split (videos -> shots) | 2 | 0 | 5 |" in card
+    assert validate(str(out)).ok
 
 
 def _finished(out: Path) -> int:
@@ -142,7 +144,7 @@ def test_rebuild_redecides_shots_and_reruns_a_video_whole(footage, built, tmp_pa
     assert {r["key"]: r.get("stage") for r in again} == {r["key"]: r.get("stage") for r in rows(fresh)}
 
 
-def test_materialize_cuts_each_shot_to_its_frames(footage, built, tmp_path):
+def test_materialize_and_export_cut_each_shot_to_its_frames(footage, built, tmp_path):
     import decord
 
     from lvd2m_builder.materialize.cutter import MaterializeConfig
@@ -163,8 +165,12 @@ def test_materialize_cuts_each_shot_to_its_frames(footage, built, tmp_path):
         assert np.abs(ours - source[first].asnumpy()).mean() < np.abs(ours - source[first + 1].asnumpy()).mean()
     import webdataset as wds
 
-    keys = [s["__key__"] for s in wds.WebDataset(str(out / section["webdataset"]), shardshuffle=False)]
-    assert len(keys) == 3
+    from lvd2m_builder.export.command import export_webdataset
+
+    pattern, written = export_webdataset(out, tmp_path / "wds")
+    samples = list(wds.WebDataset(str(tmp_path / pattern), shardshuffle=False))
+    assert written == len(samples) == 3
+    assert {json.loads(s["json"])["source_key"] for s in samples} == {r["source_key"] for r in kept}
 
 
 class _Strips(HTMLParser):
