@@ -12,15 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Iterator
 
 import cv2
 import numpy as np
 
-from lvd2m_builder.store.atomic import atomic_path
-from lvd2m_builder.testing.transitions import texture
-
-Join = Literal["cut", "fade_black", "fade_white", "dissolve"]
+from lvd2m_builder.media.encode import write_video
+from lvd2m_builder.testing.transitions import Transition as Join
+from lvd2m_builder.testing.transitions import _mix, texture  # fades and dissolves as the two-shot clips make them
 
 
 @dataclass(frozen=True)
@@ -75,25 +74,12 @@ def _pan(still: np.ndarray, width: int, px: float, start: int) -> Iterator[np.nd
         n += 1
 
 
-def _mix(join: Join, a: np.ndarray, b: np.ndarray, progress: float) -> np.ndarray:
-    """The frame ``progress`` (0..1) through a transition from ``a`` to ``b``: a fade reaches its colour at the
-    middle, a dissolve crosses linearly."""
-    if join == "dissolve":
-        weight, first, second = progress, a, b
-    else:
-        colour = np.zeros_like(a) if join == "fade_black" else np.full_like(a, 255)
-        weight, first, second = (2 * progress, a, colour) if progress < 0.5 else (2 * progress - 1, colour, b)
-    return (first * (1.0 - weight) + second.astype(np.float64) * weight).round().astype(np.uint8)
-
-
 def montage(out: Path, shots: list[Shot], fps: int = 24, size: tuple[int, int] = (320, 240),
             stills: int = 4) -> Montage:
-    """Encode ``shots`` into ``out`` (H.264, one thread, so the same shots give the same bytes); returns the truth.
+    """Encode ``shots`` into ``out`` (media/encode.py: the same shots give the same bytes); returns the truth.
 
     Consecutive shots pan over different stills (``stills`` of them, in turn) from different offsets.
     """
-    import av  # a core dependency, imported where it is used
-
     width, height = size
     pictures = _stills(out.parent / ".stills", max(2, stills), width, height)
     layout, frame = [], 0
@@ -112,15 +98,7 @@ def montage(out: Path, shots: list[Shot], fps: int = 24, size: tuple[int, int] =
             for _ in range(first, end):
                 yield next(pans[i])
 
-    with atomic_path(out) as tmp, av.open(str(tmp), "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=fps, options={"preset": "veryfast", "x264-params": "mbtree=0"})
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.codec_context.thread_count = 1
-        for n, rgb in enumerate(frames()):
-            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:height]), format="rgb24")
-            picture.pts = n
-            container.mux(stream.encode(picture))
-        container.mux(stream.encode(None))
+    write_video(out, frames(), fps)
     transitions = tuple(gradual for gradual, _ in layout[1:])
     boundaries = tuple(first if t0 == first else (t0 + first) // 2 for (t0, first), _ in layout[1:])
     return Montage(out, fps, frame, tuple(clean for _, clean in layout), boundaries, transitions,

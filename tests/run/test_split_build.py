@@ -40,7 +40,7 @@ def rows(out: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def footage(tmp_path_factory, ffmpeg_available):
+def footage(tmp_path_factory):
     d = tmp_path_factory.mktemp("footage")
     made = {
         "vlog": montage(d / "vlog.mp4", [Shot(11, 2), Shot(3, 3), Shot(11, 0, "fade_black"), Shot(11, 3)]),
@@ -201,3 +201,32 @@ def test_preview_shows_each_videos_shots_side_by_side_with_the_cuts_between(buil
     assert strips.videos["vlog"] == {"shots": ["accepted", "rejected", "rejected", "accepted"], "cuts": 3, "count": 4}
     assert strips.videos["take"] == {"shots": ["accepted"], "cuts": 0, "count": 1}
     assert "corrupt" not in strips.videos  # never split
+
+
+@pytest.mark.ray
+def test_a_ray_stream_writes_the_shots_a_local_build_writes(footage, tmp_path):
+    """Shots leave the decoding pool as clips of their own, with their model frames (a tiny CLIP embeds them in a
+    pool of its own); the driver gathers each video's shots into its planned shard."""
+    ray = pytest.importorskip("ray", reason="ray is not installed: pip install 'lvd2m-builder[ray]'")
+    pytest.importorskip("open_clip", reason="open_clip is not installed: pip install 'lvd2m-builder[embed]'")
+    from lvd2m_builder.testing.tiny_clip import write_tiny_model
+
+    d, _ = footage
+    tiny = write_tiny_model(tmp_path / "tiny_clip")
+    config = preset("robust").replace({**SPLIT, "shard_size": 2, "embed.enabled": True,
+                                       "embed.model": f"local-dir:{tiny}"})
+    local = build([str(d)], tmp_path / "local", config, progress=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        on_ray = build([str(d)], tmp_path / "ray", config.replace({"executor": "ray"}), progress=False)
+    finally:
+        ray.shutdown()
+    ours, theirs = rows(tmp_path / "ray"), rows(tmp_path / "local")
+    assert [r["key"] for r in ours] == [r["key"] for r in theirs] and len(ours) == 6
+    embedded = [r for r in ours if r.get("stage") is None]
+    assert len(embedded) == 3 and all(r["clip_embedding"] is not None for r in embedded)
+    for a, b in zip(ours, theirs):
+        embedding = a.pop("clip_embedding", None), b.pop("clip_embedding", None)
+        assert a == b
+        assert embedding[0] is None or np.allclose(*embedding, atol=1e-2)  # batched with other clips there
+    assert on_ray["split"] == local["split"] and on_ray["funnel"] == local["funnel"]

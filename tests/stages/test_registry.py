@@ -81,7 +81,12 @@ def test_segments_cut_the_stages_where_a_model_stage_wants_a_process_of_its_own(
         (("align",), "auto"),
     ]
     assert cut[0].resources is None and cut[1].resources == Resources(gpu_share=0.1, batch=64)
-    assert [s.stages for s in segments(preset("paper").replace(QUIET))] == [STAGES[:6]]  # model stages off
+    cpu = ("source", "probe", "duration", "decode", "cuts", "motion")
+    assert [s.stages for s in segments(preset("paper").replace(QUIET))] == [cpu]  # model stages off
+    # a split build cuts its videos into shots, and reads the shots' model frames, where it decodes
+    split = segments(config.replace({"cuts.on_cut": "split"}))
+    assert split[0].stages == ("source", "probe", "duration", "decode", "cuts", "split", "motion", "shot_frames")
+    assert [s.stages for s in split[1:]] == [s.stages for s in cut[1:]]
 
 
 def test_a_segment_that_decodes_keeps_the_frames_of_later_model_stages_without_loading_them(tmp_path, monkeypatch):
@@ -92,8 +97,9 @@ def test_a_segment_that_decodes_keeps_the_frames_of_later_model_stages_without_l
     tiny = write_tiny_model(tmp_path / "tiny")
     config = preset("paper").replace({**QUIET, "embed.enabled": True, "embed.model": f"local-dir:{tiny}"})
     monkeypatch.setattr(clip, "load", lambda *_: pytest.fail("a decoding segment loaded the CLIP model"))
-    first = Pipeline(config, only=STAGES[:6])
-    assert [stage.stage for stage in first.stages] == list(STAGES[:6])
+    cpu = ("source", "probe", "duration", "decode", "cuts", "motion")
+    first = Pipeline(config, only=cpu)
+    assert [stage.stage for stage in first.stages] == list(cpu)
     assert [scorer.stage for scorer in first.scorers] == ["cuts", "motion", "embed"]
     assert first.scorers[2].size == 32  # the model's input side, read from its config
     monkeypatch.undo()

@@ -38,7 +38,7 @@ def inside(frames: tuple[int, int], truth: list[tuple[int, int]]) -> bool:
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory, ffmpeg_available) -> dict[str, Montage]:
+def made(tmp_path_factory) -> dict[str, Montage]:
     d = tmp_path_factory.mktemp("montages")
     return {
         # a fade in at the very start, a short shot, a still shot, fades through black and white, pans

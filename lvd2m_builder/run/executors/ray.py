@@ -230,12 +230,15 @@ class _Segment:
         return out
 
     def _clip_by_clip(self, clips: list[Clip]) -> Iterator[Clip]:
+        """Each clip under the watchdog; what it leaves as: itself, or a split video's shots."""
         for clip in clips:
-            if self._forced([clip]):
-                with self._watchdog(clip.ref.key):
-                    clip = next(iter(self.pipeline.run([clip])))
-                self.ledger.done.remote([clip.ref.key])
-            yield clip
+            if not self._forced([clip]):
+                yield clip
+                continue
+            with self._watchdog(clip.ref.key):
+                out = list(self.pipeline.run([clip]))
+            self.ledger.done.remote([clip.ref.key])
+            yield from out
 
     def _watchdog(self, key: str):
         return _Watchdog(self.timeout_s, lambda why: self.ray.get(self.ledger.hang.remote(key, why)))
