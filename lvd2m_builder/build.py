@@ -1,4 +1,5 @@
-"""``lvd2m build``: list inputs, plan shards, run what is not finished yet, then write stats and the card."""
+"""``lvd2m build``: list inputs, plan shards, run what is not finished yet, publish them as Parquet (compaction),
+then write stats and the card."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Optional
 
 from tqdm.auto import tqdm
 
@@ -16,9 +17,9 @@ from .embed.dedup_pass import dedup_dataset
 from .errors import OutputError, SourceError
 from .executors import run_shards
 from .rebuild import rethreshold
-from .reshard import recover
+from .reshard import compact, parse_size, recover
 from .manifest import Manifest, settings_hash, write_json_atomic
-from .schema import REJECTS_DIR, TRAIN_DIR
+from .schema import REJECTS_DIR, TRAIN_DIR, WORK_DIR
 from .shards import ShardResult, plan_shards, read_keys
 from .sources import list_refs
 from .stats import merge
@@ -40,12 +41,13 @@ def prepare_output(out: Path, overwrite: bool) -> None:
 
 
 def drop_unrecorded(out: Path, manifest: Manifest) -> None:
-    """Delete what a killed run left: temporary files, and shard files renamed before the manifest recorded them.
+    """Delete what a killed run left: temporary files, and work units renamed before the manifest recorded them
+    (in ``_work/``, or in ``data/``/``rejects/`` for outputs of older versions).
 
     The manifest is the truth: a shard file it does not list would duplicate rows when its shard is redone.
     """
     recorded = manifest.files()
-    for directory in (TRAIN_DIR, REJECTS_DIR):
+    for directory in (f"{WORK_DIR}/{TRAIN_DIR}", f"{WORK_DIR}/{REJECTS_DIR}", TRAIN_DIR, REJECTS_DIR):
         for path in (out / directory).glob("*.arrow"):
             if f"{directory}/{path.name}" not in recorded:
                 log.info("removing %s: not recorded as finished", path)
@@ -54,11 +56,14 @@ def drop_unrecorded(out: Path, manifest: Manifest) -> None:
             path.unlink()
 
 
-def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite: bool = False, progress: bool = True) -> dict:
+def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite: bool = False, progress: bool = True,
+          max_shard_size: Optional[str] = None) -> dict:
     """Build ``out`` from ``inputs``; returns the merged stats.
 
     An existing ``out`` is resumed: clips already in a recorded shard are kept, the rest are built. With changed
-    settings, the stored rows are first re-decided where their scores allow (see rebuild.py).
+    settings, the stored rows are first re-decided where their scores allow (see rebuild.py). The work units
+    are compacted at the end into published files of at most ``max_shard_size`` (default: as last time, else
+    500MB), so ``out`` is always what ``push`` uploads and ``load_dataset(out)`` reads.
     """
     out = Path(out)
     refs = list_refs(inputs, config.dataset_src)
@@ -95,9 +100,12 @@ def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite
         run_shards(todo, config, out, on_result, on_clip)
     finally:
         bar.close()
-    if config.dedup.enabled:  # a pass over the whole dataset, so it runs once every shard is finished
-        dedup_dataset(out, config.dedup, manifest)
-    stats = merge(manifest.stats())
+    max_bytes = parse_size(max_shard_size) if max_shard_size else None
+    if config.dedup.enabled:  # a pass over the whole dataset, so it runs once every shard is finished; it compacts
+        dedup_dataset(out, config.dedup, manifest, max_bytes)
+    else:
+        compact(out, manifest, max_bytes)
+    stats = merge(Manifest.load(out).stats())
     write_json_atomic(out / "stats.json", stats)
     write_card(out, stats, settings)
     return stats

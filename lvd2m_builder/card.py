@@ -22,11 +22,17 @@ TEMPLATE = Path(__file__).parent / "cards" / "dataset_card.md"
 _KNOWN_SECTIONS = {"preset", "dataset_src", "duration", "cuts", "motion", "shard_size", "workers", "decode_chunk"}
 
 
+#: The Hub's size categories, by upper bound.
+_SIZE_CATEGORIES = ((10**3, "n<1K"), (10**4, "1K<n<10K"), (10**5, "10K<n<100K"), (10**6, "100K<n<1M"),
+                    (10**7, "1M<n<10M"), (10**8, "10M<n<100M"), (10**9, "100M<n<1B"), (10**10, "1B<n<10B"),
+                    (10**11, "10B<n<100B"), (10**12, "100B<n<1T"))
+#: What the clips may be used for is set by their source videos, named row by row in ``url``; the card's
+#: License section says so, and ``license_link`` points there.
+LICENSE = {"license": "other", "license_name": "source-video-terms", "license_link": "README.md#license"}
+
+
 def _size_category(n: int) -> str:
-    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
-        if n < limit:
-            return name
-    return "1M<n<10M"
+    return next((name for limit, name in _SIZE_CATEGORIES if n < limit), "n>1T")
 
 
 def _pipeline(settings: dict[str, Any], stats_seconds: dict[str, float]) -> list[tuple[str, str, str]]:
@@ -88,9 +94,11 @@ def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Option
     plots = plots or {}
     data = DatasetCardData(
         pretty_name="LVD-2M-style long-take video clips",
-        license="other",
+        **LICENSE,
         task_categories=["text-to-video"],
         size_categories=[_size_category(stats["accepted"])],
+        annotations_creators=["machine-generated"],
+        source_datasets=["extended|lvd2m"] if "import" in settings else ["original"],
         tags=["video", "long-take", "dense-captions", "lvd2m"],
         configs=schema.configs(videos=videos),
         dataset_info=schema.dataset_info(videos=videos),
@@ -117,6 +125,7 @@ def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Option
         distributions=distributions,
         fields=_fields(schema.ROW_FEATURES),
         clip_section=clip_section,
+        videos=videos,
     )
 
 

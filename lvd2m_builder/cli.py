@@ -10,7 +10,8 @@ from pathlib import Path
 
 from . import __version__
 from .config import MODEL_PRESETS, PRESETS, load, parse_override
-from .errors import Lvd2mError
+from .errors import ConfigError, Lvd2mError
+from .hub_limits import HubLimits
 
 log = logging.getLogger("lvd2m_builder")
 
@@ -19,13 +20,16 @@ def _add_build(sub) -> None:
     p = sub.add_parser(
         "build",
         help="build a dataset from videos through the paper's filters",
-        description="Build Arrow shards (data/, rejects/), stats.json and a dataset card from videos. "
+        description="Build a dataset from videos: Parquet files (data/, rejects/) as push_to_hub writes them, "
+        "stats.json and a dataset card. "
         "INPUTS are directories (searched recursively), files, globs or fsspec URLs (s3://, http(s)://, ...) of "
         "videos, webdataset .tar shards (KEY.mp4 + KEY.json) and clip tables (.csv/.parquet/.jsonl with a "
         "path/url column and optional spans). "
         "A rerun resumes: clips already in OUT are kept and only new inputs are built. A rerun with changed "
         "thresholds (duration.min_s/max_s, motion.min_score) re-decides the stored rows from their scores and "
-        "rebuilds only the clips that need new scores; other setting changes need --overwrite.",
+        "rebuilds only the clips that need new scores; other setting changes need --overwrite. "
+        "Work units of --shard-size clips (the unit of resume) are kept under OUT/_work/ until the build's end, "
+        "which compacts them into files of at most --max-shard-size.",
     )
     p.add_argument("inputs", nargs="*", help="video directories, files, globs or URLs; .tar shards; clip tables")
     p.add_argument("--out", required=True, help="output directory (load it with load_dataset(OUT, streaming=True))")
@@ -42,7 +46,10 @@ def _add_build(sub) -> None:
                    "else a new local Ray)")
     p.add_argument("--clip-timeout", type=float, metavar="SECONDS",
                    help="reject a clip whose worker makes no progress for this long (runs a watched process pool)")
-    p.add_argument("--shard-size", type=int, help="clips per shard (default 16)")
+    p.add_argument("--shard-size", type=int, help="clips per work unit, the unit of resume (default 16)")
+    p.add_argument("--max-shard-size", metavar="SIZE",
+                   help="published Parquet files of at most SIZE uncompressed, e.g. 500MB (default: as last time, "
+                   "else 500MB, as push_to_hub)")
     p.add_argument("--motion-backend", choices=("dis", "raft"), help="optical flow backend (default dis)")
     p.add_argument("--models", choices=sorted(MODEL_PRESETS), default="open",
                    help="model ids for the semantic check and captions: open (default) or the paper's open models")
@@ -72,7 +79,8 @@ def _build(args: argparse.Namespace) -> int:
         inputs += [str(p) for p in make_demo_set(default_samples_dir())]
     if not inputs:
         raise SystemExit("lvd2m build: give INPUTS or --demo")
-    stats = build(inputs, args.out, config, overwrite=args.overwrite, progress=not args.no_progress)
+    stats = build(inputs, args.out, config, overwrite=args.overwrite, progress=not args.no_progress,
+                  max_shard_size=args.max_shard_size)
     if args.embed_videos:
         from .clip_cutter import MaterializeConfig
         from .materialize import materialize
@@ -122,14 +130,28 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _add_push(sub) -> None:
     p = sub.add_parser("push", help="validate OUT and publish it as a Hub dataset repo",
-                       description="Validate OUT (an invalid dataset is refused), create the dataset repo if needed "
-                       "and upload the card, stats, plots and shards. A re-run resumes an interrupted upload. The "
-                       "token comes from HF_TOKEN or `hf auth login`.")
-    p.add_argument("out", help="a directory written by lvd2m build")
+                       description="Publish OUT as Parquet (an older Arrow output is converted first), check it "
+                       "against the Hub's limits and validate it (either failing is refused before any upload), "
+                       "create the dataset repo if needed and upload what the repo does not hold yet: the card, "
+                       "stats, plots and data files; data files of an earlier push that this one does not hold "
+                       "are deleted. A push of more than --files-per-commit files stages on a branch and lands in "
+                       "one commit, so the target never shows a half-replaced dataset. A re-run resumes an "
+                       "interrupted push. The token comes from --token, HF_TOKEN or `hf auth login`.")
+    p.add_argument("out", help="a directory written by lvd2m build or lvd2m import")
     p.add_argument("--repo-id", required=True, help="NAME/REPO, e.g. alice/lvd2m")
     p.add_argument("--private", action="store_true", help="create the repo private")
     p.add_argument("--revision", help="branch to push to (created if missing), or refs/pr/N to add to a PR")
     p.add_argument("--create-pr", action="store_true", help="open a pull request instead of pushing to main")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print what would be added, replaced and deleted, with sizes, and upload nothing")
+    p.add_argument("--commit-message", help="the commit's title (default: lvd2m push: N clips, M rejects)")
+    p.add_argument("--token", help="a Hugging Face token with write access (default: HF_TOKEN or the saved one); "
+                   "never printed")
+    p.add_argument("--max-shard-size", metavar="SIZE", help="re-cut the published files to at most SIZE before "
+                   "pushing, e.g. 500MB")
+    p.add_argument("--files-per-commit", type=int, default=HubLimits.files_per_commit, metavar="N",
+                   help=f"files a commit carries (default {HubLimits.files_per_commit}, the Hub's advice); a push "
+                   "of more stages on a branch first")
     p.add_argument("--keep-card", action="store_true",
                    help="upload README.md as it is (hand edits kept); by default the card is rendered for --repo-id")
     p.add_argument("--max-caption-repeats", type=int, default=5, metavar="N",
@@ -141,9 +163,14 @@ def _push(args: argparse.Namespace) -> int:
     from .hub import push
     from .validate import ValidateConfig
 
+    if args.files_per_commit < 1:
+        raise ConfigError("--files-per-commit", args.files_per_commit, "must be >= 1")
     result = push(args.out, args.repo_id, private=args.private, revision=args.revision, create_pr=args.create_pr,
-                  render=not args.keep_card, validate_config=ValidateConfig(args.max_caption_repeats))
-    print(result.pr_url or result.commit_url)
+                  token=args.token, render=not args.keep_card,
+                  validate_config=ValidateConfig(args.max_caption_repeats), dry_run=args.dry_run,
+                  commit_message=args.commit_message, max_shard_size=args.max_shard_size,
+                  limits=HubLimits(files_per_commit=args.files_per_commit))
+    print(result.plan.text() if args.dry_run else result.pr_url or result.commit_url or result.plan.text())
     return 0
 
 
@@ -154,7 +181,9 @@ def _add_import(sub) -> None:
                        "layout lvd2m build writes. Malformed rows become rejects naming the file and line.")
     p.add_argument("tables", nargs="+", metavar="CSV_OR_URL", help="release CSV files or URLs")
     p.add_argument("--out", required=True, help="output directory (load it with load_dataset(OUT, streaming=True))")
-    p.add_argument("--shard-size", type=int, default=100_000, help="rows per shard (default 100000)")
+    p.add_argument("--max-shard-size", default="500MB", metavar="SIZE",
+                   help="published Parquet files of at most SIZE uncompressed (default 500MB, as push_to_hub)")
+    p.add_argument("--shard-size", type=int, help="also at most this many rows a file")
     p.add_argument("--max-caption-repeats", type=int, default=5, metavar="N",
                    help="flag in stats.json a refined_caption found on more than N rows (default 5)")
     p.add_argument("--overwrite", action="store_true", help="replace shards already in OUT")
@@ -165,7 +194,8 @@ def _add_import(sub) -> None:
 def _import(args: argparse.Namespace) -> int:
     from .importers import ImportConfig, import_tables
 
-    config = ImportConfig(shard_size=args.shard_size, max_caption_repeats=args.max_caption_repeats)
+    config = ImportConfig(shard_size=args.shard_size, max_caption_repeats=args.max_caption_repeats,
+                          max_shard_size=args.max_shard_size)
     stats = import_tables(args.tables, args.out, config, overwrite=args.overwrite, progress=not args.no_progress)
     repeated = stats["repeated_refined_captions"]
     print(json.dumps({"rows": stats["clips"], "accepted": stats["accepted"], "rejected": stats["rejected"],
@@ -258,13 +288,14 @@ def _dedup(args: argparse.Namespace) -> int:
 def _add_reshard(sub) -> None:
     p = sub.add_parser(
         "reshard",
-        help="rewrite an output's shards to N files or files under a size, atomically",
-        description="Rewrite OUT's data/ and rejects/ shards; the rows, the card and validate stay as they were.",
+        help="rewrite an output's published files to N files or files under a size, atomically",
+        description="Rewrite OUT's data/ and rejects/ files as Parquet (an older output's Arrow files, its videos "
+        "config included, are converted); the rows, the card and validate stay as they were.",
     )
     p.add_argument("out", help="an lvd2m build or import output directory")
     size = p.add_mutually_exclusive_group(required=True)
     size.add_argument("--num-shards", type=int, help="this many train and rejects files")
-    size.add_argument("--max-shard-size", help="files of about this size at most, e.g. 500MB or 2GiB")
+    size.add_argument("--max-shard-size", help="files of at most this size uncompressed, e.g. 500MB or 2GiB")
     p.set_defaults(func=_reshard)
 
 
@@ -272,7 +303,7 @@ def _reshard(args: argparse.Namespace) -> int:
     from .reshard import reshard
 
     stats = reshard(args.out, args.num_shards, args.max_shard_size)
-    print(json.dumps({"clips": stats["clips"], "shards": stats["shards"]}))
+    print(json.dumps({"clips": stats["clips"], "files": stats["files"]}))
     return 0
 
 

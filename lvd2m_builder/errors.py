@@ -129,3 +129,11 @@ class DedupError(Lvd2mError, ValueError):
 
     def __init__(self, path: str, why: str) -> None:
         super().__init__(f"{path}: cannot deduplicate: {why}", path=path, why=why)
+
+
+class HubLimitError(Lvd2mError, ValueError):
+    """A dataset breaks one of the Hub's limits (files per repo or folder, file size, row-group size); refused
+    before any upload. ``limit`` names it, ``path`` where, ``why`` what to change."""
+
+    def __init__(self, limit: str, path: str, why: str) -> None:
+        super().__init__(f"over the Hub's {limit} limit: {path}: {why}", limit=limit, path=path, why=why)

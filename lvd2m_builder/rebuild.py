@@ -22,7 +22,7 @@ from .errors import OutputError
 from .filters.duration import duration_reason
 from .filters.motion import low_motion_reason
 from .manifest import EXECUTOR_KNOBS, Manifest
-from .reshard import stage_and_swap
+from .reshard import DEFAULT_MAX_BYTES, Sizing, as_reject, stage_and_swap
 from .schema import REJECT_FEATURES, ROW_FEATURES
 from .shards import iter_batches
 
@@ -96,13 +96,13 @@ def rethreshold(out: Path, manifest: Manifest, settings: dict, input_keys: Itera
     models_changed = any(name.split(".")[0] in MODEL_SECTIONS for name in changed)
     config = from_dict(json.loads(json.dumps(settings)))
     inputs = set(input_keys)
-    files = [(entry["train"], None) for entry in manifest.shards.values()] + [
-        (entry["rejects"], "rejects") for entry in manifest.shards.values()
+    files = [(rel, None) for rel in manifest.kind_files("train")] + [
+        (rel, "rejects") for rel in manifest.kind_files("rejects")
     ]
     train: list[dict] = []
     rejects: list[dict] = []
     rerun = 0
-    for rel, kind in sorted(files):
+    for rel, kind in files:
         for batch in iter_batches([out / rel]):
             for row in batch.to_pylist():
                 stage = row.get("stage") if kind else None
@@ -117,9 +117,10 @@ def rethreshold(out: Path, manifest: Manifest, settings: dict, input_keys: Itera
                 if rejection is None:
                     train.append(row)
                 else:
-                    rejects.append(_as_reject(row, *rejection))
-    num_shards = max(1, len(manifest.shards))
-    stage_and_swap(out, settings, _table(train, ROW_FEATURES), _table(rejects, REJECT_FEATURES), num_shards)
+                    rejects.append(as_reject(row, *rejection))
+    max_bytes = (manifest.published or {}).get("max_shard_size") or DEFAULT_MAX_BYTES
+    stage_and_swap(out, settings, _table(train, ROW_FEATURES), _table(rejects, REJECT_FEATURES), Sizing(max_bytes),
+                   consumed=manifest.unit_files())
     log.info("%s: rows re-decided for %s; %d clip(s) go through the pipeline again", out, ", ".join(sorted(changed)), rerun)
     return rerun
 
@@ -129,12 +130,6 @@ def _restamp(row: dict, settings: dict, changed: set[str]) -> None:
     provenance["settings"] = settings
     provenance["redecided"] = sorted(changed)
     row["provenance"] = json.dumps(provenance, sort_keys=True)
-
-
-def _as_reject(row: dict, stage: str, reason: str) -> dict:
-    reject = {name: row.get(name) for name in REJECT_FEATURES}
-    reject.update(stage=stage, reason=reason)
-    return reject
 
 
 def _table(rows: list[dict], features) -> tuple:

@@ -22,6 +22,7 @@ from fsspec import AbstractFileSystem, filesystem
 
 from .errors import SourceError
 from .manifest import MANIFEST
+from .schema import WORK_DIR
 
 DATA_SUFFIXES = (".arrow", ".parquet")
 #: What reading a shard or a listing may raise, locally or over HTTP: a finding or a SourceError, never a crash.
@@ -51,10 +52,12 @@ class DatasetSource:
         return sorted(self._rel(p) for p in self.fs.glob(self.path(pattern)) if self.fs.isfile(p))
 
     def data_files(self) -> list[str]:
-        """Every Arrow or Parquet file under the root, hidden files (temporary shards) excluded."""
+        """Every Arrow or Parquet file under the root; hidden files (temporary and staged shards) and the work
+        units under ``_work/`` (never published) excluded."""
         found = self.fs.find(self.root)
         rels = (self._rel(p) for p in found)
-        return sorted(r for r in rels if r.endswith(DATA_SUFFIXES) and not any(s.startswith(".") for s in r.split("/")))
+        return sorted(r for r in rels if r.endswith(DATA_SUFFIXES) and not r.startswith(f"{WORK_DIR}/")
+                      and not any(s.startswith(".") for s in r.split("/")))
 
     def _rel(self, path: str) -> str:
         for prefix in (self.root, unquote(self.root)):  # a Hub revision may come back unquoted

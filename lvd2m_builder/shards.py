@@ -1,7 +1,9 @@
 """The unit of work and of resume: one shard = a fixed list of ClipRefs in, one train and one rejects file out.
 
-Files are written with ``datasets``' own ArrowWriter (features embedded in the schema metadata) under a
+Work units are Arrow files under ``_work/`` (not published: ``reshard.compact`` turns them into the Parquet files
+the card names), written with ``datasets``' own ArrowWriter (features embedded in the schema metadata) under a
 temporary name and renamed when complete, so a killed build never leaves a half shard under a final name.
+The readers here take either format: work units, published Parquet files, and Arrow outputs of older versions.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from datasets.arrow_writer import ArrowWriter
 
 from .records import Clip, ClipRef, to_reject, to_row
-from .schema import REJECT_FEATURES, REJECTS_DIR, ROW_FEATURES, TRAIN_DIR
+from .schema import REJECT_FEATURES, REJECTS_DIR, ROW_FEATURES, TRAIN_DIR, WORK_DIR
 from .stats import ShardStats
 
 log = logging.getLogger(__name__)
@@ -37,11 +40,11 @@ class ShardSpec:
 
     @property
     def train_path(self) -> str:
-        return f"{TRAIN_DIR}/train-{self.index:05d}-of-{self.total:05d}.arrow"
+        return f"{WORK_DIR}/{TRAIN_DIR}/unit-{self.index:05d}.arrow"
 
     @property
     def rejects_path(self) -> str:
-        return f"{REJECTS_DIR}/rejects-{self.index:05d}-of-{self.total:05d}.arrow"
+        return f"{WORK_DIR}/{REJECTS_DIR}/unit-{self.index:05d}.arrow"
 
 
 def plan_shards(refs: list[ClipRef], shard_size: int, first_index: int = 0) -> list[ShardSpec]:
@@ -51,19 +54,47 @@ def plan_shards(refs: list[ClipRef], shard_size: int, first_index: int = 0) -> l
     return [ShardSpec(first_index + i, total, chunk) for i, chunk in enumerate(chunks)]
 
 
-def iter_batches(paths: Iterable[Path]) -> Iterator[pa.RecordBatch]:
-    """The record batches of finished shards, in order (Arrow IPC streams, as ArrowWriter writes them;
-    memory-mapped, so nothing is copied until used)."""
+def is_parquet(path: Path | str) -> bool:
+    return str(path).endswith(".parquet")
+
+
+def iter_batches(paths: Iterable[Path], columns: Optional[list[str]] = None) -> Iterator[pa.RecordBatch]:
+    """The record batches of finished shards, in order, optionally only ``columns``: Parquet row group by row
+    group, Arrow IPC streams (as ArrowWriter writes them) memory-mapped, so nothing is copied until used."""
     for path in paths:
+        if is_parquet(path):
+            yield from pq.ParquetFile(path).iter_batches(columns=columns)
+            continue
         with pa.memory_map(str(path)) as source:
-            yield from pa.ipc.open_stream(source)
+            for batch in pa.ipc.open_stream(source):
+                yield batch.select(columns) if columns else batch
 
 
 def read_table(path: Path, columns: Optional[list[str]] = None) -> pa.Table:
     """One finished shard as a table (its schema kept when it holds no rows), optionally only some columns."""
+    if is_parquet(path):
+        return pq.read_table(path, columns=columns)
     with pa.memory_map(str(path)) as source:
         table = pa.ipc.open_stream(source).read_all()
     return table.select(columns) if columns else table
+
+
+def count_rows(path: Path) -> int:
+    """Rows of a finished shard: from the footer for Parquet, by reading the keys for Arrow."""
+    return pq.ParquetFile(path).metadata.num_rows if is_parquet(path) else read_table(path, ["key"]).num_rows
+
+
+def read_row(path: Path, position: int) -> dict:
+    """The row at ``position`` of a finished shard, reading only the row group (or batch) that holds it."""
+    if is_parquet(path):
+        parquet = pq.ParquetFile(path)
+        for group in range(parquet.metadata.num_row_groups):
+            rows = parquet.metadata.row_group(group).num_rows
+            if position < rows:
+                return parquet.read_row_group(group).slice(position, 1).to_pylist()[0]
+            position -= rows
+        raise IndexError(position)
+    return read_table(path).slice(position, 1).to_pylist()[0]
 
 
 def read_keys(path: Path) -> list[str]:
@@ -81,11 +112,7 @@ class ShardResult:
 
 
 class AtomicArrow:
-    """An ArrowWriter to ``.NAME.tmp-PID``, renamed onto ``path`` only by ``commit``.
-
-    ``commit(dest)`` may name another final path: a streaming writer that learns the shard count only at the
-    end (``lvd2m import``) finishes each file under its temporary name and renames them all last.
-    """
+    """An ArrowWriter to ``.NAME.tmp-PID``, renamed onto ``path`` only by ``commit``."""
 
     def __init__(self, path: Path, features, writer_batch_size: Optional[int] = None) -> None:
         self.path = path
@@ -106,9 +133,9 @@ class AtomicArrow:
             self.writer.close()
             self.finished = True
 
-    def commit(self, dest: Optional[Path] = None) -> None:
+    def commit(self) -> None:
         self.finish()
-        os.replace(self.tmp, dest or self.path)
+        os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
         self.writer.close()

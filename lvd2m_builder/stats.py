@@ -53,6 +53,20 @@ class ShardStats:
         return cls(**data)
 
 
+def combine(parts: list[ShardStats]) -> ShardStats:
+    """Several shards' stats as one: what a compacted set of published files records."""
+    total = ShardStats()
+    for part in parts:
+        total.clips += part.clips
+        total.accepted += part.accepted
+        total.wall_seconds += part.wall_seconds
+        for mine, theirs in ((total.rejected_by_stage, part.rejected_by_stage),
+                             (total.rejected_by_reason, part.rejected_by_reason), (total.seconds, part.seconds)):
+            for name, value in theirs.items():
+                mine[name] = mine.get(name, 0) + value
+    return total
+
+
 def merge(parts: list[ShardStats]) -> dict[str, Any]:
     """The run's ``stats.json``: totals, the funnel in stage order, rejects by reason, seconds per stage."""
     by_stage: Counter = Counter()

@@ -1,7 +1,8 @@
 """``lvd2m validate``: is a built dataset (local directory or Hub repo) what its card says and what LVD-2M promises?
 
 Checks, in order: the card's YAML parses and declares configs and features; every config's files exist and
-every data file belongs to a config; every shard opens with the card's features; keys are unique and never
+every data file belongs to a config; every Parquet file is whole (footer present) with row groups the Hub's
+viewer can read; every shard opens with the card's features; keys are unique and never
 both accepted and rejected; accepted rows keep the promises of the settings they were built with; no caption
 repeats across many clips; embedded clips decode and last as long as their rows say; stats.json counts match.
 """
@@ -15,12 +16,17 @@ from typing import Any, Optional
 
 from datasets import Features
 
+import pyarrow.parquet as pq
+
 from .card_check import ACCEPTED, REJECTS, VIDEOS, card_configs, config_files
 from .config import preset
 from .embed.report import ClipScores, min_clip_score
 from .errors import ConfigError
 from .findings import Report
+from .hub_limits import HubLimits, large_row_groups, truncated
+from .manifest import MANIFEST
 from .row_checks import CaptionRepeats, check_accepted, rules_for
+from .schema import WORK_DIR
 from .shardio import READ_ERRORS, DatasetSource, open_shard, open_source, read_settings
 
 log = logging.getLogger(__name__)
@@ -45,6 +51,7 @@ def validate(path_or_repo_id: str, config: ValidateConfig = ValidateConfig(), re
     configs, features = card_configs(source, report)
     files = config_files(source, configs, report)
     _shards(source, files, features, _Checker(config, _dataset_settings(source, report), report))
+    _format(source, files, report)
     _stats(source, report)
     log.info("validated %s: %d errors, %d warnings", source.label, report.errors, report.warnings)
     return report
@@ -67,6 +74,8 @@ def _shards(source: DatasetSource, files: dict[str, list[str]], features: dict[s
         report.rows[name] = 0
         for rel in rels:
             report.shards += 1
+            if rel.endswith(".parquet") and not _parquet_whole(source, rel, report):
+                continue
             try:
                 with open_shard(source, rel) as (found, batches):
                     if name in features and found != features[name]:
@@ -136,6 +145,50 @@ class _Checker:
             self.report.add("clip_score_low", f"clip_score {row['clip_score']:.3f} < embed.min_clip_score "
                             f"{self.clip_scores.threshold:g}: the caption may not describe the clip", "warning",
                             shard=rel, row=index, key=key)
+
+
+def _parquet_whole(source: DatasetSource, rel: str, report: Report, limits: HubLimits = HubLimits()) -> bool:
+    """Whether the Parquet file has its footer (else it is reported and not read); row groups larger than the
+    Hub's viewer reads are reported too (the file still reads)."""
+    try:
+        with source.fs.open(source.path(rel), "rb") as f:
+            head = f.read(4)
+            f.seek(max(f.seek(0, 2) - 4, 0))
+            if truncated(head, f.read(4)):
+                report.add("parquet_truncated", "truncated Parquet file: no footer (PAR1) at its end, as when a "
+                           "copy or upload is cut short; write or push it again", shard=rel)
+                return False
+            f.seek(0)
+            metadata = pq.ParquetFile(f).metadata
+    except READ_ERRORS as e:
+        report.add("shard_unreadable", f"{type(e).__name__}: {' '.join(str(e).split())[:200]}", shard=rel)
+        return False
+    for group, size in large_row_groups(metadata, limits.row_group_bytes):
+        report.add("row_group_too_large", f"row group {group} holds {size} uncompressed bytes, over the "
+                   f"{limits.row_group_bytes} the Hub's dataset viewer reads: rewrite it with `lvd2m reshard` "
+                   "(push does) so its row groups are smaller", shard=rel)
+    return True
+
+
+def _format(source: DatasetSource, files: dict[str, list[str]], report: Report) -> None:
+    """Warnings about the layout: Arrow files where the Hub serves Parquet best, finished rows not published."""
+    arrow = [rel for rels in files.values() for rel in rels if rel.endswith(".arrow")]
+    if arrow:
+        report.add("arrow_format", f"{len(arrow)} data files are Arrow: the Hub converts only the first 5 GB of "
+                   "non-Parquet data for its viewer and SQL console, and column projection needs Parquet; "
+                   "`lvd2m reshard OUT --max-shard-size 500MB` (or `lvd2m push`) rewrites them as Parquet",
+                   "warning", shard=arrow[0])
+    if not source.exists(MANIFEST):
+        return
+    try:
+        units = json.loads(source.read_text(MANIFEST)).get("shards") or {}
+    except (ValueError, *READ_ERRORS):
+        return
+    waiting = [e for e in units.values() if str(e.get("train", "")).startswith(f"{WORK_DIR}/")]
+    if waiting:
+        report.add("units_unpublished", f"{len(waiting)} finished work units in {WORK_DIR}/ are not published "
+                   "yet (a build was stopped before its end): run the build again, or `lvd2m reshard`", "warning",
+                   shard=MANIFEST)
 
 
 def video_problem(row: dict[str, Any]) -> Optional[str]:

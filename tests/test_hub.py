@@ -14,11 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 import hub_server
 from hub_server import HubServer
+from lvd2m_builder.shards import read_table
 from synthetic_dataset import demo_build, reject, row, write_dataset
 
 CLIENT = Path(__file__).with_name("hub_client.py")
@@ -56,10 +56,7 @@ def _push(out: Path, repo_id: str = "alice/lvd2m", *flags: str, token: str | Non
 
 
 def _shard_rows(out: Path, pattern: str) -> list[dict]:
-    rows = []
-    for path in sorted(out.glob(pattern)):
-        with pa.memory_map(str(path)) as f:
-            rows += pa.ipc.open_stream(f).read_all().to_pylist()
+    rows = [r for path in sorted(out.glob(pattern)) for r in read_table(path).to_pylist()]
     return json.loads(json.dumps(rows))
 
 
@@ -85,7 +82,7 @@ def test_push_then_stream_back_from_the_hub_and_from_disk(hub, demo, tmp_path):
         {"argv": ["validate", "alice/lvd2m", "--json"], "token": ALICE},
     ], cwd=demo.parent)
     assert pushed["rc"] == 0 and pushed["out"].startswith(f"{hub.url}/datasets/alice/lvd2m/commit/")
-    train, rejects = _shard_rows(demo, "data/*.arrow"), _shard_rows(demo, "rejects/*.arrow")
+    train, rejects = _shard_rows(demo, "data/*.parquet"), _shard_rows(demo, "rejects/*.parquet")
     assert train and rejects
     assert hub_train["rows"] == train == disk_train["rows"]
     assert hub_rejects["rows"] == rejects == disk_rejects["rows"]
@@ -97,8 +94,8 @@ def test_push_then_stream_back_from_the_hub_and_from_disk(hub, demo, tmp_path):
 
 
 def test_an_interrupted_push_completes_when_run_again(hub, demo, tmp_path):
-    objects = {hashlib.sha256(p.read_bytes()).hexdigest() for p in demo.rglob("*") if p.suffix in (".arrow", ".png")}
-    train_sha = hashlib.sha256(next(demo.glob("data/*.arrow")).read_bytes()).hexdigest()
+    objects = {hashlib.sha256(p.read_bytes()).hexdigest() for p in demo.rglob("*") if p.suffix in (".parquet", ".png")}
+    train_sha = hashlib.sha256(next(demo.glob("data/*.parquet")).read_bytes()).hexdigest()
     hub.fail("PUT", f"^/lfs/{train_sha}$", status=400)  # run 1 dies uploading the train shard
     hub.fail("POST", "^/api/datasets/alice/lvd2m/commit/", status=500)  # run 2 dies committing
     runs = _client(hub, tmp_path, [_push(demo, "alice/lvd2m", "--keep-card")] * 3)
@@ -113,8 +110,8 @@ def test_an_interrupted_push_completes_when_run_again(hub, demo, tmp_path):
 
 
 def test_an_invalid_dataset_is_refused_before_any_request(hub, demo, tmp_path):
-    shard = next(demo.glob("data/*.arrow"))
-    shutil.copy(shard, shard.with_name("train-00009-of-00009.arrow"))  # every key twice
+    shard = next(demo.glob("data/*.parquet"))
+    shutil.copy(shard, shard.with_name("train-00009-of-00009.parquet"))  # every key twice
     result, = _client(hub, tmp_path, [_push(demo)])
     line = _one_line_error(result)
     assert "is not a valid dataset" in line and "key_duplicate" in line
@@ -152,8 +149,8 @@ def test_a_rebuild_replaces_stale_shards_and_a_pr_or_branch_leaves_main_alone(hu
     assert results[3]["out"].strip() == f"{hub.url}/datasets/alice/lvd2m/discussions/1"
     main = hub.files("alice/lvd2m")
     assert sorted(p for p in main if p.startswith(("data/", "rejects/"))) == [
-        "data/train-00000-of-00001.arrow", "rejects/rejects-00000-of-00001.arrow"]
-    assert results[2]["rows"] == _shard_rows(second, "data/*.arrow")
+        "data/train-00000-of-00001.parquet", "rejects/train-00000-of-00001.parquet"]
+    assert results[2]["rows"] == _shard_rows(second, "data/*.parquet")
     pr = hub.files("alice/lvd2m", "refs/pr/1")
-    assert pr["data/train-00000-of-00001.arrow"] == (third / "data/train-00000-of-00001.arrow").read_bytes()
-    assert main["data/train-00000-of-00001.arrow"] == (second / "data/train-00000-of-00001.arrow").read_bytes()
+    assert pr["data/train-00000-of-00001.parquet"] == (third / "data/train-00000-of-00001.parquet").read_bytes()
+    assert main["data/train-00000-of-00001.parquet"] == (second / "data/train-00000-of-00001.parquet").read_bytes()

@@ -1,7 +1,8 @@
 """``lvd2m import``: stream the released LVD-2M tables into the same layout ``lvd2m build`` writes.
 
-data/train-*.arrow (ROW_FEATURES), rejects/rejects-*.arrow (REJECT_FEATURES; malformed rows with file and line),
-stats.json, _manifest.json and the README card, so ``load_dataset(OUT, streaming=True)`` reads an import exactly
+data/train-*.parquet (ROW_FEATURES), rejects/train-*.parquet (REJECT_FEATURES; malformed rows with file and
+line), published as ``lvd2m build`` publishes (Parquet files of at most ``max_shard_size``), stats.json,
+_manifest.json and the README card, so ``load_dataset(OUT, streaming=True)`` reads an import exactly
 like a build. Memory stays flat in the row count apart from 24 bytes per row (digests of keys and captions, and
 where each caption's row is).
 """
@@ -14,9 +15,8 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Optional
 
-from datasets import Dataset
 from tqdm.auto import tqdm
 
 from ..build import prepare_output
@@ -24,9 +24,10 @@ from ..card import write_card
 from ..config import MODEL_PRESETS, preset
 from ..errors import ConfigError, OutputError
 from ..manifest import Manifest, settings_hash, write_json_atomic
+from ..parquet_series import DEFAULT_MAX_SHARD_SIZE, ParquetSeries
+from ..reshard import parse_size
 from ..schema import REJECT_FEATURES, REJECTS_DIR, ROW_FEATURES, TRAIN_DIR
-from ..shard_series import ShardSeries
-from ..shards import ShardResult
+from ..shards import read_row
 from ..stats import ShardStats, merge
 from .csv_stream import read_records, size_of
 from .release import ReleaseRow
@@ -40,15 +41,18 @@ QUOTE_CHARS = 300
 
 @dataclass(frozen=True)
 class ImportConfig:
-    """``shard_size`` rows per shard; a refined caption on more than ``max_caption_repeats`` rows is flagged (the
-    same rule and default as ``lvd2m validate --max-caption-repeats``)."""
+    """Published files of at most ``max_shard_size`` (uncompressed, as ``push_to_hub`` counts) and, when given,
+    ``shard_size`` rows; a refined caption on more than ``max_caption_repeats`` rows is flagged (the same rule and
+    default as ``lvd2m validate --max-caption-repeats``)."""
 
-    shard_size: int = 100_000
+    shard_size: Optional[int] = None
     max_caption_repeats: int = 5
     report_repeats: int = 20
+    max_shard_size: str = DEFAULT_MAX_SHARD_SIZE
 
     def __post_init__(self) -> None:
-        if self.shard_size < 1:
+        parse_size(self.max_shard_size)
+        if self.shard_size is not None and self.shard_size < 1:
             raise ConfigError("import.shard_size", self.shard_size, "must be >= 1")
         if self.max_caption_repeats < 1:
             raise ConfigError("import.max_caption_repeats", self.max_caption_repeats, "must be >= 1")
@@ -93,7 +97,8 @@ def import_settings(uris: list[str], config: ImportConfig) -> dict[str, Any]:
 
 
 def _check_empty(out: Path) -> None:
-    if any((out / TRAIN_DIR).glob("*.arrow")) or any((out / REJECTS_DIR).glob("*.arrow")):
+    patterns = ("*.parquet", "*.arrow")
+    if any(next((out / d).glob(p), None) for d in (TRAIN_DIR, REJECTS_DIR) for p in patterns):
         raise OutputError(str(out), "already holds shards; pass --overwrite to replace them")
 
 
@@ -107,21 +112,17 @@ def import_tables(uris: list[str], out: str | Path, config: ImportConfig = Impor
     settings = import_settings(uris, config)
     bar = tqdm(total=sum(sizes) if None not in sizes else None, unit="B", unit_scale=True, disable=not progress,
                dynamic_ncols=True, desc="import")
-    train = ShardSeries(out, TRAIN_DIR, "train", ROW_FEATURES)
-    rejects = ShardSeries(out, REJECTS_DIR, "rejects", REJECT_FEATURES)
-    parts: list[ShardStats] = []
+    max_bytes = parse_size(config.max_shard_size)
+    train = ParquetSeries(out, TRAIN_DIR, ROW_FEATURES, max_bytes, max_rows=config.shard_size)
+    rejects = ParquetSeries(out, REJECTS_DIR, REJECT_FEATURES, max_bytes, max_rows=config.shard_size)
+    stats = ShardStats()
     tallies = _Tallies()
     started = time.perf_counter()
     try:
         for row in iter_release(uris, bar.update):
-            if not parts or parts[-1].clips == config.shard_size:
-                train.start()
-                rejects.start()
-                parts.append(ShardStats())
-            _add(row, train, rejects, parts[-1], tallies)
-            if parts[-1].clips % 1000 == 0:
-                bar.set_postfix(rows=sum(p.clips for p in parts), rejected=sum(p.clips - p.accepted for p in parts),
-                                refresh=False)
+            _add(row, train, rejects, stats, tallies)
+            if stats.clips % 1000 == 0:
+                bar.set_postfix(rows=stats.clips, rejected=stats.clips - stats.accepted, refresh=False)
         train_paths, reject_paths = train.publish(), rejects.publish()
     except BaseException:
         train.abort()
@@ -129,13 +130,11 @@ def import_tables(uris: list[str], out: str | Path, config: ImportConfig = Impor
         raise
     finally:
         bar.close()
-    parts = parts or [ShardStats()]
-    parts[-1].wall_seconds = time.perf_counter() - started
-    manifest = Manifest(settings_hash(settings), settings)
-    for index, (stats, train_path, reject_path) in enumerate(zip(parts, train_paths, reject_paths)):
-        manifest.record(ShardResult(f"import-{index:05d}", index, train_path, reject_path, stats))
-    manifest.save(out)
-    stats = {**merge(parts), **_import_stats(out, train, train_paths, tallies, config)}
+    stats.wall_seconds = time.perf_counter() - started
+    Manifest(settings_hash(settings), settings, published={
+        "train": train_paths, "rejects": reject_paths, "stats": stats.to_dict(), "max_shard_size": max_bytes,
+    }).save(out)
+    stats = {**merge([stats]), **_import_stats(out, train, train_paths, tallies, config)}
     write_json_atomic(out / "stats.json", stats)
     write_card(out, stats, settings)
     log.info("imported %d rows: %d accepted, %d rejected -> %s", stats["clips"], stats["accepted"],
@@ -143,7 +142,7 @@ def import_tables(uris: list[str], out: str | Path, config: ImportConfig = Impor
     return stats
 
 
-def _add(row: ReleaseRow, train: ShardSeries, rejects: ShardSeries, stats: ShardStats, tallies: _Tallies) -> None:
+def _add(row: ReleaseRow, train: ParquetSeries, rejects: ParquetSeries, stats: ShardStats, tallies: _Tallies) -> None:
     counts = tallies.by_file.setdefault(row.file_name, Counter())
     counts["rows"] += 1
     tallies.extra_columns.update(row.extra)
@@ -166,19 +165,20 @@ def _add(row: ReleaseRow, train: ShardSeries, rejects: ShardSeries, stats: Shard
 
 
 def _row_at(out: Path, rows_per_file: list[int], paths: list[str], position: int) -> dict:
-    """The accepted row at ``position`` of the series, read back from its memory-mapped shard."""
+    """The accepted row at ``position`` of the series, read back from the row group that holds it."""
     for count, path in zip(rows_per_file, paths):
         if position < count:
-            return Dataset.from_file(str(out / path))[position]
+            return read_row(out / path, position)
         position -= count
     raise IndexError(position)
 
 
-def _import_stats(out: Path, train: ShardSeries, paths: list[str], tallies: _Tallies, config: ImportConfig) -> dict:
+def _import_stats(out: Path, train: ParquetSeries, paths: list[str], tallies: _Tallies, config: ImportConfig) -> dict:
     repeats = tallies.captions.repeats(config.max_caption_repeats + 1)
     top = []
+    rows_per_file = [writer.num_rows for writer in train.writers]
     for repeat in repeats[: config.report_repeats]:
-        row = _row_at(out, train.rows, paths, tallies.caption_rows[repeat.first])
+        row = _row_at(out, rows_per_file, paths, tallies.caption_rows[repeat.first])
         top.append({"rows": repeat.count, "first_key": row["key"], "caption": row["refined_caption"][:QUOTE_CHARS]})
     duplicate_keys = tallies.keys.surplus()
     if duplicate_keys:
