@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -69,7 +69,7 @@ def push(out: str | Path, repo_id: str, *, private: bool = False, revision: Opti
         refresh_card(out, repo_id)
     local = inventory(out)
     _refuse(local_problems(local, limits))
-    report = validate(str(out), validate_config)
+    report = validate(str(out), replace(validate_config, row_group_bytes=limits.row_group_bytes))
     if not report.ok:
         first = next(f for f in report.findings if f.severity == "error")
         raise InvalidDatasetError(str(out), report.errors, first.line())
@@ -117,7 +117,7 @@ def _fit_row_groups(out: Path, limits: HubLimits) -> None:
             continue
         log.warning("%s: row groups over the viewer's %d bytes: rewriting it with smaller ones", path,
                     limits.row_group_bytes)
-        rewrite_row_groups(path)
+        rewrite_row_groups(path, limits.row_group_bytes)
         for group, size in large_row_groups(pq.ParquetFile(path).metadata, limits.row_group_bytes):
             raise HubLimitError("row_group_bytes", path.relative_to(out).as_posix(),
                                 f"row group {group} is one row of {size} bytes, over the {limits.row_group_bytes} "

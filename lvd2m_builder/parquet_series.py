@@ -50,9 +50,10 @@ class ParquetShardWriter(ParquetWriter):
     here until a row group's budget is reached, then written as row groups of about that size.
     """
 
-    def __init__(self, path: Path, features: Features) -> None:
+    def __init__(self, path: Path, features: Features, max_group_bytes: Optional[int] = None) -> None:
         super().__init__(features=features, path=str(path))
         self.budget_bytes, self.budget_rows = row_group_budget(features)
+        self.budget_bytes = min(self.budget_bytes, max_group_bytes or self.budget_bytes)
         self.pending: list[pa.Table] = []
         self.pending_bytes = 0
 
@@ -202,12 +203,13 @@ class ParquetSeries:
             temp.unlink(missing_ok=True)
 
 
-def rewrite_row_groups(path: Path) -> None:
-    """Rewrite a Parquet file in place with row groups of the writer's budget: same rows, order and name (a file
-    whose row groups are too large for the Hub's viewer, written by another tool or an older version)."""
+def rewrite_row_groups(path: Path, max_group_bytes: int) -> None:
+    """Rewrite a Parquet file in place with row groups of at most ``max_group_bytes`` (and the writer's budget):
+    same rows, order and name (a file whose row groups are too large for the Hub's viewer, written by another
+    tool or an older version)."""
     parquet = pq.ParquetFile(path)
     temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    writer = ParquetShardWriter(temp, Features.from_arrow_schema(parquet.schema_arrow))
+    writer = ParquetShardWriter(temp, Features.from_arrow_schema(parquet.schema_arrow), max_group_bytes)
     try:
         for group in range(parquet.metadata.num_row_groups):
             meta = parquet.metadata.row_group(group)

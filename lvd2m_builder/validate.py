@@ -35,9 +35,11 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ValidateConfig:
     """``max_caption_repeats``: a refined_caption on more clips than this is an error (the LVD-2M release has one
-    caption on about 4,000 clips, from bad API replies)."""
+    caption on about 4,000 clips, from bad API replies). ``row_group_bytes``: the largest Parquet row group
+    (uncompressed) the Hub's dataset viewer reads."""
 
     max_caption_repeats: int = 5
+    row_group_bytes: int = HubLimits.row_group_bytes
 
     def __post_init__(self) -> None:
         if self.max_caption_repeats < 1:
@@ -50,7 +52,7 @@ def validate(path_or_repo_id: str, config: ValidateConfig = ValidateConfig(), re
     report = Report(source.label)
     configs, features = card_configs(source, report)
     files = config_files(source, configs, report)
-    _shards(source, files, features, _Checker(config, _dataset_settings(source, report), report))
+    _shards(source, files, features, _Checker(config, _dataset_settings(source, report), report), config)
     _format(source, files, report)
     _stats(source, report)
     log.info("validated %s: %d errors, %d warnings", source.label, report.errors, report.warnings)
@@ -68,13 +70,13 @@ def _dataset_settings(source: DatasetSource, report: Report) -> dict[str, Any]:
 
 
 def _shards(source: DatasetSource, files: dict[str, list[str]], features: dict[str, Features],
-            checker: "_Checker") -> None:
+            checker: "_Checker", config: ValidateConfig) -> None:
     report = checker.report
     for name, rels in files.items():
         report.rows[name] = 0
         for rel in rels:
             report.shards += 1
-            if rel.endswith(".parquet") and not _parquet_whole(source, rel, report):
+            if rel.endswith(".parquet") and not _parquet_whole(source, rel, report, config.row_group_bytes):
                 continue
             try:
                 with open_shard(source, rel) as (found, batches):
@@ -147,7 +149,7 @@ class _Checker:
                             shard=rel, row=index, key=key)
 
 
-def _parquet_whole(source: DatasetSource, rel: str, report: Report, limits: HubLimits = HubLimits()) -> bool:
+def _parquet_whole(source: DatasetSource, rel: str, report: Report, row_group_bytes: int) -> bool:
     """Whether the Parquet file has its footer (else it is reported and not read); row groups larger than the
     Hub's viewer reads are reported too (the file still reads)."""
     try:
@@ -163,9 +165,9 @@ def _parquet_whole(source: DatasetSource, rel: str, report: Report, limits: HubL
     except READ_ERRORS as e:
         report.add("shard_unreadable", f"{type(e).__name__}: {' '.join(str(e).split())[:200]}", shard=rel)
         return False
-    for group, size in large_row_groups(metadata, limits.row_group_bytes):
+    for group, size in large_row_groups(metadata, row_group_bytes):
         report.add("row_group_too_large", f"row group {group} holds {size} uncompressed bytes, over the "
-                   f"{limits.row_group_bytes} the Hub's dataset viewer reads: rewrite it with `lvd2m reshard` "
+                   f"{row_group_bytes} the Hub's dataset viewer reads: rewrite it with `lvd2m reshard` "
                    "(push does) so its row groups are smaller", shard=rel)
     return True
 

@@ -31,6 +31,18 @@ def clips_dir(tmp_path_factory, ffmpeg_available) -> Path:
 
 
 @pytest.fixture(scope="session")
+def many(tmp_path_factory, clips_dir) -> Path:
+    """Twelve small clips: pans of several speeds and lengths, stills and cuts."""
+    d = tmp_path_factory.mktemp("many")
+    for i in range(4):
+        samples.pan(d / f"pan{i}.mp4", seconds=10.5 + i, px_per_frame=1 + i)
+        samples.static(d / f"still{i}.mp4", seconds=10.5 + i)
+    for name in ("hard_cut.mp4", "short_pan.mp4", "corrupt.mp4", "pan_long_take.mp4"):
+        shutil.copy(clips_dir / name, d / name)
+    return d
+
+
+@pytest.fixture(scope="session")
 def shared_videos() -> Path:
     if not SHARED_VIDEOS.is_dir():
         pytest.skip(f"real sample videos not found at {SHARED_VIDEOS} (a fresh clone has no ../shared)")

@@ -49,10 +49,12 @@ class Repo:
     private: bool
     commits: dict[str, dict[str, Blob]] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)
+    titles: dict[str, str] = field(default_factory=dict)
 
     def commit(self, branch: str, files: dict[str, Blob], title: str) -> str:
         sha = hashlib.sha1(f"{self.repo_id}{branch}{len(self.commits)}{title}{time.time_ns()}".encode()).hexdigest()
         self.commits[sha] = files
+        self.titles[sha] = title
         self.refs[branch] = sha
         return sha
 

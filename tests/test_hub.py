@@ -154,3 +154,143 @@ def test_a_rebuild_replaces_stale_shards_and_a_pr_or_branch_leaves_main_alone(hu
     pr = hub.files("alice/lvd2m", "refs/pr/1")
     assert pr["data/train-00000-of-00001.parquet"] == (third / "data/train-00000-of-00001.parquet").read_bytes()
     assert main["data/train-00000-of-00001.parquet"] == (second / "data/train-00000-of-00001.parquet").read_bytes()
+
+
+# --- Parquet publication and safe pushes ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dozen(tmp_path_factory, many) -> Path:
+    """The real pipeline over twelve clips in work units of two: compacted to one Parquet file per config."""
+    from lvd2m_builder.build import build
+    from lvd2m_builder.config import preset
+
+    out = tmp_path_factory.mktemp("dozen") / "lvd2m"
+    build([str(many)], out, preset("paper").replace({"shard_size": 2}), progress=False)
+    return out
+
+
+def _data_files(files) -> list[str]:
+    return sorted(p for p in files if p.startswith(("data/", "rejects/", "videos/")))
+
+
+def test_a_build_in_small_work_units_pushes_one_parquet_file_per_config(hub, dozen, tmp_path):
+    out = Path(shutil.copytree(dozen, tmp_path / "lvd2m"))
+    projection = {"columns": ["key", "duration", "flow_score"], "filters": [["flow_score", ">=", 20.0]]}
+    steps = [_push(out)]
+    steps += [{"stream": [where, name]} for where in ("alice/lvd2m", "lvd2m") for name in (None, "rejects")]
+    steps += [{"stream": [where, None], "kwargs": projection} for where in ("alice/lvd2m", "lvd2m")]
+    steps += [{"stream": [where, "rejects"], "kwargs": {"columns": ["key", "stage"],
+                                                        "filters": [["stage", "=", "motion"]]}}
+              for where in ("alice/lvd2m", "lvd2m")]
+    pushed, hub_train, hub_rejects, disk_train, disk_rejects, hub_cols, disk_cols, hub_motion, disk_motion = _client(
+        hub, tmp_path, steps, cwd=out.parent)
+    assert pushed["rc"] == 0, pushed["err"]
+    expected = ["data/train-00000-of-00001.parquet", "rejects/train-00000-of-00001.parquet"]
+    assert _data_files(p.relative_to(out).as_posix() for p in out.rglob("*.*")) == expected
+    assert _data_files(hub.files("alice/lvd2m")) == expected  # 12 clips in 6 work units: one file per config
+    train, rejects = _shard_rows(out, "data/*.parquet"), _shard_rows(out, "rejects/*.parquet")
+    assert len(train) + len(rejects) == 12 and train and rejects
+    assert hub_train["rows"] == train == disk_train["rows"]
+    assert hub_rejects["rows"] == rejects == disk_rejects["rows"]
+    projected = [{k: r[k] for k in ("key", "duration", "flow_score")} for r in train if r["flow_score"] >= 20.0]
+    assert hub_cols["rows"] == projected == disk_cols["rows"]
+    motion = [{"key": r["key"], "stage": "motion"} for r in rejects if r["stage"] == "motion"]
+    assert motion and hub_motion["rows"] == motion == disk_motion["rows"]
+
+
+def test_an_interrupted_multi_commit_push_leaves_main_unchanged_and_a_rerun_completes(hub, tmp_path):
+    first = write_dataset(tmp_path / "first" / "lvd2m", [[row(0)]], [[reject(0)]])
+    second = write_dataset(tmp_path / "second" / "lvd2m", [[row(1)], [row(2)], [row(3)]], [[reject(1)], [reject(2)], [reject(3)]])
+    small = ("--keep-card", "--files-per-commit", "3")
+    pushed, = _client(hub, tmp_path, [_push(first, "alice/lvd2m", *small)])
+    assert pushed["rc"] == 0, pushed["err"]
+    hub.fail("POST", "^/api/datasets/alice/lvd2m/commit/lvd2m-push-", status=500, after=1)  # its 2nd part dies
+    failed, = _client(hub, tmp_path, [_push(second, "alice/lvd2m", *small)])
+    assert "HTTP 500" in _one_line_error(failed)
+    assert hub.files("alice/lvd2m") == _published(first)  # main still holds the first dataset, whole
+    branches = lambda: [b for b in hub.repos[("dataset", "alice/lvd2m")].refs if b.startswith("lvd2m-push-")]  # noqa: E731
+    assert len(branches()) == 1  # the half-staged push waits on its branch
+    rerun, = _client(hub, tmp_path, [_push(second, "alice/lvd2m", *small, "--commit-message", "second build")])
+    assert rerun["rc"] == 0, rerun["err"]
+    assert hub.files("alice/lvd2m") == _published(second) and branches() == []
+    objects = {hashlib.sha256(p.read_bytes()).hexdigest() for p in second.rglob("*") if p.suffix in (".parquet", ".png")}
+    sent = [path.removeprefix("/lfs/") for method, path, status in hub.log if method == "PUT" and status == 200]
+    assert objects <= set(hub.lfs) and all(sent.count(o) <= 1 for o in objects)  # nothing uploaded twice
+    landed = [path for method, path, status in hub.log if method == "POST" and status == 200
+              and path == "/api/datasets/alice/lvd2m/commit/main"]
+    assert len(landed) == 2  # one commit per push: main never showed a part of the second dataset
+    repo = hub.repos[("dataset", "alice/lvd2m")]
+    assert repo.titles[repo.refs["main"]] == "second build"
+
+
+def test_dry_run_lists_changes_with_sizes_and_uploads_nothing(hub, tmp_path):
+    first = write_dataset(tmp_path / "first" / "lvd2m", [[row(0)], [row(1)]], [[reject(0)], []], plots=False)
+    second = write_dataset(tmp_path / "second" / "lvd2m", [[row(0), row(1), row(2)]], [[reject(0)]], plots=False)
+    pushed, = _client(hub, tmp_path, [_push(first, "alice/lvd2m", "--keep-card")])
+    before, requests = hub.files("alice/lvd2m"), len(hub.log)
+    dry, = _client(hub, tmp_path, [_push(second, "alice/lvd2m", "--keep-card", "--dry-run")])
+    assert pushed["rc"] == 0 and dry["rc"] == 0, dry["err"]
+    lines = dry["out"].splitlines()
+    size = (second / "data/train-00000-of-00001.parquet").stat().st_size
+    assert f"add      data/train-00000-of-00001.parquet  {size / 1000:.1f} kB" in lines
+    assert any(line.startswith("replace  README.md  ") for line in lines)
+    deleted = sorted(line.split()[1] for line in lines if line.startswith("delete"))
+    assert deleted == ["data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet",
+                       "rejects/train-00000-of-00002.parquet", "rejects/train-00001-of-00002.parquet"]
+    assert lines[-1] == "one commit to main"
+    assert {method for method, _, _ in hub.log[requests:]} == {"GET"}  # it only looked
+    assert hub.files("alice/lvd2m") == before
+
+
+def test_a_push_over_the_hubs_limits_is_refused_before_any_request(hub, tmp_path):
+    out = write_dataset(tmp_path / "lvd2m", [[row(i)] for i in range(5)], plots=False)  # the root holds 4 entries
+    refused, = _client(hub, tmp_path, [{"push": {"out": str(out), "repo_id": "alice/lvd2m", "token": ALICE,
+                                                 "render": False}, "limits": {"files_per_folder": 4}}])
+    assert refused["error"] == "HubLimitError" and refused["fields"]["limit"] == "files_per_folder"
+    assert refused["fields"]["path"] == "data" and "5 entries, over the Hub's 4 a folder" in refused["message"]
+    assert hub.log == []
+
+
+def test_a_row_group_too_large_for_the_viewer_is_rewritten_not_pushed(hub, tmp_path):
+    import pyarrow.parquet as pq
+
+    out = write_dataset(tmp_path / "lvd2m", [[row(i) for i in range(40)]], plots=False)
+    path = out / "data/train-00000-of-00001.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table, path, row_group_size=len(table))  # one group of every row, as another tool may write
+    limit = pq.ParquetFile(path).metadata.row_group(0).total_byte_size // 3
+    pushed, too_big = _client(hub, tmp_path, [
+        {"push": {"out": str(out), "repo_id": "alice/lvd2m", "token": ALICE, "render": False},
+         "limits": {"row_group_bytes": limit}},
+        {"push": {"out": str(out), "repo_id": "alice/other", "token": ALICE, "render": False},
+         "limits": {"row_group_bytes": 10}},  # one row alone is larger: no rewrite can help
+    ])
+    assert pushed.get("commit_url"), pushed
+    remote = pq.ParquetFile(pa_buffer(hub.files("alice/lvd2m")["data/train-00000-of-00001.parquet"]))
+    groups = [remote.metadata.row_group(i) for i in range(remote.metadata.num_row_groups)]
+    assert len(groups) > 1 and all(g.total_byte_size <= limit for g in groups)
+    assert remote.read().to_pylist() == table.to_pylist()  # the same rows, in order
+    assert too_big["error"] == "HubLimitError" and too_big["fields"]["limit"] == "row_group_bytes"
+    assert ("dataset", "alice/other") not in hub.repos
+
+
+def pa_buffer(data: bytes):
+    import pyarrow as pa
+
+    return pa.BufferReader(data)
+
+
+def test_an_imported_release_table_is_published_as_parquet(hub, tmp_path):
+    from test_import import record, write_csv
+
+    table = write_csv(tmp_path / "ytb_600k_720p.csv", [record(f"k{i}") for i in range(8)] + [record("bad", span="x")])
+    imported, pushed, streamed = _client(hub, tmp_path, [
+        {"argv": ["import", str(table), "--out", str(tmp_path / "release"), "--no-progress"], "token": None},
+        _push(tmp_path / "release", "alice/release"),
+        {"stream": ["alice/release", None]},
+    ])
+    assert imported["rc"] == 0 and pushed["rc"] == 0, pushed["err"]
+    assert _data_files(hub.files("alice/release")) == ["data/train-00000-of-00001.parquet",
+                                                       "rejects/train-00000-of-00001.parquet"]
+    assert [r["key"] for r in streamed["rows"]] == [f"k{i}" for i in range(8)]
+    assert streamed["rows"] == _shard_rows(tmp_path / "release", "data/*.parquet")
