@@ -156,8 +156,9 @@ class ParquetSeries:
 
     def write_batch(self, batch: Batch) -> None:
         """Write a record batch (or table), split across files where one fills up; a large batch is cut into
-        pieces of at most a row group's budget so a file overshoots ``max_bytes`` by less than that."""
-        step = rows_per_group(batch.num_rows, batch.nbytes, self.budget_bytes, None)
+        pieces of at most a row group's budget (or ``max_bytes``, when smaller) so a file overshoots ``max_bytes``
+        by less than that."""
+        step = rows_per_group(batch.num_rows, batch.nbytes, min(self.budget_bytes, self.max_bytes), None)
         start = 0
         while start < batch.num_rows:
             if self._room() == 0:

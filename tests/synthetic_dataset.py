@@ -11,11 +11,14 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
+from datasets.arrow_writer import ArrowWriter
+
 from lvd2m_builder.card import render_card, write_card
 from lvd2m_builder.config import BuildConfig
 from lvd2m_builder.manifest import Manifest, settings_hash, write_json_atomic
 from lvd2m_builder.parquet_series import ParquetShardWriter
-from lvd2m_builder.schema import REJECT_FEATURES, REJECTS_DIR, ROW_FEATURES, TRAIN_DIR
+from lvd2m_builder.schema import (LEGACY_PATTERNS, REJECT_FEATURES, REJECTS_DIR, ROW_FEATURES, TRAIN_DIR,
+                                  VIDEO_FEATURES, VIDEOS_DIR)
 from lvd2m_builder.stats import ShardStats, combine, merge
 
 #: A build before captioning existed (no captions section), and one whose captions stage ran.
@@ -96,6 +99,43 @@ def write_dataset(out: Path, train: list[list[dict]], rejects: Optional[list[lis
         write_card(out, stats, settings)
     else:
         render_card(stats, settings, repo_id=out.name).save(out / "README.md")
+    return out
+
+
+def write_legacy(out: Path, train: list[list[dict]], rejects: list[list[dict]],
+                 videos: Optional[list[dict]] = None, settings: dict[str, Any] = SETTINGS) -> Path:
+    """``out`` as lvd2m build wrote it before Parquet: Arrow shards in data/ and rejects/ recorded in the manifest
+    as shards, the card's configs naming them (and with ``videos``, an Arrow ``videos`` config)."""
+    manifest = Manifest(settings_hash(settings), settings)
+    parts = []
+    for index, (accepted, rejected) in enumerate(zip(train, rejects)):
+        name = f"{index:05d}-of-{len(train):05d}.arrow"
+        paths = (f"{TRAIN_DIR}/train-{name}", f"{REJECTS_DIR}/rejects-{name}")
+        for rel, rows, features in zip(paths, (accepted, rejected), (ROW_FEATURES, REJECT_FEATURES)):
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            with ArrowWriter(features=features, path=str(out / rel)) as writer:
+                for r in rows:
+                    writer.write({name: r.get(name) for name in features})
+                writer.finalize()
+        stats = ShardStats(clips=len(accepted), accepted=len(accepted))
+        for r in rejected:
+            stats.add_outcome(r["stage"], r["reason"])
+        parts.append(stats)
+        manifest.shards[f"shard{index}"] = {"index": index, "train": paths[0], "rejects": paths[1],
+                                            "stats": stats.to_dict()}
+    if videos is not None:
+        (out / VIDEOS_DIR).mkdir(parents=True, exist_ok=True)
+        with ArrowWriter(features=VIDEO_FEATURES, path=str(out / VIDEOS_DIR / "train-00000-of-00001.arrow")) as writer:
+            for r in videos:
+                writer.write({name: r.get(name) for name in VIDEO_FEATURES})
+            writer.finalize()
+    manifest.save(out)
+    stats = merge(parts)
+    write_json_atomic(out / "stats.json", stats)
+    card = str(render_card(stats, settings, repo_id=out.name, videos=videos is not None))
+    for config, pattern in LEGACY_PATTERNS.items():
+        card = card.replace(pattern.replace("rejects-", "train-").replace(".arrow", ".parquet"), pattern)
+    (out / "README.md").write_text(card)
     return out
 
 
