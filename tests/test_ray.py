@@ -87,12 +87,12 @@ def test_ray_build_writes_the_rows_a_local_build_writes(ray_local, inputs, tmp_p
     assert code == 0
     assert _comparable(tmp_path / "ray") == _comparable(tmp_path / "local")
     assert _comparable(tmp_path / "ray", "rejects") == _comparable(tmp_path / "local", "rejects")
-    assert sorted(p.name for p in (tmp_path / "ray").glob("*/*.arrow")) == sorted(
-        p.name for p in (tmp_path / "local").glob("*/*.arrow"))
+    assert sorted(p.name for p in (tmp_path / "ray").glob("*/*.parquet")) == sorted(
+        p.name for p in (tmp_path / "local").glob("*/*.parquet"))
     ray_stats = json.loads((tmp_path / "ray" / "stats.json").read_text())
     assert (ray_stats["clips"], ray_stats["accepted"]) == (local["clips"], local["accepted"]) == (4, 1)
     manifest = json.loads((tmp_path / "ray" / "_manifest.json").read_text())
-    assert manifest["settings"]["executor"] == "ray" and len(manifest["shards"]) == 2
+    assert manifest["settings"]["executor"] == "ray" and manifest["published"]["stats"]["clips"] == 4
     status = [r.getMessage() for r in caplog.records if r.name == "lvd2m_builder.ray_executor"]
     assert any(line.startswith("ray: 4/4 clips, ") and "25% accepted" in line and "shards 2/2 done" in line
                for line in status), status
