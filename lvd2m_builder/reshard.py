@@ -222,7 +222,7 @@ def convert_legacy_videos(out: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> list
 def is_current(out: Path, manifest: Optional[Manifest]) -> bool:
     """Whether every finished row of ``out`` is published as Parquet (no work unit waits, no Arrow config)."""
     return (manifest is None or (manifest.published is not None and not manifest.shards)) and \
-        not any(out.glob(LEGACY_PATTERNS["videos"]))
+        not any(next(out.glob(pattern), None) for pattern in LEGACY_PATTERNS.values())
 
 
 def publish_output(out: Path, max_bytes: Optional[int] = None) -> bool:

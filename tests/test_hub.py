@@ -15,11 +15,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from datasets import load_dataset
 
 import hub_server
 from hub_server import HubServer
 from lvd2m_builder.shards import read_table
-from synthetic_dataset import demo_build, reject, row, write_dataset
+from synthetic_dataset import demo_build, reject, row, write_dataset, write_legacy
 
 CLIENT = Path(__file__).with_name("hub_client.py")
 ALICE = "hf_alice_secret_token"
@@ -294,3 +295,15 @@ def test_an_imported_release_table_is_published_as_parquet(hub, tmp_path):
                                                        "rejects/train-00000-of-00001.parquet"]
     assert [r["key"] for r in streamed["rows"]] == [f"k{i}" for i in range(8)]
     assert streamed["rows"] == _shard_rows(tmp_path / "release", "data/*.parquet")
+
+
+def test_an_older_arrow_output_is_converted_then_pushed(hub, tmp_path):
+    out = write_legacy(tmp_path / "lvd2m", [[row(0), row(1)], [row(2)]], [[reject(0)], []])
+    before = [r for name in (None, "rejects") for r in load_dataset(str(out), name, streaming=True)["train"]]
+    pushed, train, rejects = _client(hub, tmp_path, [_push(out), {"stream": ["alice/lvd2m", None]},
+                                                      {"stream": ["alice/lvd2m", "rejects"]}])
+    assert pushed["rc"] == 0, pushed["err"]
+    assert _data_files(hub.files("alice/lvd2m")) == ["data/train-00000-of-00001.parquet",
+                                                     "rejects/train-00000-of-00001.parquet"]
+    assert not list(out.rglob("*.arrow"))  # converted in place, all or nothing
+    assert train["rows"] + rejects["rows"] == json.loads(json.dumps(before))

@@ -214,3 +214,15 @@ def test_the_real_pipeline_output_is_valid(tmp_path_factory, clips_dir):
     report = validate(str(demo_build(tmp_path_factory, clips_dir)))
     assert report.ok, report.text()
     assert report.rows["default"] >= 1 and report.rows["rejects"] >= 1
+
+
+def test_work_units_a_stopped_build_left_are_a_warning(tmp_path):
+    from lvd2m_builder.manifest import Manifest
+
+    out = _dataset(tmp_path / "out")
+    manifest = Manifest.load(out)
+    manifest.shards["unit"] = {"index": 0, "train": "_work/data/unit-00000.arrow",
+                               "rejects": "_work/rejects/unit-00000.arrow", "stats": {}}
+    manifest.save(out)
+    report = validate(str(out))
+    assert report.ok and [(f.code, f.severity) for f in report.findings] == [("units_unpublished", "warning")]
