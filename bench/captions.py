@@ -50,10 +50,10 @@ def main() -> int:
     import torch
     import transformers
 
-    from lvd2m_builder.captions.backends import Request
-    from lvd2m_builder.captions.hf import TransformersBackend, resolve_device
-    from lvd2m_builder.captions.tiny import random_llm
     from lvd2m_builder.config import ModelConfig
+    from lvd2m_builder.models.hf import TransformersBackend, resolve_device
+    from lvd2m_builder.models.interface import Request
+    from lvd2m_builder.testing.tiny_models import random_llm
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()

@@ -1,7 +1,7 @@
 """Cut checks compared: the paper's ContentDetector, the robust detector and TransNetV2, on labelled clips.
 
 Clips: the real sample videos (labels from manifest.json: hard cuts, fades through black, gradual transitions)
-and synthetic ones made here with ffmpeg (lvd2m_builder.transitions) over two real photographs taken from
+and synthetic ones made here with ffmpeg (lvd2m_builder.testing.transitions) over two real photographs taken from
 testvideo.mp4: pans at 2, 4, 8 and 12 px/frame, one- and two-frame white flashes (long takes), a hard cut,
 fades through black and white and a dissolve. Every clip goes through the whole filter pass (probe, one decode,
 cut check, motion) of each preset, interleaved, so the machine's load hits all three alike.
@@ -28,14 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from lvd2m_builder import transitions
 from lvd2m_builder.config import preset
+from lvd2m_builder.inputs.listing import list_refs
 from lvd2m_builder.media.native import every_frame
 from lvd2m_builder.media.probe import open_reader, probe
 from lvd2m_builder.media.sampler import grid
-from lvd2m_builder.pipeline import Pipeline
-from lvd2m_builder.samples import ffmpeg
-from lvd2m_builder.sources import list_refs
+from lvd2m_builder.stages.pipeline import Pipeline
+from lvd2m_builder.testing import transitions
+from lvd2m_builder.testing.samples import ffmpeg
 
 DEFAULT_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
 QUIET = {"duration.min_s": 0.0, "semantic.enabled": False, "captions.enabled": False}

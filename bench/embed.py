@@ -25,10 +25,10 @@ import time
 import numpy as np
 
 from lvd2m_builder.config import EmbedConfig
-from lvd2m_builder.embed.dedup import find_duplicates
-from lvd2m_builder.embed.locate import Located, locate
-from lvd2m_builder.embed.model import ClipModel, resolve
-from lvd2m_builder.embed.tiny import write_tiny_model
+from lvd2m_builder.dedup.search import find_duplicates
+from lvd2m_builder.models.clip import ClipModel, resolve
+from lvd2m_builder.models.clip_weights import Located, locate
+from lvd2m_builder.testing.tiny_clip import write_tiny_model
 
 
 def build_model(args, scratch: str) -> ClipModel:

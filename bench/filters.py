@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from lvd2m_builder.config import preset
-from lvd2m_builder.filters.flow import DisFlow
+from lvd2m_builder.inputs.listing import list_refs
 from lvd2m_builder.media.probe import open_reader, probe
 from lvd2m_builder.media.sampler import grid
-from lvd2m_builder.pipeline import Pipeline
-from lvd2m_builder.sources import list_refs
+from lvd2m_builder.models.flow import DisFlow
+from lvd2m_builder.stages.pipeline import Pipeline
 
 log = logging.getLogger("bench.filters")
 DEFAULT_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"

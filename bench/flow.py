@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from lvd2m_builder.filters.flow import RAFT_CHECKPOINT, DisFlow, RaftFlow
+from lvd2m_builder.models.flow import RAFT_CHECKPOINT, DisFlow, RaftFlow
 
 
 def frames(count: int, height: int = 520, width: int = 960) -> list[np.ndarray]:

@@ -53,7 +53,7 @@ def _clock(seconds: float) -> str:
 def _child(kind: str, table: str, out: str) -> None:
     started = time.perf_counter()
     if kind == "import":
-        from lvd2m_builder.importers import import_tables
+        from lvd2m_builder.release.importer import import_tables
 
         rows = import_tables([table], out, progress=False)["clips"]
     else:

@@ -20,11 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from lvd2m_builder import samples
+from lvd2m_builder.testing import samples
 
 CHILD = r"""
 import json, resource, sys
-from lvd2m_builder.build import build
+from lvd2m_builder.run.build import build
 from lvd2m_builder.config import preset
 
 inputs, out, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -21,11 +21,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from lvd2m_builder.inputs.listing import list_uris
 from lvd2m_builder.media.probe import open_reader
 from lvd2m_builder.preview.rows import record
 from lvd2m_builder.preview.thumbs import ContactSheets
-from lvd2m_builder.samples import ENCODE, default_samples_dir, ffmpeg, make_demo_set
-from lvd2m_builder.sources import list_uris
+from lvd2m_builder.testing.samples import ENCODE, default_samples_dir, ffmpeg, make_demo_set
 
 DEFAULT_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
 FRAMES = 8

@@ -20,8 +20,8 @@ from pathlib import Path
 from datasets import load_dataset
 from memory import make_clips  # bench/ is the script's directory
 
-from lvd2m_builder.build import build
 from lvd2m_builder.config import preset
+from lvd2m_builder.run.build import build
 
 
 def _rows(out: Path) -> list[tuple]:

@@ -20,12 +20,12 @@ from pathlib import Path
 import pyarrow as pa
 from datasets.arrow_writer import ArrowWriter
 
-from lvd2m_builder.card import render_card
-from lvd2m_builder.card_stats import summarize
+from lvd2m_builder.card.stats import summarize
+from lvd2m_builder.card.write import render_card
 from lvd2m_builder.config import BuildConfig
+from lvd2m_builder.run.stats import ShardStats, merge
 from lvd2m_builder.schema import REJECT_FEATURES, ROW_FEATURES
-from lvd2m_builder.stats import ShardStats, merge
-from lvd2m_builder.validate import validate
+from lvd2m_builder.validate.run import validate
 
 
 def _write(out: Path, rows: int, shards: int) -> None:

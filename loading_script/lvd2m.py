@@ -31,15 +31,15 @@ from typing import Any, Iterator, Optional
 import datasets
 
 from lvd2m_builder import schema
-from lvd2m_builder.clip_cutter import CLIPS_DIR, ClipCutter, MaterializeConfig
-from lvd2m_builder.clip_sources import SourceIndex
 from lvd2m_builder.config import load
-from lvd2m_builder.importers import iter_release
-from lvd2m_builder.manifest import MANIFEST
-from lvd2m_builder.materialize import data_files, iter_rows
-from lvd2m_builder.pipeline import Pipeline
+from lvd2m_builder.inputs.listing import list_refs
+from lvd2m_builder.materialize.cutter import CLIPS_DIR, ClipCutter, MaterializeConfig
+from lvd2m_builder.materialize.run import data_files, iter_rows
+from lvd2m_builder.materialize.sources import SourceIndex
 from lvd2m_builder.records import to_row
-from lvd2m_builder.sources import list_refs
+from lvd2m_builder.release.importer import iter_release
+from lvd2m_builder.stages.pipeline import Pipeline
+from lvd2m_builder.store.manifest import MANIFEST
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class Lvd2m(datasets.GeneratorBasedBuilder):
     def _from_videos(self, inputs: list[str], rejected: Counter) -> Iterator[tuple[str, dict]]:
         """The ``lvd2m build`` pipeline over video inputs."""
         config = load(None, self.config.preset, dict(self.config.overrides))
-        settings = config.to_dict()
+        settings = config.settings()
         for clip in Pipeline(config)(list_refs(inputs, config.dataset_src)):
             if clip.rejected:
                 rejected[clip.rejection.stage] += 1

@@ -10,11 +10,11 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional
 
 import yaml
 
-from .errors import ConfigError
+from lvd2m_builder.errors import ConfigError
 
 PRESETS = ("paper", "robust")
 
@@ -24,20 +24,41 @@ def _check(condition: bool, name: str, value: Any, why: str) -> None:
         raise ConfigError(name, value, why)
 
 
+class _Section:
+    """Base of every config dataclass: ``Literal`` fields are checked against their type, the one place their
+    allowed values are stated. ``PREFIX`` is the dotted name a section's errors use when it is built alone;
+    :func:`from_dict` replaces it with the path the section really has (``captions.llm.``, say)."""
+
+    PREFIX: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        for name, hint in typing.get_type_hints(type(self)).items():
+            if typing.get_origin(hint) is Literal:
+                allowed = typing.get_args(hint)
+                _check(getattr(self, name) in allowed, self.PREFIX + name, getattr(self, name),
+                       f"must be one of {', '.join(map(str, allowed))}")
+        self.validate()
+
+    def validate(self) -> None:
+        """Range checks beyond the type."""
+
+
 @dataclass(frozen=True)
-class DurationConfig:
+class DurationConfig(_Section):
     """Candidate gate: the paper keeps clips longer than 10 s, with no upper bound."""
+
+    PREFIX: ClassVar[str] = "duration."
 
     min_s: float = 10.0
     max_s: Optional[float] = None
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         _check(self.min_s >= 0, "duration.min_s", self.min_s, "must be >= 0")
         _check(self.max_s is None or self.max_s > self.min_s, "duration.max_s", self.max_s, "must exceed min_s")
 
 
 @dataclass(frozen=True)
-class RobustCutConfig:
+class RobustCutConfig(_Section):
     """Thresholds of the ``robust`` cut detector (filters/robust_cuts.py); grey levels are on a 0-255 scale.
 
     Hard cuts are isolated spikes of per-frame change on ``tiny_width``-px frames at the native frame rate,
@@ -50,6 +71,8 @@ class RobustCutConfig:
     change across) of the average of the frames ``dissolve_s`` / 2 before and after, when those differ by at
     least ``dissolve_across``.
     """
+
+    PREFIX: ClassVar[str] = "cuts.robust."
 
     tiny_width: int = 64
     spike_ratio: float = 4.0
@@ -68,7 +91,7 @@ class RobustCutConfig:
     edge_s: float = 0.25
     merge_s: float = 1.0
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         p = "cuts.robust."
         _check(16 <= self.tiny_width <= 512, p + "tiny_width", self.tiny_width, "must be in [16, 512]")
         _check(self.spike_ratio > 1, p + "spike_ratio", self.spike_ratio, "must be > 1")
@@ -87,7 +110,7 @@ class RobustCutConfig:
 
 
 @dataclass(frozen=True)
-class CutConfig:
+class CutConfig(_Section):
     """Scene-cut check; any cut rejects.
 
     ``detector``: ``content`` is the paper's PySceneDetect ContentDetector on frames sampled at ``fps`` (with
@@ -95,6 +118,8 @@ class CutConfig:
     thresholds); ``transnetv2`` is TransNetV2 on every frame (pip install 'lvd2m-builder[transnet]'), a cut
     where its probability exceeds ``transnet_threshold``.
     """
+
+    PREFIX: ClassVar[str] = "cuts."
 
     enabled: bool = True
     threshold: float = 50.0
@@ -105,20 +130,20 @@ class CutConfig:
     robust: RobustCutConfig = field(default_factory=RobustCutConfig)
     transnet_threshold: float = 0.5
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         _check(0 < self.threshold <= 255, "cuts.threshold", self.threshold, "must be in (0, 255]")
         _check(self.min_scene_len >= 0, "cuts.min_scene_len", self.min_scene_len, "must be >= 0")
         _check(self.fps > 0, "cuts.fps", self.fps, "must be > 0")
         _check(self.refine_fps is None or self.refine_fps >= self.fps, "cuts.refine_fps", self.refine_fps,
                "must be null or at least cuts.fps")
-        _check(self.detector in ("content", "robust", "transnetv2"), "cuts.detector", self.detector,
-               "must be content, robust or transnetv2")
         _check(0 < self.transnet_threshold < 1, "cuts.transnet_threshold", self.transnet_threshold, "must be in (0, 1)")
 
 
 @dataclass(frozen=True)
-class MotionConfig:
+class MotionConfig(_Section):
     """Motion check: mean optical-flow magnitude between consecutive ``fps`` frames resized to height x width."""
+
+    PREFIX: ClassVar[str] = "motion."
 
     enabled: bool = True
     backend: Literal["dis", "raft"] = "dis"
@@ -132,8 +157,7 @@ class MotionConfig:
     batch_size: int = 8
     device: str = "auto"
 
-    def __post_init__(self) -> None:
-        _check(self.backend in ("dis", "raft"), "motion.backend", self.backend, "must be 'dis' or 'raft'")
+    def validate(self) -> None:
         _check(self.fps > 0, "motion.fps", self.fps, "must be > 0")
         _check(self.height > 0 and self.width > 0, "motion.height/width", (self.height, self.width), "must be > 0")
         _check(
@@ -143,12 +167,6 @@ class MotionConfig:
             "RAFT needs sizes divisible by 8",
         )
         _check(self.min_score >= 0, "motion.min_score", self.min_score, "must be >= 0")
-        _check(
-            self.dis_preset in ("ultrafast", "fast", "medium"),
-            "motion.dis_preset",
-            self.dis_preset,
-            "must be ultrafast, fast or medium",
-        )
         _check(0 < self.dis_scale <= 1, "motion.dis_scale", self.dis_scale, "must be in (0, 1]")
         _check(self.raft_updates >= 1, "motion.raft_updates", self.raft_updates, "must be >= 1")
         _check(self.batch_size >= 1, "motion.batch_size", self.batch_size, "must be >= 1")
@@ -161,8 +179,10 @@ OPEN_LLM = "Qwen/Qwen2.5-7B-Instruct"
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(_Section):
     """One model behind one backend: ``transformers`` in this process, or an OpenAI-compatible server."""
+
+    PREFIX: ClassVar[str] = "model."
 
     backend: Literal["transformers", "openai"] = "transformers"
     model: str = OPEN_VLM
@@ -176,8 +196,7 @@ class ModelConfig:
     retries: int = 3  # openai: retries on 429, 5xx, timeouts and malformed replies
     backoff_s: float = 1.0  # openai: first retry delay; doubles each retry
 
-    def __post_init__(self) -> None:
-        _check(self.backend in ("transformers", "openai"), "model.backend", self.backend, "must be transformers or openai")
+    def validate(self) -> None:
         _check(bool(self.model.strip()), "model.model", self.model, "must name a model id or a local path")
         _check(self.batch_size >= 1, "model.batch_size", self.batch_size, "must be >= 1")
         _check(self.base_url.startswith(("http://", "https://")), "model.base_url", self.base_url, "must be an http(s) URL")
@@ -188,8 +207,10 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class SemanticConfig:
+class SemanticConfig(_Section):
     """Semantic check (paper App. E.1): a VLM judges ``frames`` uniform frames GOOD or BAD on two prompts."""
+
+    PREFIX: ClassVar[str] = "semantic."
 
     enabled: bool = True
     frames: int = 8
@@ -199,18 +220,19 @@ class SemanticConfig:
     vlm: ModelConfig = field(default_factory=ModelConfig)
     on_missing: Literal["skip", "error"] = "skip"  # weights absent: skip the stage with a log line, or fail
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         _check(self.frames >= 1, "semantic.frames", self.frames, "must be >= 1")
         _check(self.grid_cols >= 0 and (self.grid_cols == 0 or self.frames % self.grid_cols == 0),
                "semantic.grid_cols", self.grid_cols, "must be 0 or divide semantic.frames")
         _check(self.frame_width >= 28, "semantic.frame_width", self.frame_width, "must be >= 28")
         _check(self.max_new_tokens >= 1, "semantic.max_new_tokens", self.max_new_tokens, "must be >= 1")
-        _check(self.on_missing in ("skip", "error"), "semantic.on_missing", self.on_missing, "must be skip or error")
 
 
 @dataclass(frozen=True)
-class CaptionConfig:
+class CaptionConfig(_Section):
     """Hierarchical captions (paper 3.2, App. E.2): a VLM per ``segment_s`` grid of frames, an LLM merges."""
+
+    PREFIX: ClassVar[str] = "captions."
 
     enabled: bool = True
     segment_s: float = 30.0
@@ -227,7 +249,7 @@ class CaptionConfig:
     llm: ModelConfig = field(default_factory=lambda: ModelConfig(model=OPEN_LLM))
     on_missing: Literal["skip", "error"] = "skip"
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         _check(self.segment_s > 0, "captions.segment_s", self.segment_s, "must be > 0")
         _check(0 <= self.min_tail_s <= self.segment_s, "captions.min_tail_s", self.min_tail_s, "must be in [0, segment_s]")
         _check(self.grid_cols >= 1 and self.grid_rows >= 1, "captions.grid_cols/grid_rows",
@@ -236,7 +258,6 @@ class CaptionConfig:
         _check(self.border >= 0, "captions.border", self.border, "must be >= 0")
         for name in ("segment_max_new_tokens", "merge_max_new_tokens", "rewrite_max_new_tokens"):
             _check(getattr(self, name) >= 1, f"captions.{name}", getattr(self, name), "must be >= 1")
-        _check(self.on_missing in ("skip", "error"), "captions.on_missing", self.on_missing, "must be skip or error")
 
 
 #: Model presets as dotted overrides (``lvd2m build --models paper``). The paper used PLLaVA-7B (semantic),
@@ -253,7 +274,7 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
 
 
 @dataclass(frozen=True)
-class EmbedConfig:
+class EmbedConfig(_Section):
     """CLIP embeddings (open_clip; not in the paper): per clip, and caption-video alignment (``clip_score``).
 
     ``model`` is an open_clip name with a ``pretrained`` tag or local checkpoint file, or ``local-dir:PATH`` /
@@ -262,6 +283,8 @@ class EmbedConfig:
     frames per caption segment (the captions' segment_s split) are embedded and mean-pooled. ``precision`` auto
     is bf16 on a GPU and fp32 on the CPU. Rows whose ``clip_score`` is below ``min_clip_score`` are flagged.
     """
+
+    PREFIX: ClassVar[str] = "embed."
 
     enabled: bool = False
     model: str = "ViT-B-32"
@@ -274,14 +297,11 @@ class EmbedConfig:
     cache_dir: str = ""
     on_missing: Literal["skip", "error"] = "skip"
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         _check(bool(self.model.strip()), "embed.model", self.model, "must name an open_clip model")
         _check(self.frames_per_segment >= 1, "embed.frames_per_segment", self.frames_per_segment, "must be >= 1")
         _check(self.batch_size >= 1, "embed.batch_size", self.batch_size, "must be >= 1")
-        _check(self.precision in ("auto", "fp32", "bf16", "fp16"), "embed.precision", self.precision,
-               "must be auto, fp32, bf16 or fp16")
         _check(-1 <= self.min_clip_score <= 1, "embed.min_clip_score", self.min_clip_score, "must be in [-1, 1]")
-        _check(self.on_missing in ("skip", "error"), "embed.on_missing", self.on_missing, "must be skip or error")
 
 
 #: Zero-shot prompts for clips the VLM check would call BAD (paper App. E.1), with the probability that rejects.
@@ -299,16 +319,18 @@ PREFILTER_CONTRAST = (
 
 
 @dataclass(frozen=True)
-class PrefilterConfig:
+class PrefilterConfig(_Section):
     """Cheap CLIP zero-shot check before the VLM (needs ``embed``): a clip is rejected when the softmax of its
     embedding's similarities to one of ``prompts`` and to every ``contrast`` prompt gives that prompt at least
     its threshold. The defaults are a starting point: tune the thresholds on your own data."""
+
+    PREFIX: ClassVar[str] = "prefilter."
 
     enabled: bool = False
     prompts: dict[str, float] = field(default_factory=lambda: dict(PREFILTER_PROMPTS))
     contrast: tuple[str, ...] = PREFILTER_CONTRAST
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         _check(isinstance(self.prompts, dict), "prefilter.prompts", self.prompts, "must map prompts to thresholds")
         # YAML merges into the defaults: a prompt set to null is dropped
         object.__setattr__(self, "prompts", {k: v for k, v in self.prompts.items() if v is not None})
@@ -323,23 +345,27 @@ class PrefilterConfig:
 
 
 @dataclass(frozen=True)
-class DedupConfig:
+class DedupConfig(_Section):
     """Near-duplicates (needs ``embed``): accepted rows whose clip embeddings have cosine >= ``threshold`` are
     one clip; the longest (then the largest, then the smallest key) is kept. Exact search in ``block``-row blocks."""
+
+    PREFIX: ClassVar[str] = "dedup."
 
     enabled: bool = False
     threshold: float = 0.95
     block: int = 4096
     device: str = "auto"
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         _check(0 < self.threshold <= 1, "dedup.threshold", self.threshold, "must be in (0, 1]")
         _check(self.block >= 1, "dedup.block", self.block, "must be >= 1")
 
 
 @dataclass(frozen=True)
-class BuildConfig:
+class BuildConfig(_Section):
     """Everything a build needs; ``preset`` names the settings it started from."""
+
+    PREFIX: ClassVar[str] = ""
 
     preset: str = "paper"
     dataset_src: str = "local"
@@ -352,18 +378,18 @@ class BuildConfig:
     prefilter: PrefilterConfig = field(default_factory=PrefilterConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     shard_size: int = 16
-    workers: int = 1
-    clip_timeout_s: Optional[float] = None
     decode_chunk: int = 16
-    executor: Literal["local", "ray"] = "local"  # where shards run: this machine's processes, or Ray tasks
-    ray_address: Optional[str] = None  # executor=ray: the cluster to join (None: RAY_ADDRESS, else a local Ray)
+    # Where it runs, not what it makes: these stay out of settings() (rows' provenance, the settings hash).
+    workers: int = field(default=1, metadata={"run": True})
+    clip_timeout_s: Optional[float] = field(default=None, metadata={"run": True})
+    executor: Literal["local", "ray"] = field(default="local", metadata={"run": True})  # local processes or Ray
+    ray_address: Optional[str] = field(default=None, metadata={"run": True})  # ray: the cluster (None: RAY_ADDRESS)
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         _check(self.shard_size >= 1, "shard_size", self.shard_size, "must be >= 1")
         _check(self.workers >= 1, "workers", self.workers, "must be >= 1")
         _check(self.clip_timeout_s is None or self.clip_timeout_s > 0, "clip_timeout_s", self.clip_timeout_s, "must be > 0")
         _check(self.decode_chunk >= 1, "decode_chunk", self.decode_chunk, "must be >= 1")
-        _check(self.executor in ("local", "ray"), "executor", self.executor, "must be local or ray")
         _check(self.ray_address is None or self.executor == "ray", "ray_address", self.ray_address,
                "only means something with executor=ray")
         for name in ("prefilter", "dedup"):
@@ -371,7 +397,13 @@ class BuildConfig:
                    "needs CLIP embeddings: set embed.enabled=true too")
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field, run settings included: what ``from_dict`` and ``--config`` take back."""
         return dataclasses.asdict(self)
+
+    def settings(self) -> dict[str, Any]:
+        """What shapes the rows: recorded in each row's provenance and hashed for resume. Run settings
+        (``RUN_SETTINGS``) are not part of it, so a rerun with more workers is the same build."""
+        return {name: value for name, value in self.to_dict().items() if name not in RUN_SETTINGS}
 
     def replace(self, overrides: dict[str, Any]) -> "BuildConfig":
         """A copy with dotted-name overrides applied (``{"motion.min_score": 15}``)."""
@@ -387,6 +419,10 @@ class BuildConfig:
                 raise ConfigError(dotted, value, "unknown field")
             node[leaf] = value
         return from_dict(data)
+
+
+#: Fields of BuildConfig that say where a build runs (workers, executor, ...), not what it makes.
+RUN_SETTINGS = frozenset(f.name for f in dataclasses.fields(BuildConfig) if f.metadata.get("run"))
 
 
 def preset(name: str) -> BuildConfig:
@@ -410,7 +446,13 @@ def from_dict(data: dict[str, Any], cls: type = BuildConfig, prefix: str = "") -
     kwargs = {}
     for name, value in data.items():
         kwargs[name] = _coerce(hints[name], value, f"{prefix}{name}")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:  # the section named itself by its own PREFIX: give the path it really has
+        own = getattr(cls, "PREFIX", "")
+        if prefix and prefix != own and e.field.startswith(own):
+            raise ConfigError(prefix + e.field[len(own):], e.value, e.why) from e
+        raise
 
 
 def _coerce(hint: Any, value: Any, name: str) -> Any:
@@ -424,9 +466,7 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
         (inner,) = [a for a in args if a is not type(None)]
         return _coerce(inner, value, name)
     if origin is Literal:
-        if value not in args:
-            raise ConfigError(name, value, f"must be one of {', '.join(map(str, args))}")
-        return value
+        return value  # checked by the section itself (_Section), whichever way it is built
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(name, value, "must be true or false")
@@ -441,7 +481,17 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
         if not isinstance(value, str):
             raise ConfigError(name, value, "must be a string")
         return value
-    return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(name, value, "must be a mapping")
+        key_hint, value_hint = args
+        return {_coerce(key_hint, k, f"{name}[{k!r}]"): (None if v is None else _coerce(value_hint, v, f"{name}[{k!r}]"))
+                for k, v in value.items()}  # None: YAML's way to drop a default entry (see PrefilterConfig)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(name, value, "must be a list")
+        return tuple(_coerce(args[0], item, f"{name}[{i}]") for i, item in enumerate(value))
+    raise TypeError(f"config field {name}: no coercion for type {hint!r}")  # a new field type needs a rule here
 
 
 def load(path: str | Path | None = None, preset_name: str = "paper", overrides: dict[str, Any] | None = None) -> BuildConfig:

@@ -40,6 +40,13 @@ class ConfigError(Lvd2mError, ValueError):
         super().__init__(f"config {field}={value!r}: {why}", field=field, value=value, why=why)
 
 
+class UsageError(Lvd2mError, ValueError):
+    """A command was called wrongly (a missing argument, flags that conflict): exit 2 with one line."""
+
+    def __init__(self, command: str, why: str) -> None:
+        super().__init__(why, command=command, why=why)
+
+
 class SourceError(Lvd2mError, OSError):
     """An input path or URL cannot be listed or read."""
 

@@ -23,13 +23,21 @@ from typing import Iterator, Optional
 
 import pyarrow.parquet as pq
 
-from .card import refresh_card
-from .errors import ConfigError, HubAuthError, HubError, HubLimitError, InvalidDatasetError, OutputError
-from .hub_limits import HubLimits, LimitProblem, large_row_groups
-from .parquet_series import rewrite_row_groups
-from .push_plan import PushPlan, RemoteFile, inventory, local_problems, make_plan, repo_problems, staging_branch
-from .reshard import parse_size, publish_output
-from .validate import ValidateConfig, validate
+from lvd2m_builder.card.write import refresh_card
+from lvd2m_builder.errors import ConfigError, HubAuthError, HubError, HubLimitError, InvalidDatasetError, OutputError
+from lvd2m_builder.hub_limits import HubLimits, LimitProblem, large_row_groups
+from lvd2m_builder.push_plan import (
+    PushPlan,
+    RemoteFile,
+    inventory,
+    local_problems,
+    make_plan,
+    repo_problems,
+    staging_branch,
+)
+from lvd2m_builder.store.parquet import rewrite_row_groups
+from lvd2m_builder.store.reshard import parse_size, publish_output
+from lvd2m_builder.validate.run import ValidateConfig, validate
 
 log = logging.getLogger(__name__)
 REPO_TYPE = "dataset"
@@ -182,33 +190,41 @@ def _drop_branch(api, repo_id: str, plan: PushPlan, local) -> None:
 
 @contextmanager
 def _hub_errors(endpoint: str, repo_id: str) -> Iterator[None]:
-    """Turn what huggingface_hub raises into one-line typed errors; LFS upload failures arrive wrapped."""
+    """Turn what huggingface_hub raises into one-line typed errors, by its own error types."""
     import httpx2
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
     try:
         yield
-    except (HfHubHTTPError, httpx2.TransportError, RuntimeError, ValueError) as e:
-        if isinstance(e, (HubLimitError, ConfigError)):
-            raise
-        cause = e
-        while not isinstance(cause, (HfHubHTTPError, httpx2.TransportError)) and cause.__cause__ is not None:
-            cause = cause.__cause__
-        if isinstance(cause, httpx2.TransportError):
-            raise HubError(endpoint, f"cannot reach the Hub: {type(cause).__name__}: {cause}") from e
-        if not isinstance(cause, HfHubHTTPError):
-            raise HubError(endpoint, f"{repo_id}: {_first_line(e)}") from e
-        status = cause.response.status_code if cause.response is not None else None
-        if status == 401:
-            raise HubAuthError(endpoint, "the Hub rejected the token (401 Unauthorized): check HF_TOKEN or "
-                                         "run `hf auth login --force`") from e
-        if status == 403:
-            raise HubAuthError(endpoint, f"the token may not write to {repo_id} (403 Forbidden): use a token "
-                                         "with write access to that namespace") from e
-        request = cause.response.request if cause.response is not None else None
-        where = f" on {request.method} {request.url.path}" if request is not None else ""
-        why = " ".join((cause.server_message or _first_line(cause)).split())
-        raise HubError(endpoint, f"{repo_id}: HTTP {status}{where}: {why} (run the push again to resume)") from e
+    except HFValidationError as e:  # a repo id the Hub would refuse, caught before any request
+        raise ConfigError("repo_id", repo_id, _first_line(e)) from e
+    except HfHubHTTPError as e:
+        raise _http_error(e, endpoint, repo_id) from e
+    except httpx2.TransportError as e:
+        raise HubError(endpoint, f"cannot reach the Hub: {type(e).__name__}: {e}") from e
+    except RuntimeError as e:
+        # An upload's own failure comes wrapped: `RuntimeError("Error while uploading 'PATH' to the Hub.") from
+        # exc` (huggingface_hub/_commit_api.py); the typed error it wraps says what went wrong.
+        if isinstance(e.__cause__, HfHubHTTPError):
+            raise _http_error(e.__cause__, endpoint, repo_id) from e
+        if isinstance(e.__cause__, httpx2.TransportError):
+            raise HubError(endpoint, f"cannot reach the Hub: {type(e.__cause__).__name__}: {e.__cause__}") from e
+        raise HubError(endpoint, f"{repo_id}: {_first_line(e)}") from e
+
+
+def _http_error(error, endpoint: str, repo_id: str) -> HubError | HubAuthError:
+    """The one-line error for an HTTP failure from the Hub: what to check for 401/403, the request otherwise."""
+    status = error.response.status_code if error.response is not None else None
+    if status == 401:
+        return HubAuthError(endpoint, "the Hub rejected the token (401 Unauthorized): check HF_TOKEN or "
+                                      "run `hf auth login --force`")
+    if status == 403:
+        return HubAuthError(endpoint, f"the token may not write to {repo_id} (403 Forbidden): use a token "
+                                      "with write access to that namespace")
+    request = error.response.request if error.response is not None else None
+    where = f" on {request.method} {request.url.path}" if request is not None else ""
+    why = " ".join((error.server_message or _first_line(error)).split())
+    return HubError(endpoint, f"{repo_id}: HTTP {status}{where}: {why} (run the push again to resume)")
 
 
 def _first_line(error: Exception) -> str:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
-from . import __version__
-from .schema import REJECT_FEATURES, ROW_FEATURES
+from lvd2m_builder import __version__
+from lvd2m_builder.schema import REJECT_FEATURES, ROW_FEATURES
+
+if TYPE_CHECKING:
+    from lvd2m_builder.stages.cuts.frame_signals import Candidate
 
 _KEY_NAMESPACE = uuid.UUID("6f1c1a52-0d2b-5b7e-9a43-1c2d9e0b7a11")
 
@@ -73,9 +76,11 @@ class Clip:
     refined_caption: Optional[str] = None
     rewritten_caption: Optional[str] = None
     models: dict[str, str] = field(default_factory=dict)  # role -> model that ran, plus the prompts' version
-    # robust / transnetv2 cut detectors: per-frame candidates (in memory only), the motion stage's per-pair flow
-    # residuals (t0, t1, residual, unmatched share), and the decision's evidence (written into provenance)
-    cut_candidates: list[Any] = field(default_factory=list)
+    # robust cut detector: per-frame candidates (in memory only) and the motion stage's per-pair flow residuals
+    # (t0, t1, residual, unmatched share); transnetv2: (time, probability) per frame; either decision's evidence
+    # is written into provenance
+    cut_candidates: list[Candidate] = field(default_factory=list)
+    cut_probabilities: list[tuple[float, float]] = field(default_factory=list)
     flow_residuals: list[tuple[float, float, float, float]] = field(default_factory=list)
     cut_evidence: dict[str, Any] = field(default_factory=dict)
     # CLIP (embed/): per-frame embeddings (in memory only), the pooled clip embedding, caption alignment scores,

@@ -65,10 +65,6 @@ REJECT_FEATURES = Features(
 #: The ``videos`` config: an accepted row plus the clip itself (bytes embedded; decoded with torchcodec).
 VIDEO_FEATURES = Features({**ROW_FEATURES, "video": Video()})
 
-#: Stage names, in pipeline order; a reject's ``stage`` is one of these.
-STAGES = ("source", "probe", "duration", "decode", "cuts", "motion", "embed", "prefilter", "semantic", "captions",
-          "align", "dedup")
-
 #: What is published (the card's configs, ``push``): Parquet, named as ``push_to_hub`` names its files.
 TRAIN_DIR = "data"
 REJECTS_DIR = "rejects"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lvd2m_builder import samples
+from lvd2m_builder.testing import samples
 
 SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
 SHARED_MANIFEST = SHARED_VIDEOS.parent / "manifest.json"
@@ -24,7 +24,7 @@ def ffmpeg_available() -> str:
 
 @pytest.fixture(scope="session")
 def clips_dir(tmp_path_factory, ffmpeg_available) -> Path:
-    """Synthetic clips with exact ground truth: see lvd2m_builder.samples."""
+    """Synthetic clips with exact ground truth: see lvd2m_builder.testing.samples."""
     directory = tmp_path_factory.mktemp("clips")
     samples.make_demo_set(directory)
     return directory

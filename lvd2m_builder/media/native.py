@@ -16,7 +16,7 @@ from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
-from ..errors import DecodeError
+from lvd2m_builder.errors import DecodeError
 
 Size = tuple[int, int]  # (width, height), display orientation
 

@@ -9,8 +9,8 @@ import subprocess
 
 import numpy as np
 
-from ..errors import DecodeError
-from ..records import VideoInfo
+from lvd2m_builder.errors import DecodeError
+from lvd2m_builder.records import VideoInfo
 
 log = logging.getLogger(__name__)
 

@@ -1,47 +1,65 @@
 """The one frame sampler: each clip is decoded once, at the union of the times every enabled stage wants.
 
-A stage that needs frames hands the sampler a :class:`FrameTask` (the clip-relative times it wants, and what to
+A stage that needs frames hands the sampler a :class:`GridTask` (the clip-relative times it wants, and what to
 do with each frame). The sampler maps times to frames by their real timestamps (so VFR files are sampled by
 time), decodes the unique frames in order, in chunks (memory stays flat on long clips), resized on decode to
 one size, and feeds each frame to the tasks that asked for its time.
 
-A task that also sets ``native_size`` (width, height) and has ``feed_native(t, frame)`` gets every frame of the
-clip, at the native frame rate, shrunk to that size from the same decode (a cut detector that locates cuts to
-the frame). Then the clip is decoded once through PyAV, which scales each frame to both sizes straight from
-YUV (media/native.py says why not decord). Without such a task nothing changes.
+A :class:`NativeTask` gets every frame of the clip instead, at the native frame rate, shrunk to its
+``native_size`` from the same decode (a cut detector that locates cuts to the frame). Then the clip is decoded
+once through PyAV, which scales each frame to both sizes straight from YUV (media/native.py says why not decord).
+Without such a task nothing changes.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections import defaultdict
-from typing import Iterable, Protocol
+from typing import ClassVar, Iterable
 
 import cv2
 import numpy as np
 
-from ..errors import DecodeError, StageError
-from ..records import Clip
-from .native import every_frame
-from .probe import decord_message, open_reader
+from lvd2m_builder.errors import DecodeError, StageError
+from lvd2m_builder.media.native import every_frame
+from lvd2m_builder.media.probe import decord_message, open_reader
+from lvd2m_builder.records import Clip
 
 log = logging.getLogger(__name__)
 
 
-class FrameTask(Protocol):
-    """One stage's frame needs for one clip."""
+class FrameTask(ABC):
+    """One stage's frame needs for one clip: a :class:`GridTask` or a :class:`NativeTask`."""
 
-    stage: str
+    stage: ClassVar[str]  # the stage its time is charged to, and that a failure inside it rejects at
 
+    @abstractmethod
+    def finish(self) -> None:
+        """All frames were fed: write the results onto the clip."""
+
+
+class GridTask(FrameTask):
+    """Frames at chosen times, at the sampler's size."""
+
+    @abstractmethod
     def times(self) -> np.ndarray:
         """Clip-relative seconds this stage wants, ascending."""
 
+    @abstractmethod
     def feed(self, t: float, frame: np.ndarray) -> None:
         """One RGB uint8 frame (height x width x 3) for time ``t``; called in time order."""
 
-    def finish(self) -> None:
-        """All frames were fed: write the results onto the clip."""
+
+class NativeTask(FrameTask):
+    """Every frame of the clip, at the native frame rate, shrunk to ``native_size``."""
+
+    native_size: tuple[int, int]  # (width, height)
+
+    @abstractmethod
+    def feed_native(self, t: float, frame: np.ndarray) -> None:
+        """One tiny RGB uint8 frame at clip time ``t``; called in time order."""
 
 
 def grid(duration: float, fps: float) -> np.ndarray:
@@ -62,12 +80,14 @@ class FrameSampler:
         self.width = width
         self.chunk = chunk
 
-    def plan(self, clip: Clip, tasks: Iterable[FrameTask]) -> tuple[np.ndarray, dict[int, list[tuple[float, FrameTask]]]]:
-        """Unique frame indices to decode, and for each the (time, task) pairs it serves."""
+    def plan(self, clip: Clip, tasks: Iterable[FrameTask]) -> tuple[np.ndarray, dict[int, list[tuple[float, GridTask]]]]:
+        """Unique frame indices to decode, and for each the (time, grid task) pairs it serves."""
         starts = clip.frame_starts
         offset = (clip.ref.span_start or 0.0) + float(starts[0])
-        wants: dict[int, list[tuple[float, FrameTask]]] = defaultdict(list)
+        wants: dict[int, list[tuple[float, GridTask]]] = defaultdict(list)
         for task in tasks:
+            if not isinstance(task, GridTask):
+                continue
             times = np.asarray(task.times(), dtype=np.float64)
             index = np.clip(np.searchsorted(starts, offset + times + 1e-6, side="right") - 1, 0, len(starts) - 1)
             for t, i in zip(times.tolist(), index.tolist()):
@@ -81,7 +101,7 @@ class FrameSampler:
         """
         seconds = clip.seconds
         indices, wants = self.plan(clip, tasks)
-        natives = [task for task in tasks if getattr(task, "native_size", None)]
+        natives = [task for task in tasks if isinstance(task, NativeTask)]
         started = time.perf_counter()
         if natives:
             self._run_native(clip, natives, indices, wants)
@@ -107,7 +127,7 @@ class FrameSampler:
         for task in tasks:
             _timed(seconds, task.stage, task.finish)
 
-    def _run_native(self, clip: Clip, natives: list, indices: np.ndarray, wants: dict) -> None:
+    def _run_native(self, clip: Clip, natives: list[NativeTask], indices: np.ndarray, wants: dict) -> None:
         """Decode every frame of the clip once; feed tiny copies to ``natives`` and full ones to the grid tasks."""
         seconds = clip.seconds
         starts = clip.frame_starts

@@ -3,7 +3,3 @@
 ``report`` runs it: ``rows`` reads the rows as ``load_dataset`` streams them, ``thumbs`` makes each clip's contact
 sheet with the build's frame sampler, and ``page`` renders one HTML file that filters, sorts and pages the clips.
 """
-
-from .report import PreviewConfig, default_out, preview
-
-__all__ = ["PreviewConfig", "default_out", "preview"]

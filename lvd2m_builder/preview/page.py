@@ -14,9 +14,9 @@ from urllib.parse import urlencode
 
 from markupsafe import Markup
 
-from .. import __version__
-from ..schema import STAGES
-from .rows import ACCEPTED
+from lvd2m_builder import __version__
+from lvd2m_builder.preview.rows import ACCEPTED
+from lvd2m_builder.stages.registry import STAGES
 
 ASSETS = Path(__file__).parent
 #: Sort keys the page offers: value -> label.

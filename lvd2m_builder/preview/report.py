@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import tempfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -20,14 +19,16 @@ from typing import Any, Optional
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..card_plots import write_plots
-from ..card_stats import Summary
-from ..clip_cutter import CLIPS_DIR
-from ..errors import ConfigError, OutputError
-from ..shardio import DatasetSource, open_source
-from .page import render
-from .rows import ACCEPTED, records, tally
-from .thumbs import THUMBS_DIR, ContactSheets
+from lvd2m_builder.card.plots import write_plots
+from lvd2m_builder.card.stats import Summary
+from lvd2m_builder.errors import ConfigError, OutputError
+from lvd2m_builder.materialize.cutter import CLIPS_DIR
+from lvd2m_builder.preview.page import render
+from lvd2m_builder.preview.rows import ACCEPTED, records, tally
+from lvd2m_builder.preview.thumbs import THUMBS_DIR, ContactSheets
+from lvd2m_builder.run.logs import bar_disabled
+from lvd2m_builder.store.atomic import write_text_atomic
+from lvd2m_builder.store.reader import DatasetSource, open_source
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def default_out(source: str) -> Path:
 
 
 def preview(source: str, out: Optional[str | Path] = None, config: PreviewConfig = PreviewConfig(),
-            revision: Optional[str] = None, progress: bool = True) -> Path:
+            revision: Optional[str] = None, progress: Optional[bool] = None) -> Path:
     """Write the report of ``source`` (a local directory or a Hub repo id) into ``out``; returns the page's path."""
     dataset = open_source(source, revision)
     out = Path(out) if out is not None else default_out(source)
@@ -82,15 +83,13 @@ def preview(source: str, out: Optional[str | Path] = None, config: PreviewConfig
         sheets = ContactSheets(out, config.frames, config.thumb_width, local)
         with ThreadPoolExecutor(config.workers) as pool:
             for _ in tqdm(pool.map(sheets, clips), total=len(clips), desc="contact sheets", unit="clip",
-                          disable=not progress):
+                          disable=bar_disabled(progress)):
                 pass
     truncated = config.limit is not None and len(clips) < stats.get("clips", 0)
     note = f"At most {config.limit} rows of each config are shown (--limit)." if truncated else ""
     html = render(dataset.label, clips, stats, _histograms(clips), config.page_size, note)
     page = out / PAGE
-    tmp = page.with_name(f".{PAGE}.tmp-{os.getpid()}")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, page)
+    write_text_atomic(page, html)
     log.info("preview of %d clips -> %s", len(clips), page)
     return page
 

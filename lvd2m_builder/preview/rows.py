@@ -11,10 +11,10 @@ import math
 from itertools import islice
 from typing import Any, Iterator, Optional
 
-from .. import schema
-from ..errors import SourceError
-from ..shardio import READ_ERRORS, DatasetSource
-from ..stats import ShardStats, merge, reason_class
+from lvd2m_builder import schema
+from lvd2m_builder.errors import SourceError
+from lvd2m_builder.run.stats import ShardStats, merge, reason_class
+from lvd2m_builder.store.reader import READ_ERRORS, DatasetSource
 
 #: Decision of an accepted clip; a rejected clip's decision is the stage that rejected it.
 ACCEPTED = "accepted"

@@ -20,12 +20,13 @@ from urllib.parse import quote
 
 import numpy as np
 
-from ..errors import Lvd2mError
-from ..media.probe import open_reader
-from ..media.sampler import FrameSampler, uniform
-from ..pipeline import Probe
-from ..records import Clip, ClipRef
-from ..sources import VIDEO_EXTENSIONS, Fetch
+from lvd2m_builder.errors import Lvd2mError
+from lvd2m_builder.inputs.names import VIDEO_EXTENSIONS
+from lvd2m_builder.media.probe import open_reader
+from lvd2m_builder.media.sampler import FrameSampler, GridTask, uniform
+from lvd2m_builder.records import Clip, ClipRef
+from lvd2m_builder.stages.fetch import Fetch
+from lvd2m_builder.stages.probe import Probe
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ _SAFE_NAME = re.compile(r"^[\w.-]{1,100}$")
 _DECODE_FAILURES = (Lvd2mError, OSError, ValueError, RuntimeError)
 
 
-class SheetTask:
+class SheetTask(GridTask):
     """The sampler's FrameTask for one sheet: ``count`` uniform times across the clip, each moved to a keyframe
     (clip-relative ``keyframes``) within the middle half of its slot when there is one; frames kept in order."""
 
@@ -76,7 +77,7 @@ class ContactSheets:
         if ref is None:
             rec["thumb_error"] = why
             return
-        clip = next(self.fetch([ref]))
+        clip = next(self.fetch([Clip(ref=ref)]))
         try:
             clip = next(Probe()([clip]))
             if clip.rejected:

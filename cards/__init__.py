@@ -1,0 +1,1 @@
+"""Dataset card templates (shipped in the wheel as ``lvd2m_builder.cards``)."""

@@ -1,0 +1,1 @@
+"""The dataset card: YAML that makes load_dataset work, Table 1-style stats and plots."""

@@ -1,0 +1,165 @@
+"""The dataset card: YAML (configs and features from ``schema.py``) that makes ``load_dataset(out)`` work, and
+prose: what LVD-2M is, the pipeline with the settings actually used, the funnel, statistics tables and plots."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any, Optional
+
+from datasets import Features, List, Value
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from lvd2m_builder import __version__, schema
+from lvd2m_builder.card import clip_report as embed_report
+from lvd2m_builder.card.plots import write_plots
+from lvd2m_builder.card.stats import Summary, summarize
+from lvd2m_builder.errors import OutputError
+from lvd2m_builder.stages.registry import STAGES
+from lvd2m_builder.store.atomic import atomic_path
+from lvd2m_builder.store.reader import open_source, read_settings
+
+#: Card templates live in the repo's top-level ``cards/``, shipped as ``lvd2m_builder.cards`` (pyproject package-dir).
+TEMPLATE = resources.files("lvd2m_builder.cards") / "dataset_card.md"
+_KNOWN_SECTIONS = {"preset", "dataset_src", "duration", "cuts", "motion", "shard_size", "workers", "decode_chunk"}
+
+
+#: The Hub's size categories, by upper bound.
+_SIZE_CATEGORIES = ((10**3, "n<1K"), (10**4, "1K<n<10K"), (10**5, "10K<n<100K"), (10**6, "100K<n<1M"),
+                    (10**7, "1M<n<10M"), (10**8, "10M<n<100M"), (10**9, "100M<n<1B"), (10**10, "1B<n<10B"),
+                    (10**11, "10B<n<100B"), (10**12, "100B<n<1T"))
+#: What the clips may be used for is set by their source videos, named row by row in ``url``; the card's
+#: License section says so, and ``license_link`` points there.
+LICENSE = {"license": "other", "license_name": "source-video-terms", "license_link": "README.md#license"}
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 clip``, ``3 clips``: the card reads right for a one-clip build too."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _size_category(n: int) -> str:
+    return next((name for limit, name in _SIZE_CATEGORIES if n < limit), "n>1T")
+
+
+def _pipeline(settings: dict[str, Any], stats: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(stage, method, setting) rows: the thresholds and models this run used, read from its settings."""
+    d = settings["duration"]
+    rows = [("duration", "probed length", f"> {d['min_s']:g} s" + (f", <= {d['max_s']:g} s" if d.get("max_s") else ""))]
+    c = settings.get("cuts") or {}
+    if c.get("enabled"):
+        rows.append(("scene cuts", "PySceneDetect ContentDetector",
+                     f"threshold {c['threshold']:g}, min_scene_len {c['min_scene_len']}, frames at {c['fps']:g} fps; "
+                     "any cut rejects"))
+    m = settings.get("motion") or {}
+    if m.get("enabled"):
+        model = (f"torchvision RAFT-large, {m['raft_updates']} updates" if m["backend"] == "raft"
+                 else f"OpenCV DIS optical flow, preset {m['dis_preset']}")
+        rows.append(("motion", model, f"mean flow magnitude >= {m['min_score']:g} between frames at {m['fps']:g} fps "
+                                      f"resized to {m['height']}x{m['width']}"))
+    for name in sorted(set(settings) - _KNOWN_SECTIONS, key=_stage_order):  # later stages describe themselves
+        section = settings[name]
+        if isinstance(section, dict):
+            rows.append((name, *_section(name, section, stats)))
+    return rows
+
+
+def _stage_order(name: str) -> tuple[int, str]:
+    return (STAGES.index(name) if name in STAGES else len(STAGES), name)
+
+
+def _section(name: str, section: dict[str, Any], stats: dict[str, Any]) -> tuple[str, str]:
+    """(method, setting) of a stage section: its models and values, and whether it ran (stats' ``not_run``, or
+    for older stats its seconds)."""
+    if not section.get("enabled", True):
+        return "off", "-"
+    models = [f"{role} {value['model']}" + (f" ({value['backend']})" if value.get("backend") else "")
+              for role, value in sorted(section.items()) if isinstance(value, dict) and value.get("model")]
+    values = ", ".join(f"{k} {v}" for k, v in sorted(section.items()) if k != "enabled" and not isinstance(v, dict))
+    method = "; ".join(models) or "on"
+    if name in stats.get("not_run", {}):
+        return f"{method} (skipped: {stats['not_run'][name]})", values
+    ran = name in stats.get("seconds", {}) or name not in STAGES
+    return method + ("" if ran else " (enabled, ran on no clip)"), values
+
+
+def _type_name(feature: Any) -> str:
+    if isinstance(feature, Value):
+        return feature.dtype
+    if isinstance(feature, List):
+        return f"list<{_type_name(feature.feature)}>"
+    if isinstance(feature, dict):
+        return "struct{" + ", ".join(f"{k}: {_type_name(v)}" for k, v in feature.items()) + "}"
+    return type(feature).__name__
+
+
+def _fields(features: Features) -> list[tuple[str, str]]:
+    return [(name, _type_name(feature)) for name, feature in features.items()]
+
+
+def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Optional[Summary] = None,
+                plots: Optional[dict[str, str]] = None, repo_id: str = "lvd2m", videos: bool = False,
+                clip_section: str = "") -> DatasetCard:
+    """``clip_section``: the CLIP embeddings section (embed/report.py), markdown, "" when the stage was off."""
+    summary = summary or Summary()
+    plots = plots or {}
+    data = DatasetCardData(
+        pretty_name="LVD-2M-style long-take video clips",
+        **LICENSE,
+        task_categories=["text-to-video"],
+        size_categories=[_size_category(stats["accepted"])],
+        annotations_creators=["machine-generated"],
+        source_datasets=["extended|lvd2m"] if "import" in settings else ["original"],
+        tags=["video", "long-take", "dense-captions", "lvd2m"],
+        configs=schema.configs(videos=videos),
+        dataset_info=schema.dataset_info(videos=videos),
+    )
+    distributions = [
+        ("Duration", summary.duration_buckets(), plots.get("duration")),
+        ("Caption words", summary.word_buckets(), plots.get("caption_words")),
+        ("Flow score", summary.flow_buckets(), plots.get("flow_score")),
+    ]
+    return DatasetCard.from_template(
+        data,
+        template_str=TEMPLATE.read_text(encoding="utf-8"),
+        repo_id=repo_id,
+        version=__version__,
+        preset=settings.get("preset", "-"),
+        min_duration=f"{settings['duration']['min_s']:g}",
+        pipeline=_pipeline(settings, stats),
+        funnel=stats["funnel"],
+        reasons=list(stats.get("rejected_by_reason", {}).items())[:10],
+        input_clips=plural(stats["clips"], "input clip"),
+        accepted=stats["accepted"],
+        accepted_clips=plural(stats["accepted"], "clip"),
+        accept_percent=round(100 * stats["accept_rate"], 1),
+        summary=summary.table(),
+        distributions=distributions,
+        fields=_fields(schema.ROW_FEATURES),
+        clip_section=clip_section,
+        videos=videos,
+    )
+
+
+def write_card(out: Path, stats: dict[str, Any], settings: dict[str, Any], repo_id: Optional[str] = None) -> Path:
+    """Write ``out/README.md`` and its plots from the shards in ``out``; the Load snippet names ``repo_id``."""
+    out = Path(out)
+    summary = summarize(out)
+    plots = write_plots(summary, out)
+    videos = bool(list(out.glob(schema.VIDEOS_PATTERN)))
+    clip_section = embed_report.card_section(out, stats, settings)
+    card = render_card(stats, settings, summary, plots, repo_id or out.resolve().name, videos, clip_section)
+    path = out / "README.md"
+    with atomic_path(path) as tmp:
+        card.save(tmp)
+    return path
+
+
+def refresh_card(out: Path, repo_id: Optional[str] = None) -> Path:
+    """``lvd2m card OUT``: render the card again from what ``out`` holds (stats.json, settings, shards)."""
+    out = Path(out)
+    settings = read_settings(open_source(str(out))) if out.is_dir() else None
+    if not (out / "stats.json").is_file() or settings is None:
+        raise OutputError(str(out), "no stats.json or no settings found: not the output of lvd2m build")
+    return write_card(out, json.loads((out / "stats.json").read_text()), settings, repo_id)

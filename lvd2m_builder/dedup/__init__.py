@@ -1,0 +1,1 @@
+"""Near-duplicate removal over a finished dataset, from its CLIP embeddings."""

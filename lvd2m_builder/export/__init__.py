@@ -1,0 +1,1 @@
+"""``lvd2m export-wds``: the videos config as webdataset tars."""

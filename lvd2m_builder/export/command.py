@@ -1,0 +1,40 @@
+"""``lvd2m export-wds OUT``: the ``videos`` config as webdataset tars (``KEY.mp4`` + ``KEY.json``).
+
+Training loaders built on webdataset (and ``load_dataset("webdataset", ...)``) read tars, not Parquet; this writes
+them from the clip bytes the ``videos`` config already holds, one row at a time, so nothing is cut or decoded again.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+from lvd2m_builder import schema
+from lvd2m_builder.errors import OutputError
+from lvd2m_builder.export.wds import WDS_DIR, TarSeries
+from lvd2m_builder.store.shards import iter_batches
+
+log = logging.getLogger(__name__)
+
+
+def export_webdataset(out: str | Path, dest: Optional[str | Path] = None, per_tar: int = 64) -> tuple[str, int]:
+    """Write ``dest`` (default ``OUT/webdataset``) tars; returns (brace pattern of the tars, samples written)."""
+    out = Path(out)
+    files = sorted(out.glob(schema.VIDEOS_PATTERN)) or sorted(out.glob(schema.LEGACY_PATTERNS["videos"]))
+    if not files:
+        raise OutputError(str(out), "has no videos config: build with --embed-videos or run lvd2m materialize first")
+    tars = TarSeries(Path(dest) if dest else out / WDS_DIR, per_tar)
+    written = 0
+    try:
+        for batch in iter_batches(files):
+            for row in batch.to_pylist():
+                video = row.pop("video")
+                tars.write(row["key"], video["bytes"], row)
+                written += 1
+        pattern = tars.close()
+    except BaseException:
+        tars.abort()
+        raise
+    log.info("%d clips -> %s", written, pattern)
+    return pattern, written

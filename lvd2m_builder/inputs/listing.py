@@ -1,0 +1,99 @@
+"""Turn the user's inputs (directories, files, globs, fsspec URLs, clip tables, tars) into ClipRefs.
+
+Listing is deterministic (sorted), so shards hold the same clips on every run with the same inputs. A named file
+that does not exist is still listed: it becomes a reject at the ``source`` stage rather than a crash, so one bad
+argument never stops a build over many good ones.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import logging
+import os
+from pathlib import PurePosixPath
+from typing import Callable, Iterable
+
+import fsspec
+
+from lvd2m_builder.errors import SourceError
+from lvd2m_builder.inputs.clip_tables import is_table, table_refs
+from lvd2m_builder.inputs.names import is_url, is_video_name
+from lvd2m_builder.inputs.tars import is_tar, tar_refs
+from lvd2m_builder.records import ClipRef
+
+log = logging.getLogger(__name__)
+
+
+def _ref(uri: str, dataset_src: str) -> ClipRef:
+    return ClipRef(uri=uri, video_id=PurePosixPath(uri.split("://")[-1]).stem, dataset_src=dataset_src)
+
+
+def list_uris(inputs: Iterable[str], tars: bool = False) -> list[str]:
+    """Every video URI the inputs name: directories recursively (video extensions, and ``.tar`` shards with
+    ``tars``), files as given, globs."""
+    wanted = (lambda name: is_video_name(name) or name.lower().endswith(".tar")) if tars else is_video_name
+    found: list[str] = []
+    for item in inputs:
+        if item.startswith("file://"):
+            item = item[len("file://"):]
+        if is_url(item):
+            found.extend(_list_remote(item, wanted))
+        elif any(ch in item for ch in "*?["):
+            matches = sorted(p for p in globlib.glob(item, recursive=True) if os.path.isfile(p))
+            if not matches:
+                log.info("no files match %s", item)
+            found.extend(os.path.abspath(p) for p in matches)
+        elif os.path.isdir(item):
+            files = sorted(
+                os.path.join(root, name)
+                for root, _, names in os.walk(item, followlinks=True)
+                for name in names
+                if wanted(name)
+            )
+            if not files:
+                log.info("no video files under %s", item)
+            found.extend(os.path.abspath(p) for p in files)
+        else:
+            found.append(os.path.abspath(item))  # missing or unreadable: rejected at the source stage
+    return sorted(dict.fromkeys(found))
+
+
+def _list_remote(url: str, wanted: Callable[[str], bool]) -> list[str]:
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+        if any(ch in path for ch in "*?["):
+            paths = fs.glob(path)
+        elif fs.isdir(path):
+            paths = [p for p in fs.find(path) if wanted(p)]
+        else:
+            paths = [path]
+    except (OSError, ValueError, ImportError) as e:
+        raise SourceError(url, f"cannot list: {e}") from e
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return sorted(fs.unstrip_protocol(p) if protocol != "file" else p for p in paths)
+
+
+def list_refs(inputs: Iterable[str], dataset_src: str = "local") -> list[ClipRef]:
+    """Every clip the inputs name: videos, the video members of tar shards, the rows of clip tables.
+
+    Sorted by URI and span (input order does not matter, so shards hold the same clips on every run); a clip
+    listed twice (two tables naming the same span) is kept once.
+    """
+    refs: list[ClipRef] = []
+    for uri in list_uris(inputs, tars=True):
+        if is_table(uri):
+            refs.extend(table_refs(uri, dataset_src))
+        elif is_tar(uri):
+            refs.extend(tar_refs(uri, dataset_src))
+        else:
+            refs.append(_ref(uri, dataset_src))
+    unique = {}
+    for ref in refs:
+        if unique.setdefault(ref.key, ref) is not ref:
+            log.info("%s (span %s-%s) is listed twice; kept once", ref.uri, ref.span_start, ref.span_end)
+    return sorted(unique.values(), key=_order)
+
+
+def _order(ref: ClipRef) -> tuple:
+    """By URI, then span; a tar's members sort together (by the tar's URL first), so a shard reads few tars."""
+    return ref.uri.split("::")[::-1], -1.0 if ref.span_start is None else ref.span_start, ref.key

@@ -1,0 +1,135 @@
+"""Rebuild after a settings change, redoing only what depends on the change.
+
+Thresholds (``duration.min_s``/``max_s``, ``motion.min_score``) need no decode: every stored row is decided
+again from the scores it carries. Model settings (``semantic``, ``captions``, ``embed``, ``prefilter``, ``dedup``)
+only concern clips that passed the filters: those (accepted, or rejected by a model stage) go through the pipeline
+again, and every clip the filters rejected keeps its result. A clip to redo is dropped from the shards, and the
+build that follows processes it like any missing clip. Kept rows' provenance records the new settings. A change
+to how the filters score (``cuts.*``, ``motion.backend``, ...) alters scores themselves and needs ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import pyarrow as pa
+
+from lvd2m_builder.config import RUN_SETTINGS, BuildConfig, from_dict
+from lvd2m_builder.errors import OutputError
+from lvd2m_builder.schema import REJECT_FEATURES, ROW_FEATURES
+from lvd2m_builder.stages.registry import BY_NAME, REGISTRY
+from lvd2m_builder.store.manifest import Manifest
+from lvd2m_builder.store.reshard import DEFAULT_MAX_BYTES, Sizing, as_reject, stage_and_swap
+from lvd2m_builder.store.shards import iter_batches
+
+log = logging.getLogger(__name__)
+
+#: Settings that only threshold stored scores, as the registry declares them (``duration.min_s``, ...).
+THRESHOLDS = frozenset(f"{spec.section}.{name}" for spec in REGISTRY for name in spec.thresholds)
+#: Config sections of the stages after the filters (rerun through the pipeline when they change).
+MODEL_SECTIONS = frozenset(spec.section for spec in REGISTRY if spec.redecide == "model")
+#: How rows are grouped into files: no row depends on it.
+LAYOUT = frozenset({"shard_size", "decode_chunk"})
+
+
+def changed_fields(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> set[str]:
+    """Dotted names whose values differ (run settings excluded: outputs written before they left
+    ``BuildConfig.settings()`` stored them)."""
+    changed = set()
+    for name in sorted(set(old) | set(new)):
+        if not prefix and name in RUN_SETTINGS:
+            continue
+        a, b = old.get(name), new.get(name)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed |= changed_fields(a, b, f"{prefix}{name}.")
+        elif a != b:
+            changed.add(f"{prefix}{name}")
+    return changed
+
+
+def _redoable(name: str) -> bool:
+    return name in THRESHOLDS or name in LAYOUT or name.split(".")[0] in MODEL_SECTIONS
+
+
+def redecide(row: dict, stage: Optional[str], config: BuildConfig, models_changed: bool = False
+             ) -> tuple[str, Optional[tuple[str, str]]]:
+    """("keep" | "rerun", new rejection or None) for one stored row under the new settings.
+
+    The row walks the stages in pipeline order as the pipeline would have taken it: each threshold stage it
+    reached decides again with the stage's own check (``StageSpec.recheck``), so a re-decided row reads exactly
+    as if the pipeline had rejected it; at the stage that rejected it, a ``final`` decision stands, a threshold
+    that now passes (or a changed model stage) sends the clip through the pipeline again.
+    """
+    if stage is not None and stage not in BY_NAME:
+        return "keep", (stage, row["reason"])  # an executor's reject (timeout, worker): nothing to re-decide
+    for spec in REGISTRY:
+        if spec.name == stage:
+            if spec.redecide == "final":
+                return "keep", (stage, row["reason"])
+            if spec.redecide == "threshold":
+                reason = spec.recheck(row, config)
+                # still rejected: the new reason; passing now: the later stages (and the row's fields) need it
+                return ("keep", (stage, reason)) if reason is not None else ("rerun", None)
+            return ("rerun", None) if models_changed else ("keep", (stage, row["reason"]))
+        if spec.recheck is not None:
+            reason = spec.recheck(row, config)
+            if reason is not None:
+                return "keep", (spec.name, reason)
+    return ("rerun", None) if models_changed else ("keep", None)
+
+
+def rethreshold(out: Path, manifest: Manifest, settings: dict, input_keys: Iterable[str]) -> int:
+    """Re-decide every stored row under ``settings``; returns how many clips were dropped for a rerun."""
+    changed = changed_fields(manifest.settings, json.loads(json.dumps(settings)))  # tuples read back as lists
+    scoring = sorted(name for name in changed if not _redoable(name))
+    if scoring:
+        raise OutputError(
+            str(out),
+            f"was built with other settings ({', '.join(scoring)} changed, which needs new scores); pass "
+            "--overwrite to rebuild it from scratch",
+        )
+    models_changed = any(name.split(".")[0] in MODEL_SECTIONS for name in changed)
+    config = from_dict(json.loads(json.dumps(settings)))
+    inputs = set(input_keys)
+    files = [(rel, None) for rel in manifest.kind_files("train")] + [
+        (rel, "rejects") for rel in manifest.kind_files("rejects")
+    ]
+    train: list[dict] = []
+    rejects: list[dict] = []
+    rerun = 0
+    for rel, kind in files:
+        for batch in iter_batches([out / rel]):
+            for row in batch.to_pylist():
+                stage = row.get("stage") if kind else None
+                action, rejection = redecide(row, stage, config, models_changed)
+                if action == "rerun":
+                    if row["key"] in inputs:
+                        rerun += 1
+                        continue
+                    log.warning("%s: its input is not among this build's inputs; kept as it was", row["url"])
+                    rejection = (stage, row["reason"])
+                _restamp(row, settings, changed)
+                if rejection is None:
+                    train.append(row)
+                else:
+                    rejects.append(as_reject(row, *rejection))
+    max_bytes = (manifest.published or {}).get("max_shard_size") or DEFAULT_MAX_BYTES
+    stage_and_swap(out, settings, _table(train, ROW_FEATURES), _table(rejects, REJECT_FEATURES), Sizing(max_bytes),
+                   consumed=manifest.unit_files(), run=manifest.run)
+    log.info("%s: rows re-decided for %s; %d clip(s) go through the pipeline again", out, ", ".join(sorted(changed)), rerun)
+    return rerun
+
+
+def _restamp(row: dict, settings: dict, changed: set[str]) -> None:
+    provenance = json.loads(row["provenance"] or "{}")
+    provenance["settings"] = settings
+    provenance["redecided"] = sorted(changed)
+    row["provenance"] = json.dumps(provenance, sort_keys=True)
+
+
+def _table(rows: list[dict], features) -> tuple:
+    table = pa.Table.from_pylist(rows, schema=features.arrow_schema)
+    return iter(table.to_batches()), table.num_rows

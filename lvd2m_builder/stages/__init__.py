@@ -1,0 +1,1 @@
+"""The pipeline's stages: one explicit protocol (base.py), one registry, one file per stage."""

@@ -1,0 +1,101 @@
+"""Motion check: mean optical-flow magnitude between consecutive frames at ``motion.fps``.
+
+Frames are resized to height x width (the paper: 520x960, RAFT's usual input) before the flow is computed, so
+the score is in pixels of that size; the clip's score is the mean magnitude over all pixels and all pairs,
+released by LVD-2M as ``total score``. Keep if the score is at least ``min_score`` (20 in the paper).
+Given a ``residual`` scorer (the robust cut detector), the task also scores what each pair's flow cannot
+explain, from the same flow fields, into ``clip.flow_residuals``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Iterator, Optional
+
+import numpy as np
+
+from lvd2m_builder.config import MotionConfig
+from lvd2m_builder.media.sampler import GridTask, grid
+from lvd2m_builder.models.flow import FlowBackend, make_backend, mean_magnitude
+from lvd2m_builder.records import Clip
+from lvd2m_builder.stages.base import FrameScorer, Stage
+
+Residual = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[float, float]]
+
+
+class _MotionTask(GridTask):
+    stage = "motion"
+
+    def __init__(self, clip: Clip, config: MotionConfig, backend: FlowBackend, residual: Optional[Residual] = None) -> None:
+        self.clip = clip
+        self.config = config
+        self.backend = backend
+        self.residual = residual
+        self.previous: np.ndarray | None = None
+        self.previous_t = 0.0
+        self.pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self.pending_times: list[tuple[float, float]] = []
+        self.magnitudes: list[float] = []
+
+    def times(self) -> np.ndarray:
+        return grid(self.clip.info.duration, self.config.fps)
+
+    def feed(self, t: float, frame: np.ndarray) -> None:
+        if self.previous is not None:
+            self.pending.append((self.previous, frame))
+            self.pending_times.append((self.previous_t, t))
+            if len(self.pending) >= self.backend.batch_size:
+                self._flush()
+        self.previous = frame
+        self.previous_t = t
+
+    def _flush(self) -> None:
+        if self.pending and self.residual is None:
+            self.magnitudes.extend(self.backend.mean_magnitudes(self.pending))
+        elif self.pending:
+            for (first, second), (t0, t1), flow in zip(self.pending, self.pending_times, self.backend.flows(self.pending)):
+                self.magnitudes.append(mean_magnitude(flow))
+                self.clip.flow_residuals.append((t0, t1, *self.residual(first, second, flow)))
+        self.pending = []
+        self.pending_times = []
+
+    def finish(self) -> None:
+        self._flush()
+        self.clip.flow_backend = self.config.backend
+        self.clip.flow_score = float(np.mean(self.magnitudes)) if self.magnitudes else None
+
+
+class MotionScorer(FrameScorer):
+    """Gives the sampler one flow task per clip; the backend (and its model) is built once per process."""
+
+    stage = "motion"
+
+    def __init__(self, config: MotionConfig, residual: Optional[Residual] = None) -> None:
+        self.config = config
+        self.backend = make_backend(config)
+        self.residual = residual
+
+    def task(self, clip: Clip) -> _MotionTask:
+        return _MotionTask(clip, self.config, self.backend, self.residual)
+
+
+def low_motion_reason(score: float, config: MotionConfig) -> Optional[str]:
+    """Why a clip scoring ``score`` is rejected for too little motion, or None when it passes."""
+    if score < config.min_score:
+        return f"flow score {score:.2f} < min {config.min_score:g}"
+    return None
+
+
+class MotionFilter(Stage):
+    stage = "motion"
+
+    def __init__(self, config: MotionConfig) -> None:
+        self.config = config
+
+    def __call__(self, clips: Iterable[Clip]) -> Iterator[Clip]:
+        for clip in clips:
+            if not clip.rejected:
+                reason = ("too few frames for a flow pair" if clip.flow_score is None
+                          else low_motion_reason(clip.flow_score, self.config))
+                if reason is not None:
+                    clip.reject(self.stage, reason)
+            yield clip

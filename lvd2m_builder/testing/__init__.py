@@ -1,0 +1,1 @@
+"""Synthetic clips with exact ground truth and tiny random models, for the tests, the benchmarks and --demo."""

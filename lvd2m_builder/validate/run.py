@@ -1,0 +1,236 @@
+"""``lvd2m validate``: is a built dataset (local directory or Hub repo) what its card says and what LVD-2M promises?
+
+Checks, in order: the card's YAML parses and declares configs and features; every config's files exist and
+every data file belongs to a config; every Parquet file is whole (footer present) with row groups the Hub's
+viewer can read; every shard opens with the card's features; keys are unique and never
+both accepted and rejected; accepted rows keep the promises of the settings they were built with; no caption
+repeats across many clips; embedded clips decode and last as long as their rows say; stats.json counts match.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pyarrow.parquet as pq
+from datasets import Features
+
+from lvd2m_builder.card.clip_report import ClipScores, min_clip_score
+from lvd2m_builder.config import preset
+from lvd2m_builder.errors import ConfigError
+from lvd2m_builder.hub_limits import HubLimits, large_row_groups, truncated
+from lvd2m_builder.schema import WORK_DIR
+from lvd2m_builder.store.manifest import MANIFEST
+from lvd2m_builder.store.reader import READ_ERRORS, DatasetSource, open_shard, open_source, read_settings
+from lvd2m_builder.validate.card import ACCEPTED, REJECTS, VIDEOS, card_configs, config_files
+from lvd2m_builder.validate.findings import Report
+from lvd2m_builder.validate.rows import CaptionRepeats, check_accepted, rules_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    """``max_caption_repeats``: a refined_caption on more clips than this is an error (the LVD-2M release has one
+    caption on about 4,000 clips, from bad API replies). ``row_group_bytes``: the largest Parquet row group
+    (uncompressed) the Hub's dataset viewer reads."""
+
+    max_caption_repeats: int = 5
+    row_group_bytes: int = HubLimits.row_group_bytes
+
+    def __post_init__(self) -> None:
+        if self.max_caption_repeats < 1:
+            raise ConfigError("max_caption_repeats", self.max_caption_repeats, "must be >= 1")
+
+
+def validate(path_or_repo_id: str, config: ValidateConfig = ValidateConfig(), revision: Optional[str] = None,
+             token: Optional[str] = None) -> Report:
+    source = open_source(path_or_repo_id, revision, token)
+    report = Report(source.label)
+    configs, features = card_configs(source, report)
+    files = config_files(source, configs, report)
+    _shards(source, files, features, _Checker(config, _dataset_settings(source, report), report), config)
+    _format(source, files, report)
+    _stats(source, report)
+    log.info("validated %s: %d errors, %d warnings", source.label, report.errors, report.warnings)
+    return report
+
+
+def _dataset_settings(source: DatasetSource, report: Report) -> dict[str, Any]:
+    """For rows whose provenance holds no settings (imports): the manifest's, else the paper preset's."""
+    try:
+        settings = read_settings(source)
+    except READ_ERRORS as e:
+        report.add("settings_unreadable", f"cannot read the build's settings: {e}", "warning")
+        settings = None
+    return settings or preset("paper").to_dict()
+
+
+def _shards(source: DatasetSource, files: dict[str, list[str]], features: dict[str, Features],
+            checker: "_Checker", config: ValidateConfig) -> None:
+    report = checker.report
+    for name, rels in files.items():
+        report.rows[name] = 0
+        for rel in rels:
+            report.shards += 1
+            if rel.endswith(".parquet") and not _parquet_whole(source, rel, report, config.row_group_bytes):
+                continue
+            try:
+                with open_shard(source, rel) as (found, batches):
+                    if name in features and found != features[name]:
+                        report.add("features_mismatch", _difference(features[name], found), shard=rel)
+                    row_index = 0
+                    for batch in batches:
+                        for row in batch.to_pylist():
+                            checker.row(name, rel, row_index, row)
+                            row_index += 1
+                    report.rows[name] += row_index
+            except READ_ERRORS as e:  # a finding, not a crash
+                report.add("shard_unreadable", f"{type(e).__name__}: {' '.join(str(e).split())[:200]}", shard=rel)
+    report.findings.extend(checker.repeats.findings())
+    if checker.clip_scores.values:
+        report.summary["clip_score"] = checker.clip_scores.summary()
+    if checker.borrowed:
+        report.add("settings_from_dataset", f"{checker.borrowed} accepted rows name no settings in their "
+                   "provenance: checked against the build's settings (manifest, else the paper preset)", "warning")
+
+
+class _Checker:
+    """Row by row: keys unique per config and never both accepted and rejected, accepted rows kept honest."""
+
+    def __init__(self, config: ValidateConfig, settings: dict[str, Any], report: Report) -> None:
+        self.settings = settings
+        self.report = report
+        self.keys: dict[str, dict[str, tuple[str, int]]] = {}  # config -> key -> (shard, row)
+        self.repeats = CaptionRepeats(config.max_caption_repeats)
+        self.borrowed = 0
+        self.clip_scores = ClipScores(min_clip_score(settings))
+
+    def row(self, config: str, rel: str, index: int, row: dict[str, Any]) -> None:
+        key = row.get("key")
+        keys = self.keys.setdefault(config, {})
+        if not key:
+            self.report.add("key_missing", "row has no key", shard=rel, row=index)
+        elif key in keys:
+            other = keys[key]
+            self.report.add("key_duplicate", f"key also at {other[0]} row {other[1]}", shard=rel, row=index, key=key)
+        else:
+            keys[key] = (rel, index)
+            if config in (ACCEPTED, REJECTS):
+                other = self.keys.get(REJECTS if config == ACCEPTED else ACCEPTED, {}).get(key)
+                if other is not None:
+                    self.report.add("key_accepted_and_rejected", f"key is also at {other[0]} row {other[1]}",
+                                    shard=rel, row=index, key=key)
+        if config == ACCEPTED:
+            self._accepted(rel, index, key, row)
+        elif config == REJECTS and not (row.get("stage") and row.get("reason")):
+            self.report.add("reject_unexplained", "reject without stage or reason", shard=rel, row=index, key=key)
+        elif config == VIDEOS:
+            problem = video_problem(row)
+            if problem:
+                self.report.add("video_invalid", problem, shard=rel, row=index, key=key)
+
+    def _accepted(self, rel: str, index: int, key: Optional[str], row: dict[str, Any]) -> None:
+        try:
+            rules, own = rules_for(row.get("provenance"), self.settings)
+        except ValueError as e:
+            self.report.add("provenance_invalid", f"cannot read settings: {e}", shard=rel, row=index, key=key)
+        else:
+            self.borrowed += not own
+            for code, message in check_accepted(row, rules):
+                self.report.add(code, message, shard=rel, row=index, key=key)
+        self.repeats.add(row.get("refined_caption"), rel, index, key)
+        if self.clip_scores.add(row.get("clip_score")):
+            self.report.add("clip_score_low", f"clip_score {row['clip_score']:.3f} < embed.min_clip_score "
+                            f"{self.clip_scores.threshold:g}: the caption may not describe the clip", "warning",
+                            shard=rel, row=index, key=key)
+
+
+def _parquet_whole(source: DatasetSource, rel: str, report: Report, row_group_bytes: int) -> bool:
+    """Whether the Parquet file has its footer (else it is reported and not read); row groups larger than the
+    Hub's viewer reads are reported too (the file still reads)."""
+    try:
+        with source.fs.open(source.path(rel), "rb") as f:
+            head = f.read(4)
+            f.seek(max(f.seek(0, 2) - 4, 0))
+            if truncated(head, f.read(4)):
+                report.add("parquet_truncated", "truncated Parquet file: no footer (PAR1) at its end, as when a "
+                           "copy or upload is cut short; write or push it again", shard=rel)
+                return False
+            f.seek(0)
+            metadata = pq.ParquetFile(f).metadata
+    except READ_ERRORS as e:
+        report.add("shard_unreadable", f"{type(e).__name__}: {' '.join(str(e).split())[:200]}", shard=rel)
+        return False
+    for group, size in large_row_groups(metadata, row_group_bytes):
+        report.add("row_group_too_large", f"row group {group} holds {size} uncompressed bytes, over the "
+                   f"{row_group_bytes} the Hub's dataset viewer reads: rewrite it with `lvd2m reshard` "
+                   "(push does) so its row groups are smaller", shard=rel)
+    return True
+
+
+def _format(source: DatasetSource, files: dict[str, list[str]], report: Report) -> None:
+    """Warnings about the layout: Arrow files where the Hub serves Parquet best, finished rows not published."""
+    arrow = [rel for rels in files.values() for rel in rels if rel.endswith(".arrow")]
+    if arrow:
+        report.add("arrow_format", f"{len(arrow)} data files are Arrow: the Hub converts only the first 5 GB of "
+                   "non-Parquet data for its viewer and SQL console, and column projection needs Parquet; "
+                   "`lvd2m reshard OUT --max-shard-size 500MB` (or `lvd2m push`) rewrites them as Parquet",
+                   "warning", shard=arrow[0])
+    if not source.exists(MANIFEST):
+        return
+    try:
+        units = json.loads(source.read_text(MANIFEST)).get("shards") or {}
+    except (ValueError, *READ_ERRORS):
+        return
+    waiting = [e for e in units.values() if str(e.get("train", "")).startswith(f"{WORK_DIR}/")]
+    if waiting:
+        report.add("units_unpublished", f"{len(waiting)} finished work units in {WORK_DIR}/ are not published "
+                   "yet (a build was stopped before its end): run the build again, or `lvd2m reshard`", "warning",
+                   shard=MANIFEST)
+
+
+def video_problem(row: dict[str, Any]) -> Optional[str]:
+    """Why an embedded clip is unusable: it does not decode, or its length is more than one frame off the row's."""
+    import io
+
+    import decord
+
+    data = (row.get("video") or {}).get("bytes")
+    if not data:
+        return "no video bytes"
+    try:
+        reader = decord.VideoReader(io.BytesIO(data), num_threads=1)
+        reader.get_batch([0, len(reader) - 1])
+    except Exception as e:  # decord raises its own DECORDError/RuntimeError types on damaged data
+        return f"video does not decode: {str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__}"
+    expected = round((row.get("duration") or 0) * (row.get("fps") or 0))
+    if abs(len(reader) - expected) > 1:
+        return f"video has {len(reader)} frames, the row's duration x fps says {expected}"
+    return None
+
+
+def _difference(expected: Features, found: Features) -> str:
+    missing = [n for n in expected if n not in found]
+    extra = [n for n in found if n not in expected]
+    changed = [n for n in expected if n in found and expected[n] != found[n]]
+    parts = [f"{label}: {', '.join(names[:5])}" for label, names in
+             (("missing", missing), ("unexpected", extra), ("other type", changed)) if names]
+    return "shard features differ from the card's (" + "; ".join(parts or ["field order"]) + ")"
+
+
+def _stats(source: DatasetSource, report: Report) -> None:
+    if not source.exists("stats.json"):
+        report.add("stats_missing", "no stats.json", "warning")
+        return
+    try:
+        stats = json.loads(source.read_text("stats.json"))
+    except ValueError as e:
+        report.add("stats_invalid", f"stats.json does not parse: {e}", shard="stats.json")
+        return
+    for config, field in ((ACCEPTED, "accepted"), (REJECTS, "rejected")):
+        if config in report.rows and stats.get(field) != report.rows[config]:
+            report.add("stats_mismatch", f"stats.json says {stats.get(field)} {field}, the {config} shards hold "
+                       f"{report.rows[config]} rows", shard="stats.json")

@@ -1,0 +1,201 @@
+"""``lvd2m materialize``: cut imported rows' clips out of source videos, frame-accurately, and export them."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from datasets import load_dataset
+
+from lvd2m_builder.cli import main
+from lvd2m_builder.export.wds import sample_key
+from lvd2m_builder.materialize.cutter import MaterializeConfig
+from lvd2m_builder.materialize.run import materialize
+from lvd2m_builder.media.cutting import count_frames, cut, expected_frames, source_info
+from lvd2m_builder.release.importer import ImportConfig, import_tables
+from lvd2m_builder.schema import REJECT_FEATURES
+
+FPS, SECONDS, BITS, STRIPE = 25, 20, 9, 20
+COLUMNS = ["key", "video_id", "url", "dataset_src", "orig_caption", "raw_caption", "refined_caption",
+           "rewritten_caption", "total score", "span", "video_time", "orig_span", "scene_cut"]
+
+
+def counter_video(path: Path) -> Path:
+    """Every frame shows its own index as 9 black/white stripes (bit b in pixels [20b, 20b+20)); a keyframe
+    every 50 frames exactly."""
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi",
+         "-i", f"color=c=black:size={BITS * STRIPE}x96:rate={FPS}:duration={SECONDS}",
+         "-vf", f"format=gray,geq=lum='255*mod(floor(N/pow(2,floor(X/{STRIPE}))),2)'",
+         "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "50", "-sc_threshold", "0", "-preset", "veryfast",
+         "-threads", "1", "-bitexact", str(path)], check=True)
+    return path
+
+
+def frame_index(frame: np.ndarray) -> int:
+    """The index a counter frame shows (HxWxC or CxHxW uint8)."""
+    row = frame[frame.shape[0] // 2, :, 0] if frame.shape[-1] in (1, 3) else frame[0, frame.shape[1] // 2, :]
+    return sum(1 << b for b in range(BITS) if row[b * STRIPE + STRIPE // 2] > 128)
+
+
+def decoded_indices(path: Path) -> list[int]:
+    import decord
+
+    reader = decord.VideoReader(str(path))
+    return [frame_index(reader[i].asnumpy()) for i in range(len(reader))]
+
+
+def row(key: str, video_id: str, span: str, src: str = "panda70m", video_time: str = "") -> dict:
+    return {"key": key, "video_id": video_id, "url": f"https://www.youtube.com/watch?v={video_id}",
+            "dataset_src": src, "orig_caption": "", "raw_caption": "Caption 1: stripes.",
+            "refined_caption": f"Stripes counting frames ({key}).", "rewritten_caption": "", "total score": "25.0",
+            "span": span, "video_time": video_time, "orig_span": "", "scene_cut": ""}
+
+
+ROWS = [
+    row("ctr.3_1", "ctr", "['00:00:03.020', '00:00:07.520']"),  # 4.5 s from 3.02 s: frames 76.. (113 of them)
+    row("ctr.10_2", "ctr", "['00:00:10.000', '00:00:19.000']"),
+    row("gone", "nowhere", "['00:00:01.000', '00:00:12.000']"),
+    row("broken", "corrupt", "['00:00:01.000', '00:00:12.000']"),
+    row("outside", "ctr", "['00:00:30.000', '00:00:41.000']"),
+    row("wv", "ctrwv", "", src="webvid", video_time="20.0"),
+]
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory, ffmpeg_available) -> Path:
+    directory = tmp_path_factory.mktemp("sources")
+    counter_video(directory / "ctr.mp4")
+    (directory / "ctrwv.mp4").symlink_to(directory / "ctr.mp4")
+    (directory / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 16)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("table") / "ytb_600k_720p.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(ROWS)
+    return path
+
+
+def _import(table: Path, out: Path) -> Path:
+    import_tables([str(table)], out, ImportConfig(), progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def accurate(table, sources, tmp_path_factory):
+    out = _import(table, tmp_path_factory.mktemp("accurate") / "out")
+    section = materialize(out, str(sources), config=MaterializeConfig(embed_videos=True, shard_size=2),
+                          progress=False)
+    return out, section
+
+
+def test_accurate_cut_has_round_duration_x_fps_frames_starting_at_the_span(accurate):
+    out, section = accurate
+    indices = decoded_indices(out / "clips" / "ctr.3_1.mp4")
+    assert abs(len(indices) - expected_frames(4.5, FPS)) <= 1 and expected_frames(4.5, FPS) == 113
+    assert indices == list(range(76, 76 + len(indices)))  # frame 76 (3.04 s) is the first at or after 3.02 s
+    indices = decoded_indices(out / "clips" / "ctr.10_2.mp4")
+    assert indices == list(range(250, 250 + 9 * FPS))
+    assert section["frame_count_vs_round_duration_x_fps"] == {"exact": 3}
+    assert count_frames(str(out / "clips" / "wv.mp4")) == SECONDS * FPS  # WebVid: the whole source
+
+
+def test_missing_unreadable_and_uncovered_sources_become_rejects(accurate):
+    out, section = accurate
+    assert (section["clips"], section["cut"], section["rejected"]) == (6, 3, 3)
+    lines = (out / "clips" / "rejects.jsonl").read_text().splitlines()
+    rejects = {r["key"]: r for r in map(json.loads, lines)}
+    assert len(lines) == 3 and set(rejects["gone"]) == set(REJECT_FEATURES)
+    assert rejects["gone"]["stage"] == "source"
+    assert "no source video for video_id 'nowhere'" in rejects["gone"]["reason"]
+    assert rejects["broken"]["stage"] == "probe"
+    assert rejects["outside"]["stage"] == "materialize" and "not inside the source" in rejects["outside"]["reason"]
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["materialize"]["rejected"] == 3 and stats["accepted"] == 6  # the import's own counts stay
+
+
+def test_videos_config_decodes_the_embedded_clips(accurate):
+    out, _ = accurate
+    assert "config_name: videos" in (out / "README.md").read_text()
+    (videos,) = sorted((out / "videos").iterdir())  # 3 clips: one Parquet file, row groups of a few clips
+    assert videos.name == "train-00000-of-00001.parquet"
+    metadata = pq.ParquetFile(videos).metadata
+    assert metadata.num_rows == 3 and metadata.row_group(0).column(metadata.num_columns - 2).compression == "UNCOMPRESSED"
+    rows = {r["key"]: r for r in load_dataset(str(out), "videos", streaming=True)["train"]}
+    assert set(rows) == {"ctr.3_1", "ctr.10_2", "wv"}
+    clip = rows["ctr.3_1"]
+    assert clip["fps"] == FPS and clip["num_frames"] == 113 and clip["span_start"] == pytest.approx(3.04)
+    first = clip["video"].get_frame_at(0).data.numpy()  # torchcodec decoder, CxHxW
+    assert frame_index(first) == 76
+    assert json.loads(clip["provenance"])["materialize"]["frames_expected"] == 113
+
+
+def test_webdataset_export_reads_back(accurate):
+    import webdataset as wds
+
+    out, section = accurate
+    pattern = str(out / section["webdataset"])
+    samples = list(wds.WebDataset(pattern, shardshuffle=False))
+    assert [s["__key__"] for s in samples] == [sample_key(k) for k in ("ctr.3_1", "ctr.10_2", "wv")]
+    meta = json.loads(samples[0]["json"])
+    assert meta["key"] == "ctr.3_1" and meta["num_frames"] == 113
+    assert samples[0]["mp4"] == (out / "clips" / "ctr.3_1.mp4").read_bytes()
+
+
+def test_cli_copy_mode_is_keyframe_aligned_and_records_its_count(table, sources, tmp_path, capsys):
+    out = _import(table, tmp_path / "out")
+    assert main(["materialize", str(out), "--sources", str(sources), "--mode", "copy", "--no-webdataset",
+                 "--no-progress"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["cut"] == 3 and printed["webdataset"] is None
+    indices = decoded_indices(out / "clips" / "ctr.3_1.mp4")
+    assert indices[0] == 50  # the keyframe before the span's first frame (76)
+    assert indices == list(range(50, 50 + len(indices)))
+    section = json.loads((out / "stats.json").read_text())["materialize"]
+    assert section["mode"] == "copy" and sum(section["frame_count_vs_round_duration_x_fps"].values()) == 3
+    assert count_frames(str(out / "clips" / "ctr.3_1.mp4")) == len(indices) > 113
+    assert main(["materialize", str(tmp_path / "nothing"), "--no-progress"]) == 2
+
+
+def test_rerun_reuses_clips_and_replaces_outputs(table, sources, tmp_path):
+    out = _import(table, tmp_path / "out")
+    mapping = tmp_path / "map.json"
+    mapping.write_text(json.dumps({"ctr": "sources/ctr.mp4"}))  # relative to the mapping file
+    (tmp_path / "sources").symlink_to(sources)
+    config = MaterializeConfig(embed_videos=True, webdataset=False)
+    first = materialize(out, mapping=str(mapping), config=config, progress=False)
+    assert first["cut"] == 2 and len(first["videos"]) == 1  # only 'ctr' is mapped: 'wv' (ctrwv) is a reject
+    clip = out / "clips" / "ctr.3_1.mp4"
+    before = clip.stat().st_mtime_ns
+    again = materialize(out, mapping=str(mapping), config=MaterializeConfig(webdataset=False), progress=False)
+    assert clip.stat().st_mtime_ns == before and again["cut"] == 2
+    assert not (out / "videos").exists() and "config_name: videos" not in (out / "README.md").read_text()
+    assert len((out / "clips" / "rejects.jsonl").read_text().splitlines()) == 4  # not mapped: 3, outside: 1
+
+
+def test_cut_on_a_variable_frame_rate_source(shared_videos, tmp_path):
+    src = str(shared_videos / "goldeneye-vfr-drop3.mp4")
+    info = source_info(src)
+    done = cut(src, tmp_path / "vfr.mp4", 2.0, 4.5, info.fps)
+    assert done.expected == expected_frames(2.5, info.fps)
+    assert abs(count_frames(str(tmp_path / "vfr.mp4")) - done.expected) <= 1
+
+
+def test_rotated_source_reports_the_display_size_of_the_cut_clip(shared_videos, tmp_path):
+    import decord
+
+    src = str(shared_videos / "issue-134-rotate.mp4")  # coded 1280x544, rotation 270
+    info = source_info(src)
+    cut(src, tmp_path / "rot.mp4", 1.0, 2.0, info.fps)
+    height, width = decord.VideoReader(str(tmp_path / "rot.mp4"))[0].shape[:2]
+    assert (info.width, info.height) == (width, height) == (544, 1280)

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import pytest
+
+from lvd2m_builder.config import MotionConfig
+from lvd2m_builder.errors import MissingWeightsError
+from lvd2m_builder.media.probe import probe
+from lvd2m_builder.media.sampler import FrameSampler
+from lvd2m_builder.models import flow
+from lvd2m_builder.records import Clip, ClipRef
+from lvd2m_builder.stages.motion import MotionFilter, MotionScorer
+from lvd2m_builder.testing import samples
+
+
+def _score(path, config: MotionConfig) -> Clip:
+    clip = Clip(ref=ClipRef(uri=str(path), video_id=path.stem), path=str(path))
+    clip.info, clip.frame_starts = probe(str(path))
+    FrameSampler(config.height, config.width).run(clip, [MotionScorer(config).task(clip)])
+    return clip
+
+
+@pytest.mark.parametrize("preset", ["ultrafast", "fast", "medium"])
+def test_dis_score_matches_the_known_pan(clips_dir, preset):
+    # 2 px/frame in a 320 px wide window at 24 fps: 24 px between 2 fps samples, x3 once resized to 960 wide.
+    clip = _score(clips_dir / "pan_long_take.mp4", MotionConfig(dis_preset=preset))
+    truth = 2 * (24 / 2) * (960 / 320)
+    assert clip.flow_score == pytest.approx(truth, rel=0.10)
+    assert clip.flow_backend == "dis"
+
+
+def test_dis_score_of_a_still_is_about_zero(clips_dir):
+    clip = _score(clips_dir / "still_long_take.mp4", MotionConfig())
+    assert clip.flow_score < 0.5
+
+
+def test_motion_filter_threshold(clips_dir):
+    fast = _score(clips_dir / "pan_long_take.mp4", MotionConfig())
+    still = _score(clips_dir / "still_long_take.mp4", MotionConfig())
+    out = list(MotionFilter(MotionConfig(min_score=20))([fast, still]))
+    assert not out[0].rejected
+    assert out[1].rejection.stage == "motion" and "< min 20" in out[1].rejection.reason
+
+
+def test_raft_without_weights_says_where_they_must_be(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(MissingWeightsError) as info:
+        MotionScorer(MotionConfig(backend="raft"))
+    assert info.value.path == str(tmp_path / "hub" / "checkpoints" / flow.RAFT_CHECKPOINT)
+    assert "dis" in str(info.value)
+
+
+def test_raft_loads_a_local_checkpoint_and_scores(tmp_path, monkeypatch, ffmpeg_available):
+    import torch
+    from torchvision.models.optical_flow import raft_large
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    checkpoint = tmp_path / "hub" / "checkpoints" / flow.RAFT_CHECKPOINT
+    checkpoint.parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(raft_large(weights=None).state_dict(), checkpoint)  # random weights: tests the loading path
+    clip_path = samples.pan(tmp_path / "pan.mp4", seconds=2.0)
+    config = MotionConfig(backend="raft", height=128, width=256, raft_updates=2, batch_size=2, device="cpu")
+    clip = _score(clip_path, config)
+    assert clip.flow_backend == "raft"
+    assert clip.flow_score is not None and clip.flow_score >= 0
