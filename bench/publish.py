@@ -35,7 +35,7 @@ def _arrow_layout(out: Path, arrow: Path, rows_per_file: int = 100_000) -> None:
     from datasets.arrow_writer import ArrowWriter
 
     from lvd2m_builder.schema import ROW_FEATURES
-    from lvd2m_builder.shards import iter_batches
+    from lvd2m_builder.store.shards import iter_batches
 
     files = sorted(out.glob("data/*.parquet"))
     total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
@@ -100,7 +100,7 @@ def _timed(argv: list[str], env: dict) -> float:
 
 
 def _dry_run(out: Path, tmp: Path) -> tuple[float, float]:
-    from hub_server import HubServer
+    from fakes.hub_server import HubServer
 
     with HubServer(tokens={"bench-token": "bench"}) as hub:
         env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": "bench-token", "HF_HUB_DISABLE_XET": "1",
@@ -118,7 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[200_000])
     args = parser.parse_args()
-    from lvd2m_builder.importers import import_tables
+    from lvd2m_builder.release.importer import import_tables
 
     for rows in args.rows:
         with tempfile.TemporaryDirectory(prefix="lvd2m-publish-") as name:

@@ -65,23 +65,17 @@ def combine(parts: list[ShardStats]) -> ShardStats:
                              (total.rejected_by_reason, part.rejected_by_reason), (total.seconds, part.seconds)):
             for name, value in theirs.items():
                 mine[name] = mine.get(name, 0) + value
+        total.not_run.update(part.not_run)
     return total
 
 
 def merge(parts: list[ShardStats]) -> dict[str, Any]:
     """The run's ``stats.json``: totals, the funnel in stage order, rejects by reason, seconds per stage."""
-    by_stage: Counter = Counter()
-    by_reason: Counter = Counter()
-    seconds: Counter = Counter()
-    not_run: dict[str, str] = {}
-    for part in parts:
-        by_stage.update(part.rejected_by_stage)
-        by_reason.update(part.rejected_by_reason)
-        seconds.update(part.seconds)
-        not_run.update(part.not_run)
-    ran = {stage for part in parts for stage in set(part.seconds) | set(part.rejected_by_stage)}
-    not_run = {stage: why for stage, why in not_run.items() if stage not in ran}  # ran in another run: it ran
-    clips = sum(p.clips for p in parts)
+    total = combine(parts)
+    by_stage, by_reason, seconds = Counter(total.rejected_by_stage), Counter(total.rejected_by_reason), total.seconds
+    ran = set(total.seconds) | set(total.rejected_by_stage)
+    not_run = {stage: why for stage, why in total.not_run.items() if stage not in ran}  # ran in another run: it ran
+    clips = total.clips
     funnel, remaining = [], clips
     for stage in [*STAGES, *sorted(set(by_stage) - set(STAGES))]:
         rejected = by_stage.get(stage, 0)
@@ -90,7 +84,7 @@ def merge(parts: list[ShardStats]) -> dict[str, Any]:
             step["skipped"] = not_run[stage]
         funnel.append(step)
         remaining -= rejected
-    accepted = sum(p.accepted for p in parts)
+    accepted = total.accepted
     return {
         "clips": clips,
         "accepted": accepted,
@@ -100,7 +94,7 @@ def merge(parts: list[ShardStats]) -> dict[str, Any]:
         "rejected_by_stage": dict(by_stage.most_common()),
         "rejected_by_reason": dict(by_reason.most_common()),
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
-        "wall_seconds": round(sum(p.wall_seconds for p in parts), 3),
+        "wall_seconds": round(total.wall_seconds, 3),
         "shards": len(parts),
         "not_run": not_run,
     }

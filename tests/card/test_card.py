@@ -72,7 +72,7 @@ def test_license_other_names_and_links_its_terms(captioned_out):
 @pytest.mark.parametrize("accepted, category", [(999, "n<1K"), (2_000_000, "1M<n<10M"),
                                                 (220_000_000, "100M<n<1B"), (10**13, "n>1T")])
 def test_size_categories_go_beyond_a_million(accepted, category):
-    from lvd2m_builder.card import _size_category
+    from lvd2m_builder.card.write import _size_category
 
     assert _size_category(accepted) == category
 

@@ -74,8 +74,8 @@ def test_export_without_videos_is_a_clear_error(tmp_path, clips_dir):
 def test_validate_decodes_embedded_videos(out, tmp_path):
     import shutil
 
-    from lvd2m_builder.parquet_series import ParquetShardWriter
     from lvd2m_builder.schema import VIDEO_FEATURES
+    from lvd2m_builder.store.parquet import ParquetShardWriter
     from lvd2m_builder.store.shards import read_table
     from lvd2m_builder.validate.run import validate
 

@@ -225,7 +225,7 @@ def test_the_real_pipeline_output_is_valid(tmp_path_factory, clips_dir):
 
 
 def test_work_units_a_stopped_build_left_are_a_warning(tmp_path):
-    from lvd2m_builder.manifest import Manifest
+    from lvd2m_builder.store.manifest import Manifest
 
     out = _dataset(tmp_path / "out")
     manifest = Manifest.load(out)
