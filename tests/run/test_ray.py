@@ -100,8 +100,8 @@ def test_ray_build_writes_the_rows_a_local_build_writes(ray_local, inputs, tmp_p
 @pytest.mark.ray
 def test_a_shard_that_keeps_failing_fails_the_build_after_its_retries(ray_local, inputs, tmp_path, caplog):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "data").write_text("a file where the shard directory should be")  # every attempt fails to write
+    (out / "_work").mkdir(parents=True)
+    (out / "_work" / "data").write_text("a file where the work units' directory should be")  # every attempt fails
     specs = plan_shards(list_refs([str(inputs / "short.mp4")]), 1)
     results = []
     with pytest.raises(ShardFailedError) as failed:
