@@ -10,7 +10,11 @@ import pytest
 
 from lvd2m_builder.testing import samples
 
-SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
+#: ``../shared/data`` beside the repository root, found upwards so a copy of the tests one level deeper (mutmut
+#: runs them from ``mutants/``) still finds it.
+SHARED_VIDEOS = next((p / "shared" / "data" / "videos" for p in Path(__file__).resolve().parents[2:]
+                      if (p / "shared" / "data" / "videos").is_dir()),
+                     Path(__file__).resolve().parents[2] / "shared" / "data" / "videos")
 SHARED_MANIFEST = SHARED_VIDEOS.parent / "manifest.json"
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import sys
 from contextlib import redirect_stderr, redirect_stdout
@@ -44,6 +45,8 @@ def run(step: dict) -> dict:
     else:
         os.environ.pop("HF_TOKEN", None)
     out, err = io.StringIO(), io.StringIO()
+    for handler in logging.root.handlers[:]:  # main()'s basicConfig binds logging to this step's stderr, not the first's
+        logging.root.removeHandler(handler)
     with redirect_stdout(out), redirect_stderr(err):
         try:
             rc = main(step["argv"])

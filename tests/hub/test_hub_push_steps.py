@@ -1,0 +1,140 @@
+"""``push`` in this process, with huggingface_hub's client replaced by a recorder: what is refused before any
+request, which calls a push makes in which order, and how each Hub failure becomes a one-line typed error.
+
+The real round trip (a loopback Hub, streaming back) is tests/test_hub.py, in a child process; this file keeps the
+same rules checkable where a test runner (and mutation testing) sees the code run.
+"""
+
+from __future__ import annotations
+
+import httpx2
+import huggingface_hub
+import pytest
+from huggingface_hub.errors import HfHubHTTPError
+
+from fakes.synthetic_dataset import reject, row, write_dataset
+from lvd2m_builder import hub
+from lvd2m_builder.errors import ConfigError, HubAuthError, HubError, InvalidDatasetError, OutputError
+
+TOKEN = "hf_dave_in_process_token"
+
+
+class Recorder:
+    """HfApi's calls that push makes, recorded; ``fail`` maps a method name to the exception it raises."""
+
+    calls: list[tuple[str, dict]] = []
+    fail: dict[str, BaseException] = {}
+
+    def __init__(self, token: str) -> None:
+        self.calls.append(("HfApi", {"token": token}))
+
+    def _call(self, name: str, **kwargs):
+        self.calls.append((name, kwargs))
+        if name in self.fail:
+            raise self.fail[name]
+
+    def whoami(self):
+        self._call("whoami")
+        return {"name": "dave"}
+
+    def create_repo(self, repo_id, **kwargs):
+        self._call("create_repo", repo_id=repo_id, **kwargs)
+
+    def create_branch(self, repo_id, **kwargs):
+        self._call("create_branch", repo_id=repo_id, **kwargs)
+
+    def upload_folder(self, **kwargs):
+        self._call("upload_folder", **kwargs)
+        pr = "https://hub/pr/1" if kwargs.get("create_pr") else None
+        return type("Commit", (), {"commit_url": "https://hub/commit/1", "pr_url": pr})()
+
+
+@pytest.fixture
+def api(monkeypatch):
+    Recorder.calls, Recorder.fail = [], {}
+    monkeypatch.setattr(huggingface_hub, "HfApi", Recorder)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: TOKEN)
+    return Recorder
+
+
+@pytest.fixture
+def out(tmp_path):
+    return write_dataset(tmp_path / "lvd2m", [[row(0), row(1)]], [[reject(0)]], plots=False)
+
+
+def test_a_push_creates_the_repo_then_uploads_only_public_files(api, out):
+    result = hub.push(out, "dave/lvd2m", private=True, render=False)
+    assert result == hub.PushResult("dave/lvd2m", "https://hub/commit/1", None)
+    assert [name for name, _ in api.calls] == ["HfApi", "whoami", "create_repo", "upload_folder"]
+    assert api.calls[0][1] == {"token": TOKEN}
+    assert api.calls[2][1] == {"repo_id": "dave/lvd2m", "repo_type": "dataset", "private": True, "exist_ok": True}
+    upload = api.calls[3][1]
+    assert upload["folder_path"] == out and upload["repo_type"] == "dataset" and upload["revision"] is None
+    assert upload["allow_patterns"] == hub.PUBLIC_PATTERNS and "_manifest.json" not in hub.PUBLIC_PATTERNS
+    assert set(upload["delete_patterns"]) == {*hub.DATA_PATTERNS, "plots/*.png"}
+    assert "README.md" not in upload["delete_patterns"]
+    assert upload["commit_message"] == "lvd2m push: 2 clips, 1 rejects"
+
+
+def test_a_revision_gets_its_branch_first_and_a_pr_gets_none(api, out):
+    hub.push(out, "dave/lvd2m", revision="dev", render=False)
+    assert [name for name, _ in api.calls] == ["HfApi", "whoami", "create_repo", "create_branch", "upload_folder"]
+    assert api.calls[3][1] == {"repo_id": "dave/lvd2m", "repo_type": "dataset", "branch": "dev", "exist_ok": True}
+    assert api.calls[4][1]["revision"] == "dev"
+    api.calls.clear()
+    hub.push(out, "dave/lvd2m", revision="refs/pr/3", render=False)
+    assert "create_branch" not in [name for name, _ in api.calls]
+    api.calls.clear()
+    result = hub.push(out, "dave/lvd2m", create_pr=True, render=False)
+    assert api.calls[-1][1]["create_pr"] is True and result.pr_url == "https://hub/pr/1"
+
+
+def test_refusals_come_before_any_request(api, out, tmp_path, monkeypatch):
+    with pytest.raises(OutputError, match="no such directory"):
+        hub.push(tmp_path / "nothing", "dave/lvd2m")
+    with pytest.raises(ConfigError) as info:
+        hub.push(out, "dave/lvd2m", revision="dev", create_pr=True)
+    assert info.value.field == "revision"
+    (out / "stats.json").write_text('{"accepted": 7, "rejected": 1}')
+    with pytest.raises(InvalidDatasetError, match="stats_mismatch"):
+        hub.push(out, "dave/lvd2m", render=False)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    with pytest.raises(HubAuthError, match="no Hugging Face token found"):
+        hub.push(out, "dave/lvd2m", render=False)
+    assert api.calls == []
+
+
+def _http_error(status: int, method: str = "POST", path: str = "/api/datasets/dave/lvd2m/commit/main",
+                server_message: str | None = None) -> HfHubHTTPError:
+    request = httpx2.Request(method, f"https://hub.example{path}")
+    return HfHubHTTPError(f"{status} error", response=httpx2.Response(status, request=request),
+                          server_message=server_message)
+
+
+@pytest.mark.parametrize("raised, error, message", [
+    (_http_error(401), HubAuthError, "the Hub rejected the token (401 Unauthorized)"),
+    (_http_error(403), HubAuthError, "the token may not write to dave/lvd2m (403 Forbidden)"),
+    (_http_error(500, server_message="storage  is\nfull"), HubError,
+     "dave/lvd2m: HTTP 500 on POST /api/datasets/dave/lvd2m/commit/main: storage is full (run the push again to resume)"),
+    (RuntimeError("LFS upload failed"), HubError, "dave/lvd2m: LFS upload failed"),
+    (httpx2.ConnectError("refused"), HubError, "cannot reach the Hub: ConnectError: refused"),
+], ids=["401", "403", "500-with-message", "no-http-cause", "unreachable"])
+def test_hub_failures_become_one_line_typed_errors(api, out, raised, error, message):
+    api.fail["upload_folder"] = raised
+    with pytest.raises(error) as info:
+        hub.push(out, "dave/lvd2m", render=False)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert TOKEN not in str(info.value)
+
+
+def test_a_failure_wrapped_by_the_client_is_read_from_its_cause(api, out):
+    """LFS upload failures arrive as a RuntimeError whose cause is the HTTP error: the status still decides."""
+    wrapped = RuntimeError("Error while uploading 'data/train.arrow' to the Hub.")
+    wrapped.__cause__ = _http_error(403, "PUT", "/lfs/abc")
+    api.fail["upload_folder"] = wrapped
+    with pytest.raises(HubAuthError, match="may not write to dave/lvd2m"):
+        hub.push(out, "dave/lvd2m", render=False)
+    api.fail["upload_folder"] = RuntimeError("outer")
+    api.fail["upload_folder"].__cause__ = _http_error(502, "PUT", "/lfs/abc")
+    with pytest.raises(HubError, match=r"HTTP 502 on PUT /lfs/abc: 502 error \(run the push again"):
+        hub.push(out, "dave/lvd2m", render=False)
