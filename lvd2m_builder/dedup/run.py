@@ -122,7 +122,7 @@ def dedup_output(out: str | Path, overrides: dict[str, Any]) -> dict[str, Any]:
         raise OutputError(str(out), "no _manifest.json: not the output of lvd2m build or lvd2m import")
     section = {**(manifest.settings.get("dedup") or {}), **overrides, "enabled": True}
     summary = dedup_dataset(out, from_dict(section, DedupConfig, "dedup."), manifest)
-    stats = merge(Manifest.load(out).stats())
+    stats = merge(manifest.stats())
     write_json_atomic(out / "stats.json", stats)
     write_card(out, stats, manifest.settings)
     return summary

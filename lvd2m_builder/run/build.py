@@ -107,7 +107,7 @@ def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite
         dedup_dataset(out, config.dedup, manifest, max_bytes)
     else:
         compact(out, manifest, max_bytes)
-    stats = merge(Manifest.load(out).stats())
+    stats = merge(manifest.stats())
     write_json_atomic(out / "stats.json", stats)
     write_card(out, stats, settings)
     return stats

@@ -191,7 +191,8 @@ def compact(out: Path, manifest: Manifest, max_bytes: Optional[int] = None,
     """Publish every finished row of ``out``: the published files and the work units, as Parquet files of at
     most ``max_bytes`` (default: the size used last, else 500MB). ``moves``: accepted keys to move to the
     rejects as (stage, reason), with ``stats`` the caller's stats after the move. A no-op when there is nothing
-    new (no unit, no move, same size), so a rerun of a finished build rewrites nothing."""
+    new (no unit, no move, same size), so a rerun of a finished build rewrites nothing. ``manifest`` is updated
+    to the one written (and returned)."""
     published = manifest.published or {}
     max_bytes = max_bytes or published.get("max_shard_size") or DEFAULT_MAX_BYTES
     if manifest.published is not None and not manifest.shards and not moves and \
@@ -207,7 +208,8 @@ def compact(out: Path, manifest: Manifest, max_bytes: Optional[int] = None,
                             run=manifest.run)
     log.info("%s: %d train and %d rejects files published (%d work units compacted)", out,
              len(result.published["train"]), len(result.published["rejects"]), len(manifest.shards))
-    return result
+    manifest.shards, manifest.published, manifest.consumed = result.shards, result.published, result.consumed
+    return manifest
 
 
 def convert_legacy_videos(out: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> list[str]:

@@ -1,7 +1,7 @@
-"""A rerun over an output that holds shard files the manifest never recorded: no duplicate keys, nothing lost.
+"""A rerun over an output that holds work units the manifest never recorded: no duplicate keys, nothing lost.
 
-With two workers shards finish out of order, so a build killed between a shard's rename and the manifest's
-update leaves a finished-looking file whose clips the next run builds again under a new shard name.
+With two workers shards finish out of order, so a build killed between a work unit's rename and the manifest's
+update leaves a finished-looking file whose clips the next run builds again under a new unit name.
 """
 
 from __future__ import annotations
@@ -9,21 +9,18 @@ from __future__ import annotations
 import json
 import shutil
 
-import pyarrow as pa
 import pytest
 
 from lvd2m_builder.config import preset
+from lvd2m_builder.run import build as build_module
 from lvd2m_builder.run.build import build
+from lvd2m_builder.store.shards import read_table
 from lvd2m_builder.testing import samples
 from lvd2m_builder.validate.run import validate
 
 
 def _keys(out, pattern: str) -> list[str]:
-    keys = []
-    for path in sorted(out.glob(pattern)):
-        with pa.memory_map(str(path)) as source:
-            keys += pa.ipc.open_stream(source).read_all().column("key").to_pylist()
-    return keys
+    return [key for path in sorted(out.glob(pattern)) for key in read_table(path, ["key"]).column("key").to_pylist()]
 
 
 @pytest.fixture
@@ -37,11 +34,13 @@ def inputs(tmp_path, clips_dir):
     return directory
 
 
-def test_a_stray_finished_shard_beside_recorded_ones_gives_no_duplicates(inputs, tmp_path):
+def test_a_stray_finished_shard_beside_recorded_ones_gives_no_duplicates(inputs, tmp_path, monkeypatch):
     out = tmp_path / "out"
     config = preset("paper").replace({"shard_size": 1})
-    first = build([str(inputs)], out, config, progress=False)
-    keys = sorted(_keys(out, "data/*.arrow") + _keys(out, "rejects/*.arrow"))
+    with monkeypatch.context() as patched:
+        patched.setattr(build_module, "compact", lambda out, manifest, max_bytes: manifest)  # killed before its end
+        first = build([str(inputs)], out, config, progress=False)
+    keys = sorted(_keys(out, "_work/data/*.arrow") + _keys(out, "_work/rejects/*.arrow"))
     assert first["clips"] == len(keys) == 3
     # shard 1's files were renamed into place, then the build died before the manifest recorded them
     manifest = json.loads((out / "_manifest.json").read_text())
@@ -49,13 +48,13 @@ def test_a_stray_finished_shard_beside_recorded_ones_gives_no_duplicates(inputs,
     stray_files = [out / manifest["shards"][stray][kind] for kind in ("train", "rejects")]
     del manifest["shards"][stray]
     (out / "_manifest.json").write_text(json.dumps(manifest))
-    (out / "data" / ".train-00009-of-00010.arrow.tmp-4242").write_bytes(b"half a shard")
+    (out / "_work" / "data" / ".unit-00009.arrow.tmp-4242").write_bytes(b"half a shard")
     assert all(path.exists() for path in stray_files)
 
     again = build([str(inputs)], out, config, progress=False)
-    assert sorted(_keys(out, "data/*.arrow") + _keys(out, "rejects/*.arrow")) == keys  # each key once, none lost
+    assert sorted(_keys(out, "data/*.parquet") + _keys(out, "rejects/*.parquet")) == keys  # each key once, none lost
     assert again["clips"] == 3
     assert not any(path.exists() for path in stray_files)
-    assert not list(out.glob("*/.*.tmp-*"))
+    assert not list(out.glob("**/.*.tmp-*")) and not (out / "_work").exists()
     report = validate(str(out))
     assert report.ok, report.text()
