@@ -23,6 +23,7 @@ from pathlib import Path
 
 from lvd2m_builder.inputs.listing import list_uris
 from lvd2m_builder.media.probe import open_reader
+from lvd2m_builder.preview.origins import Origins
 from lvd2m_builder.preview.rows import record
 from lvd2m_builder.preview.thumbs import ContactSheets
 from lvd2m_builder.testing.samples import ENCODE, default_samples_dir, ffmpeg, make_demo_set
@@ -47,7 +48,7 @@ def ours(paths: list[str], workers: int) -> None:
     recs = [record({"key": f"bench-{i}", "video_id": Path(p).stem, "url": p, "span_start": None})
             for i, p in enumerate(paths)]
     with tempfile.TemporaryDirectory() as tmp:
-        sheets = ContactSheets(Path(tmp), FRAMES, 160)
+        sheets = ContactSheets(Path(tmp), FRAMES, 160, Origins())
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(sheets, recs))
     failed = [r["thumb_error"] for r in recs if r["thumb_error"]]

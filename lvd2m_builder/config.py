@@ -11,10 +11,12 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Optional
+from urllib.parse import urlsplit
 
 import yaml
 
 from lvd2m_builder.errors import ConfigError
+from lvd2m_builder.redact import public_settings, public_url
 
 PRESETS = ("paper", "robust")
 
@@ -41,6 +43,14 @@ class _Section:
 
     def validate(self) -> None:
         """Range checks beyond the type."""
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is not a number, or out of range
+        return False
 
 
 @dataclass(frozen=True)
@@ -199,11 +209,16 @@ class ModelConfig(_Section):
     def validate(self) -> None:
         _check(bool(self.model.strip()), "model.model", self.model, "must name a model id or a local path")
         _check(self.batch_size >= 1, "model.batch_size", self.batch_size, "must be >= 1")
-        _check(self.base_url.startswith(("http://", "https://")), "model.base_url", self.base_url, "must be an http(s) URL")
+        _check(_is_http_url(self.base_url), "model.base_url", public_url(self.base_url),
+               "must be an http(s) URL with a host")
         _check(self.concurrency >= 1, "model.concurrency", self.concurrency, "must be >= 1")
         _check(self.timeout_s > 0, "model.timeout_s", self.timeout_s, "must be > 0")
         _check(self.retries >= 0, "model.retries", self.retries, "must be >= 0")
         _check(self.backoff_s >= 0, "model.backoff_s", self.backoff_s, "must be >= 0")
+
+    def __repr__(self) -> str:  # reprs reach logs: credentials in base_url stay out of them
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self) if f.name != "base_url")
+        return f"ModelConfig({shown}, base_url={public_url(self.base_url)!r})"
 
 
 @dataclass(frozen=True)
@@ -402,8 +417,9 @@ class BuildConfig(_Section):
 
     def settings(self) -> dict[str, Any]:
         """What shapes the rows: recorded in each row's provenance and hashed for resume. Run settings
-        (``RUN_SETTINGS``) are not part of it, so a rerun with more workers is the same build."""
-        return {name: value for name, value in self.to_dict().items() if name not in RUN_SETTINGS}
+        (``RUN_SETTINGS``) are not part of it, so a rerun with more workers is the same build; credentials in URLs
+        (a model's ``base_url``) are masked, since provenance, the manifest and the card are published."""
+        return public_settings({name: value for name, value in self.to_dict().items() if name not in RUN_SETTINGS})
 
     def replace(self, overrides: dict[str, Any]) -> "BuildConfig":
         """A copy with dotted-name overrides applied (``{"motion.min_score": 15}``)."""

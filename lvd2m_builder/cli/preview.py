@@ -27,6 +27,10 @@ def add(sub) -> None:
     p.add_argument("--workers", type=int, default=2, help="clips decoded at once (default 2)")
     p.add_argument("--no-thumbs", action="store_true", help="decode nothing: the report without contact sheets")
     p.add_argument("--revision", help="Hub branch, tag or commit (default: main)")
+    p.add_argument("--sources", metavar="DIR_OR_URL", help="your copies of the videos, named VIDEO_ID.mp4 (any "
+                   "video extension): a Hub repo's clips are read only from its own files or from here")
+    p.add_argument("--max-fetch-mb", type=int, default=1024, metavar="MB",
+                   help="largest clip fetched from the Hub or a URL (default 1024)")
     progress_options(p)
     p.set_defaults(func=run)
 
@@ -35,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from lvd2m_builder.preview.report import PreviewConfig, preview
 
     config = PreviewConfig(frames=args.frames, thumb_width=args.thumb_width, page_size=args.page_size,
-                           limit=args.limit, thumbs=not args.no_thumbs, workers=args.workers)
-    print(preview(args.source, args.to, config, revision=args.revision, progress=args.progress))
+                           limit=args.limit, thumbs=not args.no_thumbs, workers=args.workers,
+                           max_fetch_bytes=args.max_fetch_mb << 20)
+    print(preview(args.source, args.to, config, revision=args.revision, progress=args.progress,
+                  sources=args.sources))
     return 0

@@ -95,6 +95,9 @@ def _jsonl_rows(uri: str, name: str) -> Iterator[TableRow]:
             except ValueError as e:
                 yield TableRow(name, "line", line, None, f"not JSON: {e}")
                 continue
+            except RecursionError:  # ``[[[[...`` nested past the interpreter's stack: one bad line, not the table
+                yield TableRow(name, "line", line, None, "not JSON: nested too deeply")
+                continue
             if isinstance(value, dict):
                 yield TableRow(name, "line", line, {str(k).lower(): v for k, v in value.items()})
             else:
@@ -131,7 +134,7 @@ def _row_refs(row: TableRow, table: str, dataset_src: str) -> list[ClipRef]:
         # the row's own place is its URI: unique and stable, so its reject keeps one key across runs
         return [ClipRef(uri=f"{table}#{row.unit}={row.number}", video_id=video_id, dataset_src=dataset_src,
                         error=f"{row.where}: {e}")]
-    video_id = next((str(fields[c]) for c in ID_COLUMNS if c in fields), None) or _stem(uri)
+    video_id = next((str(fields[c]).strip() for c in ID_COLUMNS if c in fields), None) or _stem(uri)
     source = str(fields.get("dataset_src") or dataset_src)
     if not spans:
         return [ClipRef(uri, video_id, source, orig_caption=captions[0])]

@@ -2,14 +2,16 @@
 
 The release's files hold millions of rows with captions that contain quotes and newlines, so records are read
 with the stdlib ``csv`` module one at a time (never a whole DataFrame), and each record reports the line it
-starts on. A record the ``csv`` module cannot parse is reported as an error at its line, and reading goes on.
+starts on. Parsing is strict: a record the ``csv`` module cannot parse (an unbalanced quote runs to the end of the
+file; a field passes ``FIELD_LIMIT``) is reported as an error naming every line it took, so a reader sees how many
+lines were lost, and reading goes on. Bytes that are not UTF-8 are an error of their record, never replaced.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import sys
+import re
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
@@ -17,7 +19,10 @@ import fsspec
 
 from lvd2m_builder.errors import SourceError
 
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # captions are long; the default 128 KiB limit is too small
+#: Captions run to a few KB; the default 128 KiB limit is close, and 2 GiB let one stray quote fill memory.
+FIELD_LIMIT = 1 << 22
+csv.field_size_limit(FIELD_LIMIT)
+_ESCAPED = re.compile("[\udc80-\udcff]")  # what ``surrogateescape`` makes of a byte that is not UTF-8
 
 
 @dataclass
@@ -65,8 +70,8 @@ def read_records(uri: str, on_bytes: Callable[[int], None] = lambda n: None) -> 
         raise SourceError(uri, f"cannot open: {e}") from e
     with raw:
         text = io.TextIOWrapper(io.BufferedReader(_Counting(raw, on_bytes), 1 << 20), encoding="utf-8-sig",
-                                errors="replace", newline="")
-        reader = csv.reader(text)
+                                errors="surrogateescape", newline="")  # bad bytes kept, to reject their record
+        reader = csv.reader(text, strict=True)
         try:
             header = next(reader)
         except StopIteration:
@@ -88,9 +93,15 @@ def _records(reader, header: list[str]) -> Iterator[Record]:
         except StopIteration:
             return
         except csv.Error as e:
-            yield Record(start, None, f"unparsable CSV record: {e}")
+            end = reader.line_num
+            lines = f"line {start}" if end <= start else f"lines {start}-{end}, {end - start + 1} lines"
+            yield Record(start, None, f"unparsable CSV record ({lines} not read): {e}")
             continue
         if not values:  # blank line
+            continue
+        garbled = [name for name, value in zip(header, values) if _ESCAPED.search(value)]
+        if garbled:
+            yield Record(start, None, f"bytes that are not UTF-8 in {', '.join(garbled)}")
             continue
         fields = dict(zip(header, values))
         if len(values) > width:

@@ -8,8 +8,9 @@ member (they say where it was cut from in its source video), so they are left al
 The URI is fsspec's chained URL ``tar://KEY.mp4::file:///abs/shard.tar`` (or ``::s3://...``): stable across
 runs, so keys are, and ``fsspec.open`` reads it. ``Fetch`` copies members with ``copy_member`` instead, because
 fsspec's TarFileSystem scans the whole tar on every open: here one header scan per tar is kept (a few per
-process), and each member is one ranged read. A tar that cannot be read, or a member's unreadable metadata,
-becomes a reject, never a crash.
+process), and each member is one ranged read. A tar that cannot be read, a member's unreadable (or oversized)
+metadata, and a video-named member that cannot be a clip (a link, a directory, a name with no key or with ``::``,
+a name the tar holds twice) become rejects, never a crash or a silent skip.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import logging
 import os
 import re
 import tarfile
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO, Optional
@@ -40,6 +41,9 @@ _SCAN_BLOCK_SIZE = 1 << 16
 _COPY_CHUNK = 1 << 22
 _INDEXES: "OrderedDict[str, TarIndex]" = OrderedDict()
 _INDEXES_KEPT = 4  # a shard's clips come from one tar or a few neighbours (refs sort by tar, then member)
+#: A ``KEY.json`` holds a caption and a few fields: one past this is not read (a multi-GB member would be read whole)
+METADATA_CAP = 1 << 20
+_KINDS = {tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hard link", tarfile.DIRTYPE: "directory"}
 
 
 @dataclass
@@ -47,6 +51,8 @@ class TarIndex:
     members: list[tuple[str, str]] = field(default_factory=list)  # (member, key) of each video member
     spans: dict[str, tuple[int, int]] = field(default_factory=dict)  # member -> (data offset, size)
     metadata: dict[str, bytes] = field(default_factory=dict)  # key -> raw KEY.json
+    oversized: dict[str, int] = field(default_factory=dict)  # key -> size of a KEY.json past METADATA_CAP
+    problems: dict[str, str] = field(default_factory=dict)  # member -> why it cannot be a clip
 
 
 def is_tar(uri: str) -> bool:
@@ -72,7 +78,13 @@ def tar_refs(uri: str, dataset_src: str) -> list[ClipRef]:
     refs = []
     for member, key in index.members:
         ref_uri = f"tar://{member}::{url}"
+        if member in index.problems:
+            refs.append(ClipRef(ref_uri, key, dataset_src, error=f"{name}: member {member!r} {index.problems[member]}"))
+            continue
         try:
+            if key in index.oversized:
+                raise MalformedRowError(f"{key}.json", None, f"{index.oversized[key]} bytes, over the "
+                                                             f"{METADATA_CAP}-byte cap for metadata")
             fields = _fields(index.metadata.get(key), f"{key}.json")
             spans = row_spans({k: fields[k] for k in ("span_start", "span_end") if k in fields})
         except MalformedRowError as e:
@@ -87,13 +99,15 @@ def tar_refs(uri: str, dataset_src: str) -> list[ClipRef]:
     return refs
 
 
-def copy_member(uri: str, dst: BinaryIO) -> None:
+def copy_member(uri: str, dst: BinaryIO, max_bytes: Optional[int] = None) -> None:
     """Copy the member ``uri`` names into ``dst``: one ranged read from its tar (whose index is cached)."""
     member, outer = member_uri(uri)
     index = _index(outer)
     if member not in index.spans:
         raise SourceError(uri, "no such member in the tar")
     offset, size = index.spans[member]
+    if max_bytes is not None and size > max_bytes:
+        raise SourceError(uri, f"larger than the {max_bytes}-byte cap for a fetched file")
     fs, path = fsspec.core.url_to_fs(outer)
     with fs.open(path, "rb", block_size=min(max(size, 1), _COPY_CHUNK)) as src:
         src.seek(offset)
@@ -123,18 +137,39 @@ def _scan(url: str) -> TarIndex:
     """One pass over the tar's headers: video members with their byte ranges, and every ``KEY.json``."""
     fs, path = fsspec.core.url_to_fs(url)
     index = TarIndex()
+    seen: Counter = Counter()
     with fs.open(path, "rb", block_size=_SCAN_BLOCK_SIZE) as f, tarfile.open(fileobj=f, mode="r:") as tar:
         for info in tar:
             match = _KEY_EXT.match(info.name)
-            if not info.isfile() or match is None:
-                continue
-            key, ext = match.groups()
             if PurePosixPath(info.name).suffix.lower() in VIDEO_EXTENSIONS:
-                index.members.append((info.name, key))
-                index.spans[info.name] = (info.offset_data, info.size)
-            elif ext.lower() == "json":
-                index.metadata[key] = tar.extractfile(info).read()
+                seen[info.name] += 1
+                if seen[info.name] > 1:  # which copy a reader gets is up to the reader: neither is taken
+                    index.problems[info.name] = f"is one of {seen[info.name]} members with that name"
+                    index.spans.pop(info.name, None)
+                    continue
+                index.members.append((info.name, match.group(1) if match else PurePosixPath(info.name).stem))
+                problem = _problem(info, match is not None)
+                if problem:
+                    index.problems[info.name] = problem
+                else:
+                    index.spans[info.name] = (info.offset_data, info.size)
+            elif info.isfile() and match is not None and match.group(2).lower() == "json":
+                if info.size > METADATA_CAP:
+                    index.oversized[match.group(1)] = info.size
+                else:
+                    index.metadata[match.group(1)] = tar.extractfile(info).read()
     return index
+
+
+def _problem(info: tarfile.TarInfo, has_key: bool) -> str:
+    """Why a video-named member cannot be a clip, or ""."""
+    if not info.isfile():
+        return f"is a {_KINDS.get(info.type, 'special member')}, not a file"
+    if not has_key:
+        return "has no webdataset key (its file name starts with a dot)"
+    if "::" in info.name:
+        return "has '::' in its name, which a chained fsspec URL (tar://MEMBER::TAR) cannot carry"
+    return ""
 
 
 def _fields(raw: Optional[bytes], where: str) -> dict[str, Any]:

@@ -6,13 +6,16 @@ time, cuts each clip (``clip_cutter``) into ``DIR/clips/KEY.mp4``, and writes fr
 (``DIR/videos/train-*.parquet``, ``schema.VIDEO_FEATURES``, files of at most 500MB with row groups of a few
 clips), which the card lists. Rows whose clip could not be cut are listed in ``DIR/clips/rejects.jsonl`` (``REJECT_FEATURES``
 fields; the row itself stays valid metadata, so it is not a reject of the ``rejects`` config) and counted in
-``stats.json["materialize"]``. A rerun replaces these outputs and reuses clips already cut.
+``stats.json["materialize"]``. A rerun replaces these outputs and reuses clips already cut (``cut_record``). The
+new outputs are written in a staging directory and replace the old ones only once all are complete, so a run that
+fails or is killed leaves the last good outputs in place.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from collections import Counter
@@ -29,7 +32,7 @@ from lvd2m_builder.materialize.cutter import CLIPS_DIR, ClipCutter, MaterializeC
 from lvd2m_builder.materialize.sources import SourceIndex
 from lvd2m_builder.run.logs import bar_disabled
 from lvd2m_builder.run.stats import ShardStats, merge
-from lvd2m_builder.store.atomic import commit, temp_path, write_json_atomic
+from lvd2m_builder.store.atomic import commit, fsync_dir, temp_path, write_json_atomic
 from lvd2m_builder.store.manifest import Manifest
 from lvd2m_builder.store.parquet import ParquetSeries
 from lvd2m_builder.store.shards import count_rows, iter_batches
@@ -37,6 +40,7 @@ from lvd2m_builder.store.shards import count_rows, iter_batches
 log = logging.getLogger(__name__)
 
 REJECTS_FILE = f"{CLIPS_DIR}/rejects.jsonl"
+STAGING_PREFIX = ".materialize.tmp-"
 
 
 def data_files(out: Path) -> list[Path]:
@@ -58,6 +62,25 @@ def clear_outputs(out: Path) -> None:
     for name in (schema.VIDEOS_DIR, WDS_DIR):
         shutil.rmtree(out / name, ignore_errors=True)
     (out / REJECTS_FILE).unlink(missing_ok=True)
+
+
+def _staging(out: Path) -> Path:
+    """A fresh directory for this run's outputs; one a killed run left is removed (nothing there was published)."""
+    for old in out.glob(f"{STAGING_PREFIX}*"):
+        shutil.rmtree(old, ignore_errors=True)
+    staging = out / f"{STAGING_PREFIX}{os.getpid()}"
+    staging.mkdir()
+    return staging
+
+
+def _replace_outputs(staging: Path, out: Path) -> None:
+    """This run's outputs, all complete in ``staging``, take the place of the last run's."""
+    clear_outputs(out)
+    for name in (schema.VIDEOS_DIR, WDS_DIR, REJECTS_FILE):
+        if (staging / name).exists():
+            os.replace(staging / name, out / name)
+            fsync_dir((out / name).parent)
+    shutil.rmtree(staging)
 
 
 class _JsonLines:
@@ -89,11 +112,11 @@ def materialize(out: str | Path, sources: Optional[str] = None, mapping: Optiona
     if manifest is None or not paths:
         raise OutputError(str(out), "holds no imported or built dataset (run lvd2m import or lvd2m build first)")
     index = SourceIndex(sources, mapping)
-    clear_outputs(out)
     total = sum(count_rows(p) for p in paths)
-    videos = ParquetSeries(out, schema.VIDEOS_DIR, schema.VIDEO_FEATURES)
-    rejects = _JsonLines(out / REJECTS_FILE)
-    tars = TarSeries(out / WDS_DIR, config.shard_size) if config.webdataset else None
+    staging = _staging(out)
+    videos = ParquetSeries(staging, schema.VIDEOS_DIR, schema.VIDEO_FEATURES)
+    rejects = _JsonLines(staging / REJECTS_FILE)
+    tars = TarSeries(staging / WDS_DIR, config.shard_size) if config.webdataset else None
     stats, frames = ShardStats(), Counter()
     started = time.perf_counter()
     bar = tqdm(total=total, unit="clip", disable=bar_disabled(progress), dynamic_ncols=True, desc="materialize")
@@ -117,11 +140,13 @@ def materialize(out: str | Path, sources: Optional[str] = None, mapping: Optiona
         rejects.commit()
         video_paths = videos.publish() if config.embed_videos else []
         pattern = tars.close() if tars is not None else None
+        _replace_outputs(staging, out)
     except BaseException:
         videos.abort()
         rejects.abort()
         if tars is not None:
             tars.abort()
+        shutil.rmtree(staging, ignore_errors=True)
         raise
     finally:
         bar.close()

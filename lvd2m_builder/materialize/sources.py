@@ -34,7 +34,8 @@ class SourceIndex:
             self.by_id.update(_read_mapping(mapping))
 
     def lookup(self, row: dict) -> Optional[str]:
-        return row.get("url") if self.use_url else self.by_id.get(row.get("video_id") or "")
+        """The row's source; a ``video_id`` is matched without the spaces a table may leave around it."""
+        return row.get("url") if self.use_url else self.by_id.get((row.get("video_id") or "").strip())
 
 
 def _read_mapping(path: str) -> dict[str, str]:
@@ -48,4 +49,4 @@ def _read_mapping(path: str) -> dict[str, str]:
                 pairs = [(r["video_id"], r["path"]) for r in csv.DictReader(f)]
     except (OSError, ValueError, KeyError, AttributeError) as e:
         raise SourceError(path, f"not a mapping file (JSON object or CSV video_id,path): {e}") from e
-    return {str(k): v if "://" in v or os.path.isabs(v) else os.path.join(base, v) for k, v in pairs}
+    return {str(k).strip(): v if "://" in v or os.path.isabs(v) else os.path.join(base, v) for k, v in pairs}

@@ -2,34 +2,39 @@
 
 Images travel as base64 JPEG data URLs. ``concurrency`` requests are in flight at once; 429, 5xx, timeouts,
 dropped connections and malformed replies are retried ``retries`` times with exponential backoff (a server's
-Retry-After is honoured, capped); other 4xx fail at once. The API key is read from the environment variable
-``api_key_env`` for each request and never logged, stored in the config, or put in an error message.
+Retry-After is honoured, capped); other 4xx fail at once. Each request has a total deadline (``timeout_s``) and a
+reply size cap, and a redirect is refused, never followed (see bounded_http.py). The API key is read from the
+environment variable ``api_key_env`` for each request and never logged, stored in the config, or put in an error
+message; user info or query values in ``base_url`` are sent, and shown masked.
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import logging
 import os
-import socket
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 import numpy as np
 
 from lvd2m_builder.config import ModelConfig
 from lvd2m_builder.errors import ModelError
+from lvd2m_builder.models.bounded_http import ReplyTooLarge, Target, post
 from lvd2m_builder.models.interface import Reply, Request
+from lvd2m_builder.redact import public_url
 
 log = logging.getLogger(__name__)
 
 JPEG_QUALITY = 90
 MAX_RETRY_AFTER_S = 30.0
+#: A chat reply of a few hundred tokens is a few KB; a server sending megabytes is not answering the request.
+MAX_REPLY_BYTES = 8 << 20
 
 
 class _Retryable(Exception):
@@ -43,7 +48,10 @@ class OpenAIBackend:
         self.config = config
         self.model = config.model
         self.batch_size = config.concurrency
-        self.url = config.base_url.rstrip("/") + "/chat/completions"
+        parts = urlsplit(config.base_url)  # a query in base_url (an api-key, say) stays after the path
+        endpoint = urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/chat/completions"))
+        self._target = Target.parse(endpoint)
+        self.url = public_url(endpoint)  # what errors and the repr show: no credentials from base_url
         self._pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="openai")
 
     def __repr__(self) -> str:  # nothing secret lives here, and the repr says so plainly
@@ -85,26 +93,30 @@ class OpenAIBackend:
         key = os.environ.get(self.config.api_key_env)
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        elif self._target.auth:
+            headers["Authorization"] = self._target.auth
         try:
-            with urllib.request.urlopen(request, timeout=self.config.timeout_s) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as e:
-            status = e.code
-            detail = _server_message(e)
+            response = post(self._target, body, headers, self.config.timeout_s, MAX_REPLY_BYTES)
+        except TimeoutError as e:
+            raise _Retryable(f"no reply from {self.url} within {self.config.timeout_s:g}s") from e
+        except ReplyTooLarge as e:
+            raise ModelError(self.model, f"{e} from {self.url}") from e
+        except (OSError, http.client.HTTPException) as e:
+            raise _Retryable(f"cannot reach {self.url}: {type(e).__name__}: {e}") from e
+        status = response.status
+        if 300 <= status < 400:  # a POST is never re-sent elsewhere, and the key never goes with it
+            where = public_url(response.headers.get("Location") or "(no Location)")
+            raise ModelError(self.model, f"HTTP {status} from {self.url} redirects to {where}: not followed "
+                                         "(set base_url to the address that answers)")
+        if status >= 400:
+            text = response.body[:300].decode("utf-8", "replace").strip()
+            detail = f": {text}" if text else ""
             if status == 429 or status >= 500:
                 error = _Retryable(f"HTTP {status} from {self.url}{detail}")
-                error.retry_after = _retry_after(e.headers.get("Retry-After"))  # type: ignore[attr-defined]
-                raise error from e
-            raise ModelError(self.model, f"HTTP {status} from {self.url}{detail}") from e
-        except (socket.timeout, TimeoutError) as e:
-            raise _Retryable(f"no reply from {self.url} within {self.config.timeout_s:g}s") from e
-        except (urllib.error.URLError, ConnectionError) as e:
-            reason = getattr(e, "reason", e)
-            if isinstance(reason, (socket.timeout, TimeoutError)):
-                raise _Retryable(f"no reply from {self.url} within {self.config.timeout_s:g}s") from e
-            raise _Retryable(f"cannot reach {self.url}: {reason}") from e
-        return _parse(raw, self.url)
+                error.retry_after = _retry_after(response.headers.get("Retry-After"))  # type: ignore[attr-defined]
+                raise error
+            raise ModelError(self.model, f"HTTP {status} from {self.url}{detail}")
+        return _parse(response.body, self.url)
 
 
 def _parse(raw: bytes, url: str) -> Reply:
@@ -115,17 +127,16 @@ def _parse(raw: bytes, url: str) -> Reply:
         raise _Retryable(f"malformed JSON reply from {url}: {raw[:80]!r}") from e
     content = message.get("content") if isinstance(message, dict) else None
     if isinstance(content, list):  # some servers return content parts
-        content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    usage = data.get("usage") or {}
-    return Reply(text=content if isinstance(content, str) else "", tokens=int(usage.get("completion_tokens") or 0))
+        content = "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return Reply(text=content if isinstance(content, str) else "", tokens=_completion_tokens(data.get("usage")))
 
 
-def _server_message(error: urllib.error.HTTPError) -> str:
-    try:
-        text = error.read(300).decode("utf-8", "replace").strip()
-    except OSError:
-        return ""
-    return f": {text}" if text else ""
+def _completion_tokens(usage: Any) -> int:
+    """``usage.completion_tokens`` when it is a count; servers send null, strings or nothing, which count as 0."""
+    count = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    if isinstance(count, bool) or not isinstance(count, (int, float)) or not 0 <= count < 2**31:
+        return 0
+    return int(count)
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -23,6 +23,7 @@ from lvd2m_builder.card.plots import write_plots
 from lvd2m_builder.card.stats import Summary
 from lvd2m_builder.errors import ConfigError, OutputError
 from lvd2m_builder.materialize.cutter import CLIPS_DIR
+from lvd2m_builder.preview.origins import Origins
 from lvd2m_builder.preview.page import render
 from lvd2m_builder.preview.rows import ACCEPTED, records, tally
 from lvd2m_builder.preview.thumbs import THUMBS_DIR, ContactSheets
@@ -41,7 +42,8 @@ _TITLES = {"duration": "Duration", "caption_words": "Caption words", "flow_score
 class PreviewConfig:
     """``frames`` thumbnails per clip, ``thumb_width`` px wide; ``page_size`` clips per page; at most ``limit`` rows
     of each config (accepted, rejects); ``thumbs=False`` skips decoding (a quick look at a large dataset);
-    ``workers`` clips decoded at once (threads: decord leaves the GIL while it decodes)."""
+    ``workers`` clips decoded at once (threads: decord leaves the GIL while it decodes); a clip fetched from
+    elsewhere (the Hub, a URL) may be at most ``max_fetch_bytes``."""
 
     frames: int = 8
     thumb_width: int = 160
@@ -49,6 +51,7 @@ class PreviewConfig:
     limit: Optional[int] = None
     thumbs: bool = True
     workers: int = 2
+    max_fetch_bytes: int = 1 << 30
 
     def __post_init__(self) -> None:
         if not 1 <= self.frames <= 32:
@@ -61,6 +64,8 @@ class PreviewConfig:
             raise ConfigError("limit", self.limit, "must be at least 1 (leave it out for every row)")
         if not 1 <= self.workers <= 64:
             raise ConfigError("workers", self.workers, "must be between 1 and 64")
+        if self.max_fetch_bytes < 1:
+            raise ConfigError("max_fetch_bytes", self.max_fetch_bytes, "must be at least 1")
 
 
 def default_out(source: str) -> Path:
@@ -71,16 +76,20 @@ def default_out(source: str) -> Path:
 
 
 def preview(source: str, out: Optional[str | Path] = None, config: PreviewConfig = PreviewConfig(),
-            revision: Optional[str] = None, progress: Optional[bool] = None) -> Path:
-    """Write the report of ``source`` (a local directory or a Hub repo id) into ``out``; returns the page's path."""
+            revision: Optional[str] = None, progress: Optional[bool] = None, sources: Optional[str] = None) -> Path:
+    """Write the report of ``source`` (a local directory or a Hub repo id) into ``out``; returns the page's path.
+
+    ``sources``: a directory or URL of videos named ``VIDEO_ID.*`` to take each clip from (see ``origins``)."""
     dataset = open_source(source, revision)
     out = Path(out) if out is not None else default_out(source)
     clips = records(dataset, source, config.limit, revision)
     _prepare(out)
     stats = _stats(dataset) or tally(clips)
     if config.thumbs:
-        local = Path(source) / CLIPS_DIR if Path(source).is_dir() else None
-        sheets = ContactSheets(out, config.frames, config.thumb_width, local)
+        is_local = Path(source).is_dir()
+        origins = Origins(None if is_local else dataset, sources)
+        sheets = ContactSheets(out, config.frames, config.thumb_width, origins,
+                               Path(source) / CLIPS_DIR if is_local else None, config.max_fetch_bytes)
         with ThreadPoolExecutor(config.workers) as pool:
             for _ in tqdm(pool.map(sheets, clips), total=len(clips), desc="contact sheets", unit="clip",
                           disable=bar_disabled(progress)):

@@ -6,7 +6,8 @@ of the clip: the frames stay spread across the clip (each is labelled with its r
 each instead of half a GOP (6.7x less on a 60 s 720p clip with 2.5 s GOPs). A clip that cannot be read gets no
 sheet but a reason, shown on the page in its place; one bad source never stops the preview.
 A materialized clip (``lvd2m materialize`` wrote ``clips/KEY.mp4``) is used instead of the row's source, which
-for an import is usually a web page rather than a video file.
+for an import is usually a web page rather than a video file. Which sources may be read at all is ``origins``'
+decision, and what is fetched is capped in size.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ import logging
 import re
 from pathlib import Path, PurePosixPath
 from typing import Any, Optional
-from urllib.parse import quote
 
 import numpy as np
 
 from lvd2m_builder.errors import Lvd2mError
 from lvd2m_builder.inputs.names import VIDEO_EXTENSIONS
+from lvd2m_builder.materialize.names import clip_stem
 from lvd2m_builder.media.probe import open_reader
 from lvd2m_builder.media.sampler import FrameSampler, GridTask, uniform
+from lvd2m_builder.preview.origins import Origins
 from lvd2m_builder.records import Clip, ClipRef
 from lvd2m_builder.stages.fetch import Fetch
 from lvd2m_builder.stages.probe import Probe
@@ -31,7 +33,7 @@ from lvd2m_builder.stages.probe import Probe
 log = logging.getLogger(__name__)
 
 THUMBS_DIR = "thumbs"
-_SAFE_NAME = re.compile(r"^[\w.-]{1,100}$")
+_SAFE_NAME = re.compile(r"[\w.-]{1,100}", re.ASCII)  # fullmatch: ``$`` passes a trailing newline
 #: What decoding a damaged or unexpected file may raise past the sampler's own DecodeError.
 _DECODE_FAILURES = (Lvd2mError, OSError, ValueError, RuntimeError)
 
@@ -63,13 +65,14 @@ class SheetTask(GridTask):
 class ContactSheets:
     """Fills a record's ``thumbs`` ([time, relative path] pairs) and ``thumb_size``, or its ``thumb_error``."""
 
-    def __init__(self, out: Path, frames: int, width: int, clips_dir: Optional[Path] = None,
-                 scratch: Optional[str] = None) -> None:
+    def __init__(self, out: Path, frames: int, width: int, origins: Origins, clips_dir: Optional[Path] = None,
+                 max_bytes: Optional[int] = None, scratch: Optional[str] = None) -> None:
         self.out = out
         self.frames = frames
         self.width = width
+        self.origins = origins
         self.clips_dir = clips_dir
-        self.fetch = Fetch(scratch)
+        self.fetch = Fetch(scratch, max_bytes)
         (out / THUMBS_DIR).mkdir(parents=True, exist_ok=True)
 
     def __call__(self, rec: dict[str, Any]) -> None:
@@ -94,12 +97,12 @@ class ContactSheets:
 
     def _ref(self, rec: dict[str, Any]) -> tuple[Optional[ClipRef], str]:
         """The clip to decode: the materialized clip if there is one, else the row's source and span."""
-        cut = self.clips_dir / f"{quote(rec['key'], safe='')}.mp4" if self.clips_dir is not None else None
+        cut = self.clips_dir / f"{clip_stem(rec['key'])}.mp4" if self.clips_dir is not None else None
         if cut is not None and cut.is_file():  # named as clip_cutter names it
             return ClipRef(uri=str(cut), video_id=rec["video_id"]), ""
-        uri = rec["url"][len("file://"):] if rec["url"].startswith("file://") else rec["url"]
-        if not uri:
-            return None, "the row names no source"
+        uri, why = self.origins.resolve(rec)
+        if uri is None:
+            return None, why
         if "://" in uri and PurePosixPath(uri.split("?")[0]).suffix.lower() not in VIDEO_EXTENSIONS:
             return None, f"{uri} is not a video file (lvd2m materialize cuts the clips from your copies)"
         start, end = rec["span"]
@@ -116,7 +119,7 @@ class ContactSheets:
     def _save(self, key: str, index: int, frame: np.ndarray) -> str:
         from PIL import Image
 
-        stem = key if _SAFE_NAME.match(key) else hashlib.sha1(key.encode()).hexdigest()
+        stem = key if _SAFE_NAME.fullmatch(key) else hashlib.sha1(key.encode()).hexdigest()
         rel = f"{THUMBS_DIR}/{stem}-{index}.jpg"
         Image.fromarray(frame).save(self.out / rel, "JPEG", quality=80)
         return rel

@@ -1,10 +1,11 @@
 """``lvd2m import``: stream the released LVD-2M tables into the same layout ``lvd2m build`` writes.
 
 data/train-*.parquet (ROW_FEATURES), rejects/train-*.parquet (REJECT_FEATURES; malformed rows with file and
-line), published as ``lvd2m build`` publishes (Parquet files of at most ``max_shard_size``), stats.json,
-_manifest.json and the README card, so ``load_dataset(OUT, streaming=True)`` reads an import exactly
-like a build. Memory stays flat in the row count apart from 24 bytes per row (digests of keys and captions, and
-where each caption's row is).
+line, and rows repeating an earlier row's key, naming both lines), published as ``lvd2m build`` publishes (Parquet
+files of at most ``max_shard_size``), stats.json, _manifest.json and the README card, so
+``load_dataset(OUT, streaming=True)`` reads an import exactly like a build. Memory stays flat in the row count
+apart from 32 bytes per row (digests of keys with where each was first seen, digests of captions, and where each
+caption's row is).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from lvd2m_builder.config import MODEL_PRESETS, preset
 from lvd2m_builder.errors import ConfigError, OutputError
 from lvd2m_builder.inputs.csv_stream import read_records, size_of
 from lvd2m_builder.release.rows import ReleaseRow
-from lvd2m_builder.release.tally import HashTally
+from lvd2m_builder.release.tally import FirstSeen, HashTally
 from lvd2m_builder.run.build import prepare_output
 from lvd2m_builder.run.logs import bar_disabled
 from lvd2m_builder.run.stats import ShardStats, merge
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: How much of a repeated caption stats.json quotes.
 QUOTE_CHARS = 300
+#: Where a key was first seen, packed in one integer: the table's index above the line number.
+_LINE_BITS = 40
 
 
 @dataclass(frozen=True)
@@ -67,19 +70,30 @@ def file_name(uri: str) -> str:
 
 
 def iter_release(uris: Iterable[str], on_bytes: Callable[[int], None] = lambda n: None) -> Iterator[ReleaseRow]:
-    """Every record of every table, mapped: the generator ``lvd2m import`` and the loading script share."""
+    """Every record of every table, mapped: the generator ``lvd2m import`` and the loading script share.
+
+    A row whose key an earlier row of these tables already has is a reject naming both lines: the first row wins.
+    """
+    seen, names = FirstSeen(), []
     for uri in uris:
         name = file_name(uri)
+        names.append(name)
         for record in read_records(uri, on_bytes):
             if record.fields is None:
                 yield ReleaseRow.unreadable(name, record.line, record.error)
-            else:
-                yield ReleaseRow(record.fields, name, record.line)
+                continue
+            row = ReleaseRow(record.fields, name, record.line)
+            if row.error is None:
+                first = seen.first(row.fields["key"], (len(names) - 1) << _LINE_BITS | record.line)
+                if first is not None:
+                    row.repeats(f"{names[first >> _LINE_BITS]} line {first & (1 << _LINE_BITS) - 1}")
+            yield row
 
 
 @dataclass
 class _Tallies:
-    keys: HashTally = field(default_factory=HashTally)
+    accepted: int = 0
+    duplicate_keys: int = 0
     captions: HashTally = field(default_factory=HashTally)
     caption_rows: array = field(default_factory=lambda: array("Q"))  # accepted-row position of each caption
     by_file: dict[str, Counter] = field(default_factory=dict)
@@ -149,16 +163,17 @@ def _add(row: ReleaseRow, train: ParquetSeries, rejects: ParquetSeries, stats: S
     counts["rows"] += 1
     tallies.extra_columns.update(row.extra)
     if row.error is not None:
+        tallies.duplicate_keys += row.duplicate_of is not None
         rejects.write(row.reject())
         stats.add_outcome("source", f"{row.error.column}: {row.error.why}")
         counts["rejected"] += 1
         return
     data = row.row()
-    position = len(tallies.keys)  # accepted rows so far
+    position = tallies.accepted
     train.write(data)
     stats.add_outcome()
     counts["accepted"] += 1
-    tallies.keys.add(data["key"])
+    tallies.accepted += 1
     tallies.by_src[data["dataset_src"] or "(empty)"] += 1
     tallies.segment_rules[row.segment_rule] += 1
     if data["refined_caption"]:
@@ -182,9 +197,9 @@ def _import_stats(out: Path, train: ParquetSeries, paths: list[str], tallies: _T
     for repeat in repeats[: config.report_repeats]:
         row = _row_at(out, rows_per_file, paths, tallies.caption_rows[repeat.first])
         top.append({"rows": repeat.count, "first_key": row["key"], "caption": row["refined_caption"][:QUOTE_CHARS]})
-    duplicate_keys = tallies.keys.surplus()
+    duplicate_keys = tallies.duplicate_keys
     if duplicate_keys:
-        log.warning("%d rows repeat an earlier key", duplicate_keys)
+        log.warning("%d rows repeat an earlier row's key: rejected (the first row is kept)", duplicate_keys)
     if repeats:
         log.warning("%d refined captions are each on more than %d rows (top: %d rows)", len(repeats),
                     config.max_caption_repeats, repeats[0].count)

@@ -70,6 +70,7 @@ class ReleaseRow:
         self.extra = {k: v for k, v in record.items() if k is not None and k not in KNOWN_COLUMNS and v}
         self.release = {c: record[c] for c in SPAN_COLUMNS if _text(record, c)}
         self.error: Optional[MalformedRowError] = None
+        self.duplicate_of: Optional[str] = None  # where the key was first seen, when this row repeats it
         try:
             self._map(record)
         except MalformedRowError as e:
@@ -110,6 +111,12 @@ class ReleaseRow:
             raise MalformedRowError("span", None, f"missing span for a {self.fields['dataset_src']} clip")
         return 0.0, video_time  # WebVid: the URL is the clip itself
 
+    def repeats(self, first: str) -> None:
+        """This row's key is already on the row at ``first``: a reject, keyed by its own place so the rejects
+        hold each key once and never the accepted row's."""
+        self.duplicate_of = first
+        self.error = MalformedRowError("key", self.fields["key"], f"repeats the key of {first}")
+
     @property
     def where(self) -> str:
         return f"{self.file_name} line {self.line}"
@@ -132,7 +139,7 @@ class ReleaseRow:
         f = self.fields
         flow = f.get("flow_score")
         return {
-            "key": f["key"] if f["key"] is not None else f"{self.file_name}:{self.line}",
+            "key": f"{self.file_name}:{self.line}" if f["key"] is None or self.duplicate_of else f["key"],
             "video_id": f["video_id"],
             "url": f["url"],
             "dataset_src": f["dataset_src"],

@@ -1,4 +1,5 @@
-"""Count repeated values (keys, captions) over millions of rows in 8 bytes per row.
+"""Count repeated values (captions) and find where a value was first seen (keys) over millions of rows, in 8 and
+16 bytes per row.
 
 Keeping the strings (or a Counter of them) would grow by hundreds of bytes per row; a 64-bit digest per row in a
 flat array is 17 MB for the 2.1M-row release, and one sort at the end finds every repeat exactly (a collision
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from array import array
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -49,8 +51,38 @@ class HashTally:
         chosen = chosen[np.lexsort((first[chosen], -counts[chosen]))]
         return [Repeat(int(values[i]), int(counts[i]), int(first[i])) for i in chosen]
 
-    def surplus(self) -> int:
-        """How many values repeat an earlier one (``len - distinct``)."""
-        if not self.digests:
-            return 0
-        return len(self.digests) - len(np.unique(np.frombuffer(self.digests, dtype=np.uint64)))
+
+
+class FirstSeen:
+    """Where each value was first seen, asked as the values stream by, in 16 bytes per value.
+
+    A dict of digests would cost about 100 bytes an entry (two int objects and a slot); here the older digests sit
+    in sorted numpy arrays (a binary search each) and only the latest ``batch`` in a dict, merged in when it fills.
+    """
+
+    def __init__(self, batch: int = 1 << 16) -> None:
+        self.digests = np.empty(0, np.uint64)
+        self.places = np.empty(0, np.uint64)
+        self.recent: dict[int, int] = {}
+        self.batch = batch
+
+    def first(self, text: str, place: int) -> Optional[int]:
+        """Where ``text`` was first seen; None when this is its first time (``place`` is then remembered)."""
+        value = digest(text)
+        if value in self.recent:
+            return self.recent[value]
+        i = int(np.searchsorted(self.digests, np.uint64(value)))
+        if i < len(self.digests) and int(self.digests[i]) == value:
+            return int(self.places[i])
+        self.recent[value] = place
+        if len(self.recent) >= self.batch:
+            self._merge()
+        return None
+
+    def _merge(self) -> None:
+        count = len(self.recent)
+        digests = np.concatenate([self.digests, np.fromiter(self.recent.keys(), np.uint64, count)])
+        places = np.concatenate([self.places, np.fromiter(self.recent.values(), np.uint64, count)])
+        order = np.argsort(digests, kind="stable")
+        self.digests, self.places = digests[order], places[order]
+        self.recent = {}

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 FORMATS = ("text", "json")
 TEXT = "%(levelname)s %(name)s: %(message)s"
+_HANDLER = "lvd2m"  # the name of the one handler configure() installs (and replaces on the next call)
 #: Fields a clip event carries (``log.info(..., extra={"event": {...}})``), copied into the JSON object.
 EVENT = "event"
 
@@ -39,7 +40,13 @@ def configure(level: int, fmt: str = "text", file: Optional[str] = None) -> None
     """Send the package's logs to stderr (or ``file``, appended) in ``fmt``; children inherit it (environment)."""
     handler: logging.Handler = logging.FileHandler(file, encoding="utf-8") if file else logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    handler.set_name(_HANDLER)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER]:  # ours from an earlier call; others stay
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(handler)
+    root.setLevel(level)
     os.environ["LVD2M_LOG_FORMAT"] = fmt
     if file:
         os.environ["LVD2M_LOG_FILE"] = os.path.abspath(file)

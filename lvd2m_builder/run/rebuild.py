@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import pyarrow as pa
 
@@ -97,30 +98,33 @@ def rethreshold(out: Path, manifest: Manifest, settings: dict, input_keys: Itera
     files = [(rel, None) for rel in manifest.kind_files("train")] + [
         (rel, "rejects") for rel in manifest.kind_files("rejects")
     ]
-    train: list[dict] = []
-    rejects: list[dict] = []
-    rerun = 0
-    for rel, kind in files:
-        for batch in iter_batches([out / rel]):
-            for row in batch.to_pylist():
-                stage = row.get("stage") if kind else None
-                action, rejection = redecide(row, stage, config, models_changed)
-                if action == "rerun":
-                    if row["key"] in inputs:
-                        rerun += 1
-                        continue
-                    log.warning("%s: its input is not among this build's inputs; kept as it was", row["url"])
-                    rejection = (stage, row["reason"])
-                _restamp(row, settings, changed)
-                if rejection is None:
-                    train.append(row)
-                else:
-                    rejects.append(as_reject(row, *rejection))
+
+    def decided(warn: bool) -> Iterator[tuple[Optional[dict], bool]]:
+        """(row as it is to be stored, whether it is a reject), or (None, _) for a clip to redo; the same on
+        every pass, so the rows are read again rather than held (with embeddings, they may not fit in memory)."""
+        for rel, kind in files:
+            for batch in iter_batches([out / rel]):
+                for row in batch.to_pylist():
+                    stage = row.get("stage") if kind else None
+                    action, rejection = redecide(row, stage, config, models_changed)
+                    if action == "rerun":
+                        if row["key"] in inputs:
+                            yield None, False
+                            continue
+                        if warn:
+                            log.warning("%s: its input is not among this build's inputs; kept as it was", row["url"])
+                        rejection = (stage, row["reason"])
+                    _restamp(row, settings, changed)
+                    yield (row, False) if rejection is None else (as_reject(row, *rejection), True)
+
+    counts = Counter(None if row is None else rejected for row, rejected in decided(warn=True))
+    train = (_batches(decided(False), False, ROW_FEATURES), counts[False])
+    rejects = (_batches(decided(False), True, REJECT_FEATURES), counts[True])
     max_bytes = (manifest.published or {}).get("max_shard_size") or DEFAULT_MAX_BYTES
-    stage_and_swap(out, settings, _table(train, ROW_FEATURES), _table(rejects, REJECT_FEATURES), Sizing(max_bytes),
-                   consumed=manifest.unit_files(), run=manifest.run)
-    log.info("%s: rows re-decided for %s; %d clip(s) go through the pipeline again", out, ", ".join(sorted(changed)), rerun)
-    return rerun
+    stage_and_swap(out, settings, train, rejects, Sizing(max_bytes), consumed=manifest.unit_files(), run=manifest.run)
+    log.info("%s: rows re-decided for %s; %d clip(s) go through the pipeline again", out, ", ".join(sorted(changed)),
+             counts[None])
+    return counts[None]
 
 
 def _restamp(row: dict, settings: dict, changed: set[str]) -> None:
@@ -130,6 +134,15 @@ def _restamp(row: dict, settings: dict, changed: set[str]) -> None:
     row["provenance"] = json.dumps(provenance, sort_keys=True)
 
 
-def _table(rows: list[dict], features) -> tuple:
-    table = pa.Table.from_pylist(rows, schema=features.arrow_schema)
-    return iter(table.to_batches()), table.num_rows
+def _batches(decided: Iterator[tuple[Optional[dict], bool]], rejects: bool, features,
+             rows_per_batch: int = 256) -> Iterator[pa.RecordBatch]:
+    """The rows of one kind (accepted or rejected) out of ``decided``, a batch at a time."""
+    buffer: list[dict] = []
+    for row, rejected in decided:
+        if row is not None and rejected == rejects:
+            buffer.append(row)
+            if len(buffer) == rows_per_batch:
+                yield pa.RecordBatch.from_pylist(buffer, schema=features.arrow_schema)
+                buffer = []
+    if buffer:
+        yield pa.RecordBatch.from_pylist(buffer, schema=features.arrow_schema)

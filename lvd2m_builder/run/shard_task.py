@@ -32,12 +32,14 @@ def run_shard(
     out: str,
     report: Optional[Callable[[str, str, bool], None]] = None,
     forced: Optional[dict[str, Rejection]] = None,
+    scratch: Optional[str] = None,
 ) -> ShardResult:
-    """Build one shard. ``report(event, key, accepted)`` hears "start" and "done" per clip."""
-    cache_key = repr(config)
+    """Build one shard. ``report(event, key, accepted)`` hears "start" and "done" per clip; remote inputs are
+    copied into ``scratch`` (the system's temp directory by default)."""
+    cache_key = repr((config.to_dict(), scratch))  # not repr(config): ModelConfig masks credentials there
     if cache_key not in _PIPELINES:
         _PIPELINES.clear()
-        _PIPELINES[cache_key] = Pipeline(config)
+        _PIPELINES[cache_key] = Pipeline(config, scratch)
     pipeline = _PIPELINES[cache_key]
 
     def refs():

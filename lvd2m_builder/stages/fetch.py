@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import PurePosixPath
 from typing import Iterable, Iterator
@@ -26,6 +25,16 @@ def _why(error: Exception) -> str:
     return "no such file" if isinstance(error, FileNotFoundError) else str(error)
 
 
+def _copy(src, dst, uri: str, max_bytes: int | None) -> None:
+    """``shutil.copyfileobj`` that stops past ``max_bytes`` (a server may send more than its listing said)."""
+    copied = 0
+    while chunk := src.read(1 << 20):
+        copied += len(chunk)
+        if max_bytes is not None and copied > max_bytes:
+            raise SourceError(uri, f"larger than the {max_bytes}-byte cap for a fetched file")
+        dst.write(chunk)
+
+
 class Fetch(Stage):
     """Give each clip a local path: local files as they are, remote ones copied into a scratch directory.
 
@@ -35,8 +44,9 @@ class Fetch(Stage):
 
     stage = "source"
 
-    def __init__(self, scratch: str | None = None) -> None:
+    def __init__(self, scratch: str | None = None, max_bytes: int | None = None) -> None:
         self.scratch = scratch or tempfile.gettempdir()
+        self.max_bytes = max_bytes  # the most a remote copy may take (None: no cap)
 
     def __call__(self, clips: Iterable[Clip]) -> Iterator[Clip]:
         for clip in clips:
@@ -63,12 +73,16 @@ class Fetch(Stage):
         try:
             with os.fdopen(fd, "wb") as dst:
                 if member_uri(uri) is not None:
-                    copy_member(uri, dst)
+                    copy_member(uri, dst, self.max_bytes)
                 else:
                     with fsspec.open(uri, "rb") as src:
-                        shutil.copyfileobj(src, dst, length=1 << 20)
-        except BaseException:
+                        _copy(src, dst, uri, self.max_bytes)
+        except BaseException as e:
             os.remove(local)
+            if isinstance(e, Exception) and not isinstance(e, (OSError, ValueError)):
+                # fsspec backends raise their own types (botocore's NoCredentialsError, aiohttp's errors): this
+                # clip's source is unreadable, which is a reject, not a failure of the whole shard
+                raise SourceError(uri, f"{type(e).__name__}: {e}") from e
             raise
         return local
 

@@ -84,10 +84,16 @@ class ParquetShardWriter(ParquetWriter):
     def _flush(self) -> None:
         if not self.pending:
             return
-        table = pa.concat_tables(self.pending)
+        table = pa.concat_tables(self.pending)  # zero-copy: the buffered chunks stay as they are
         self.pending, self.pending_bytes = [], 0
-        rows = rows_per_group(table.num_rows, table.nbytes, self.budget_bytes, self.budget_rows)
-        super()._write_table(table, writer_batch_size=rows)
+        if self.pa_writer is None:
+            self._build_writer(inferred_schema=table.schema)
+        self._num_bytes += table.nbytes
+        self._num_examples += table.num_rows
+        # Not datasets' _write_table: it would combine the chunks and cast again, two more copies of a whole row
+        # group; the tables were cast when buffered, and pyarrow writes chunked columns as they come.
+        self.pa_writer.write_table(table, row_group_size=rows_per_group(table.num_rows, table.nbytes,
+                                                                         self.budget_bytes, self.budget_rows))
 
     @property
     def nbytes(self) -> int:

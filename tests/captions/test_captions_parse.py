@@ -61,3 +61,40 @@ def test_raw_caption_lists_the_segments_in_order():
 
 def test_the_prompt_version_changes_with_the_prompt_texts():
     assert prompts.VERSION.startswith("1+") and len(prompts.VERSION) == 10
+
+
+_HUGE_REPLIES = """
+from lvd2m_builder.models import parse
+line = "A red car drives along the coast road while gulls circle over the cliffs."
+cases = {
+    "newlines": ("\\n" * 20_000 + "CAPTION: " + line, line),
+    "blank-mb": ("\\n \\t" * 350_000 + "CAPTION: " + line, line),
+    "no-prefix-mb": (" \\n" * 500_000 + "just prose, no prefix", "no CAPTION: prefix"),
+    "stars-mb": ("** \\n" * 250_000 + "**CAPTION:** " + line, line),
+}
+for name, (text, expected) in cases.items():
+    try:
+        got = parse.caption(text)
+    except parse.Unusable as e:
+        got = str(e)
+    assert expected in got, (name, got[:80])
+    print(name, "ok")
+"""
+
+
+def test_caption_parsing_is_linear_in_the_reply_length():
+    """Replies of 20k newlines to 1 MB: a quadratic prefix search takes hours on the MB ones (measured: 2.5 s on
+    20k newlines, 4x per doubling); a linear one well under a second. The subprocess timeout makes the difference
+    an assertion about behaviour (it finishes) rather than a timing."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import lvd2m_builder
+
+    root = str(Path(lvd2m_builder.__file__).resolve().parents[1])
+    done = subprocess.run([sys.executable, "-c", _HUGE_REPLIES], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": root})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["newlines", "ok", "blank-mb", "ok", "no-prefix-mb", "ok", "stars-mb", "ok"]

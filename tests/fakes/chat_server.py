@@ -1,8 +1,9 @@
 """A loopback OpenAI-compatible chat server for tests: 127.0.0.1 only, replies scripted by the test.
 
 ``respond(body, attempt)`` gets the parsed request and how many times the same messages were seen before, and
-returns a :class:`Scripted` reply: a status, a message text or raw bytes, an optional delay and headers. The
-server records every request (body and headers) and the most requests it had in flight at once.
+returns a :class:`Scripted` reply: a status, a message text or raw bytes, an optional delay, trickle and headers.
+The server records every request (body and headers; a GET's headers too, answered 405) and the most requests it
+had in flight at once.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Scripted:
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
     tokens: int = 7
+    trickle: float = 0.0  # seconds between the body's bytes (a server that never quite stops sending)
 
 
 def user_text(body: dict) -> str:
@@ -53,6 +55,8 @@ class ChatServer:
         self.respond = respond
         self.requests: list[dict] = []
         self.headers: list[dict[str, str]] = []
+        self.gets: list[dict[str, str]] = []
+        self.paths: list[str] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self._seen: dict[str, int] = {}
@@ -80,12 +84,20 @@ class ChatServer:
             def log_message(self, *args) -> None:  # keep test output clean
                 pass
 
+            def do_GET(self) -> None:  # what a client that follows a POST's redirect sends
+                with server._lock:
+                    server.gets.append(dict(self.headers))
+                self.send_response(405)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 key = json.dumps(body["messages"], sort_keys=True)
                 with server._lock:
                     server.requests.append(body)
                     server.headers.append(dict(self.headers))
+                    server.paths.append(self.path)
                     attempt = server._seen.get(key, 0)
                     server._seen[key] = attempt + 1
                     server.in_flight += 1
@@ -105,7 +117,13 @@ class ChatServer:
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
-                    self.wfile.write(payload)
+                    if scripted.trickle:
+                        for byte in payload:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(scripted.trickle)
+                    else:
+                        self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
                     pass
                 finally:

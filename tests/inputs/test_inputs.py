@@ -297,3 +297,26 @@ def test_s3_prefix_tar_and_table_build_on_spawned_workers(s3_endpoint, tmp_path)
                          "tar://k1.mp4::s3://lvd2m-test/pool/shards/shard-000.tar"}
     assert rows["s3://lvd2m-test/long.mp4"]["span_start"] == 2.0 and fates[("short", 0.0)][0] == "duration"
     assert fates[("k3", 0.0)][0] == "source" and fates[("clips.csv line 5", 0.0)][0] == "source"
+
+
+class _NoCredentialsError(Exception):
+    """What botocore raises when no AWS credentials are found: not an OSError."""
+
+
+def test_a_filesystem_error_of_its_own_type_is_a_source_reject(tmp_path):
+    import fsspec
+    from fsspec.spec import AbstractFileSystem
+
+    from lvd2m_builder.records import ClipRef
+
+    class Refusing(AbstractFileSystem):
+        protocol = "lvd2mrefusing"
+
+        def _open(self, path, mode="rb", **kwargs):
+            raise _NoCredentialsError("Unable to locate credentials")
+
+    fsspec.register_implementation("lvd2mrefusing", Refusing, clobber=True)
+    (clip,) = Fetch(str(tmp_path))([Clip(ref=ClipRef("lvd2mrefusing://bucket/clip.mp4", "clip"))])
+    assert clip.rejection.stage == "source"
+    assert "_NoCredentialsError: Unable to locate credentials" in clip.rejection.reason
+    assert list(tmp_path.iterdir()) == []  # the half-made copy is gone

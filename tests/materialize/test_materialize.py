@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -76,14 +78,17 @@ def sources(tmp_path_factory, ffmpeg_available) -> Path:
     return directory
 
 
-@pytest.fixture(scope="module")
-def table(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("table") / "ytb_600k_720p.csv"
+def _table(path: Path, rows: list[dict]) -> Path:
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
-        writer.writerows(ROWS)
+        writer.writerows(rows)
     return path
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory) -> Path:
+    return _table(tmp_path_factory.mktemp("table") / "ytb_600k_720p.csv", ROWS)
 
 
 def _import(table: Path, out: Path) -> Path:
@@ -199,3 +204,113 @@ def test_rotated_source_reports_the_display_size_of_the_cut_clip(shared_videos, 
     cut(src, tmp_path / "rot.mp4", 1.0, 2.0, info.fps)
     height, width = decord.VideoReader(str(tmp_path / "rot.mp4"))[0].shape[:2]
     assert (info.width, info.height) == (width, height) == (544, 1280)
+
+
+def _first_frame(out: Path, key: str) -> int:
+    return decoded_indices(out / "clips" / f"{key}.mp4")[0]
+
+
+def test_a_clip_is_reused_only_for_the_same_source_span_and_mode(sources, tmp_path):
+    """Each change below keeps the clip's frame count, which is all the old reuse check looked at (copy mode:
+    nothing), so each used to get the earlier clip back."""
+    out = _import(_table(tmp_path / "a.csv", [ROWS[0]]), tmp_path / "out")
+    no_wds = MaterializeConfig(webdataset=False)
+    materialize(out, str(sources), config=no_wds, progress=False)
+    assert _first_frame(out, "ctr.3_1") == 76
+    materialize(out, str(sources), config=MaterializeConfig(mode="copy", webdataset=False), progress=False)
+    assert _first_frame(out, "ctr.3_1") == 50  # copy mode starts at the keyframe before the span
+    materialize(out, str(sources), config=no_wds, progress=False)
+    assert _first_frame(out, "ctr.3_1") == 76
+
+    moved = _import(_table(tmp_path / "b.csv", [{**ROWS[0], "span": "['00:00:05.020', '00:00:09.520']"}]),
+                    tmp_path / "moved")
+    shutil.copytree(out / "clips", moved / "clips")  # the clips an earlier run left, span 2 s earlier
+    section = materialize(moved, str(sources), config=no_wds, progress=False)
+    assert section["frame_count_vs_round_duration_x_fps"] == {"exact": 1}
+    assert _first_frame(moved, "ctr.3_1") == 126
+
+    other = tmp_path / "other-sources"
+    other.mkdir()
+    cut(str(sources / "ctr.mp4"), other / "ctr.mp4", 2.0, SECONDS, source_info(str(sources / "ctr.mp4")).fps)
+    materialize(out, str(other), config=no_wds, progress=False)  # same video_id, another file: frames 50..
+    assert _first_frame(out, "ctr.3_1") == 126
+    record = json.loads((out / "clips" / "ctr.3_1.cut.json").read_text())
+    assert record["request"]["source"]["uri"] == str(other / "ctr.mp4") and record["request"]["mode"] == "accurate"
+
+
+def test_long_keys_get_bounded_file_names_in_materialize_and_preview(sources, tmp_path):
+    from lvd2m_builder.materialize.names import MAX_NAME_BYTES, clip_stem
+    from lvd2m_builder.preview.report import PreviewConfig, preview
+
+    keys = ["k" * 300, "長い鍵" * 30, "k" * 300 + "2"]  # 300 ASCII bytes; 270 CJK bytes, 810 once encoded
+    out = _import(_table(tmp_path / "long.csv", [{**ROWS[0], "key": k} for k in keys]), tmp_path / "out")
+    section = materialize(out, str(sources), config=MaterializeConfig(embed_videos=True), progress=False)
+    assert section["cut"] == 3
+    names = sorted(p.name for p in (out / "clips").glob("*.mp4"))
+    assert names == sorted(f"{clip_stem(k)}.mp4" for k in keys) and len(set(names)) == 3
+    assert all(len(n.encode()) <= MAX_NAME_BYTES + 4 for n in names)
+    assert {r["key"] for r in load_dataset(str(out), "videos", streaming=True)["train"]} == set(keys)
+    page = preview(str(out), tmp_path / "preview", PreviewConfig(frames=2, workers=1), progress=False)
+    clips = json.loads(re.search(r'<script type="application/json" id="clip-data">(.*?)</script>',
+                                 page.read_text(), re.S).group(1))["clips"]
+    assert {c["key"]: len(c["thumbs"]) for c in clips} == {k: 2 for k in keys}  # decoded from the cut clips
+
+
+def test_a_failed_rerun_leaves_the_last_outputs_in_place(table, sources, tmp_path, monkeypatch):
+    from lvd2m_builder.materialize import cutter as clip_cutter
+
+    out = _import(table, tmp_path / "out")
+    materialize(out, str(sources), config=MaterializeConfig(embed_videos=True), progress=False)
+    kept = {p.relative_to(out): p.read_bytes() for d in ("videos", "webdataset") for p in (out / d).iterdir()}
+    kept[Path("clips/rejects.jsonl")] = (out / "clips" / "rejects.jsonl").read_bytes()
+    calls = []
+
+    def failing_cut(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return cut(*args, **kwargs)
+
+    monkeypatch.setattr(clip_cutter, "cut", failing_cut)
+    for clip in (out / "clips").glob("*.mp4"):  # so the rerun cuts again, and fails on its second clip
+        clip.unlink()
+    with pytest.raises(OSError, match="No space left"):
+        materialize(out, str(sources), config=MaterializeConfig(embed_videos=True), progress=False)
+    assert len(calls) == 2
+    now = {p.relative_to(out): p.read_bytes() for d in ("videos", "webdataset") for p in (out / d).iterdir()}
+    now[Path("clips/rejects.jsonl")] = (out / "clips" / "rejects.jsonl").read_bytes()
+    assert now == kept
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no staging left behind
+
+
+def test_an_absurd_frame_rate_or_an_oversized_cut_is_a_reject(sources, tmp_path):
+    """A header claiming 90000 fps (Matroska's default duration; ffprobe then reports 30000/1) would have an
+    accurate cut write tens of thousands of frames for a few seconds of video."""
+    from fakes.fuzz_corpus import encode
+
+    absurd = tmp_path / "absurd"
+    absurd.mkdir()
+    encode(absurd / "ctr.mkv", "mkv", seconds=3.0, rate=90000)
+    assert source_info(str(absurd / "ctr.mkv")).fps > 1000
+    rows = [{**ROWS[0], "span": "['00:00:00.500', '00:00:02.500']"}]
+    out = _import(_table(tmp_path / "t.csv", rows), tmp_path / "out")
+    section = materialize(out, str(absurd), config=MaterializeConfig(webdataset=False), progress=False)
+    (reject,) = map(json.loads, (out / "clips" / "rejects.jsonl").read_text().splitlines())
+    assert section["cut"] == 0 and reject["stage"] == "materialize"
+    assert "fps, more than max_fps (240)" in reject["reason"]
+    assert list((out / "clips").glob("*.mp4")) == []
+
+    few = materialize(out, str(sources), config=MaterializeConfig(webdataset=False, max_frames=40), progress=False)
+    assert few["cut"] == 0 and "50 frames, more than max_frames (40)" in (out / "clips" / "rejects.jsonl").read_text()
+    small = materialize(out, str(sources), config=MaterializeConfig(webdataset=False, max_clip_bytes=100),
+                        progress=False)
+    assert small["cut"] == 0 and "more than max_clip_bytes (100)" in (out / "clips" / "rejects.jsonl").read_text()
+    assert list((out / "clips").glob("*.mp4")) == []
+
+
+def test_spaces_around_a_video_id_do_not_hide_its_source(sources, tmp_path):
+    mapping = tmp_path / "map.json"
+    mapping.write_text(json.dumps({" ctr ": str(sources / "ctr.mp4")}))
+    out = _import(_table(tmp_path / "t.csv", [{**ROWS[0], "video_id": "  ctr\t"}]), tmp_path / "out")
+    assert materialize(out, str(sources), config=MaterializeConfig(webdataset=False), progress=False)["cut"] == 1
+    assert materialize(out, mapping=str(mapping), config=MaterializeConfig(webdataset=False), progress=False)["cut"] == 1

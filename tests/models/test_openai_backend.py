@@ -162,3 +162,88 @@ def test_a_null_content_reply_counts_as_empty():
     with ChatServer(lambda body, attempt: Scripted(text=None)) as server:
         (reply,) = backend(server).generate([Request("q")])
     assert reply.error is None and reply.text == ""
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_not_followed_and_the_key_never_reaches_the_other_origin(status, monkeypatch):
+    secret = "sk-redirect-5ea1"
+    monkeypatch.setenv("LVD2M_TEST_KEY", secret)
+    with ChatServer(lambda body, attempt: Scripted(text="stolen")) as elsewhere:
+        target = elsewhere.url + "/chat/completions"
+        with ChatServer(lambda body, attempt: Scripted(status=status, raw=b"", headers={"Location": target})) as server:
+            (reply,) = backend(server, api_key_env="LVD2M_TEST_KEY", retries=2).generate([Request("q")])
+    assert elsewhere.requests == [] and elsewhere.gets == []  # nothing went there, so no key either
+    assert len(server.requests) == 1  # a redirect is refused, not retried
+    assert reply.text == "" and f"HTTP {status}" in reply.error and "not followed" in reply.error
+    assert secret not in reply.error
+
+
+def test_a_reply_that_trickles_in_past_the_deadline_is_a_timeout():
+    # each byte arrives well within timeout_s, so only a deadline on the whole exchange ends it
+    with ChatServer(lambda body, attempt: Scripted(text="slow " * 40, trickle=0.02)) as server:
+        (reply,) = backend(server, timeout_s=0.5, retries=0).generate([Request("q")])
+    assert reply.text == "" and "within 0.5s" in reply.error
+
+
+def test_a_reply_over_the_size_cap_is_refused(monkeypatch):
+    from lvd2m_builder.models import openai_api
+
+    monkeypatch.setattr(openai_api, "MAX_REPLY_BYTES", 4096)
+    with ChatServer(lambda body, attempt: Scripted(text="x" * 10_000)) as server:
+        (big,) = backend(server, retries=2).generate([Request("q")])
+    assert big.text == "" and "larger than 4096 bytes" in big.error and len(server.requests) == 1
+    with ChatServer(lambda body, attempt: Scripted(text="small enough")) as server:
+        (small,) = backend(server).generate([Request("q")])
+    assert small.text == "small enough"
+
+
+@pytest.mark.parametrize("usage", ['"seven"', "[]", '{"completion_tokens": "x"}', '{"completion_tokens": [3]}',
+                                   '{"completion_tokens": -2}', '{"completion_tokens": null}', "7"],
+                         ids=["string", "list", "count-string", "count-list", "negative", "null", "number"])
+def test_a_malformed_usage_counts_no_tokens_and_keeps_the_text(usage):
+    raw = ('{"choices": [{"message": {"role": "assistant", "content": "fine"}}], "usage": %s}' % usage).encode()
+    with ChatServer(lambda body, attempt: Scripted(raw=raw)) as server:
+        (reply,) = backend(server).generate([Request("q")])
+    assert reply.error is None and reply.text == "fine" and reply.tokens == 0
+
+
+def test_content_parts_that_are_not_text_are_skipped():
+    raw = b'{"choices": [{"message": {"content": [{"text": "a "}, {"text": 5}, "junk", {"text": "dog"}]}}]}'
+    with ChatServer(lambda body, attempt: Scripted(raw=raw)) as server:
+        (reply,) = backend(server).generate([Request("q")])
+    assert reply.error is None and reply.text == "a dog"
+
+
+def test_credentials_in_base_url_are_sent_but_never_shown(monkeypatch, caplog):
+    import base64
+
+    monkeypatch.delenv("LVD2M_ABSENT_KEY", raising=False)
+    caplog.set_level(logging.DEBUG)
+    with ChatServer(lambda body, attempt: Scripted(status=503, raw=b"busy")) as server:
+        url = server.url.replace("http://", "http://alice:pw-7731@") + "?api-key=qk-5512"
+        api = backend(server, base_url=url, api_key_env="LVD2M_ABSENT_KEY", retries=1)
+        (reply,) = api.generate([Request("q")])
+    assert server.headers[0]["Authorization"] == "Basic " + base64.b64encode(b"alice:pw-7731").decode()
+    assert server.paths[0] == "/v1/chat/completions?api-key=qk-5512"
+    shown = [reply.error, repr(api), repr(api.config), caplog.text]
+    assert "HTTP 503" in reply.error and "127.0.0.1" in reply.error
+    assert not any(secret in text for text in shown for secret in ("alice", "pw-7731", "qk-5512"))
+
+
+def test_credentials_in_base_url_reach_no_output_of_a_build(tmp_path):
+    """Settings go into the manifest, every row's provenance and the card: all of them get the masked URL."""
+    from lvd2m_builder.config import preset
+    from lvd2m_builder.run.build import build
+
+    (tmp_path / "zero.mp4").write_bytes(b"")  # rejected at probe: a row with provenance, and fast
+    url = "https://alice:pw-7731@models.example:8443/v1?api-key=qk-5512"
+    config = preset("paper").replace({"captions.vlm.backend": "openai", "captions.vlm.base_url": url,
+                                      "semantic.vlm.backend": "openai", "semantic.vlm.base_url": url})
+    out = tmp_path / "out"
+    stats = build([str(tmp_path / "zero.mp4")], out, config, progress=False)
+    assert stats["rejected"] == 1
+    written = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert {"_manifest.json", "README.md", "stats.json"} <= written.keys()
+    assert any(b"models.example:8443/v1" in data for data in written.values())  # where it ran is still said
+    leaks = [name for name, data in written.items() for secret in (b"alice", b"pw-7731", b"qk-5512") if secret in data]
+    assert leaks == []

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from markupsafe import escape
 from PIL import Image
 
 from fakes import REPO_ROOT
@@ -177,8 +178,9 @@ def test_every_clip_is_embedded_with_its_decision_and_the_funnel(demo):
             assert clip["cuts"] == pytest.approx(rejects[clip["key"]]["cut_times"])
     stats = json.loads((out / "stats.json").read_text())
     html = page.read_text()
-    for step in stats["funnel"]:
-        assert f'<td>{step["in"]}</td><td>{step["rejected"]}</td><td>{step["out"]}</td>' in html
+    for step in stats["funnel"]:  # a stage that did not run reads "skipped" with its reason, not "0 rejected"
+        middle = f'skipped: {escape(step["skipped"])}' if step.get("skipped") else step["rejected"]
+        assert f'<td>{step["in"]}</td><td>{middle}</td><td>{step["out"]}</td>' in html
     assert html.count("data:image/png;base64,") == 2  # duration and flow score: the card's plots (no captions yet)
 
 
@@ -359,7 +361,8 @@ def test_preview_of_a_dataset_streamed_from_the_hub(tmp_path_factory, tmp_path, 
     demo = Path(shutil.copytree(demo_build(tmp_path_factory, clips_dir), tmp_path / "lvd2m"))
     token = "hf_alice_secret_token"
     steps = [{"argv": ["push", str(demo), "--repo-id", "alice/lvd2m"]},
-             {"argv": ["preview", "alice/lvd2m", "--limit", "2", "--no-progress"]}]
+             {"argv": ["preview", "alice/lvd2m", "--limit", "2", "--no-progress", "--out", "untrusted"]},
+             {"argv": ["preview", "alice/lvd2m", "--limit", "2", "--no-progress", "--sources", str(clips_dir)]}]
     with HubServer(tokens={token: "alice"}) as hub:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
         env.update(HF_ENDPOINT=hub.url, HF_HUB_DISABLE_XET="1", HF_HOME=str(tmp_path / "hf-home"), HF_TOKEN=token,
@@ -379,6 +382,11 @@ def test_preview_of_a_dataset_streamed_from_the_hub(tmp_path_factory, tmp_path, 
     accepted = next(c for c in clips if c["stage"] == "accepted")
     assert len(accepted["thumbs"]) == 8 and (page.parent / accepted["thumbs"][0][1]).is_file()
     assert "At most 2 rows of each config are shown (--limit)." in page.read_text()
+    # the repo's rows name files on the machine that built it: without --sources none of them is opened
+    untrusted = embedded(tmp_path / "untrusted" / "index.html")["clips"]
+    assert len(untrusted) == 3 and all(not c["thumbs"] for c in untrusted)
+    assert all("is not a file of alice/lvd2m" in c["thumb_error"] and "--sources" in c["thumb_error"]
+               for c in untrusted)
 
 
 def test_cli_writes_the_report_and_refuses_what_is_no_dataset(demo, tmp_path, capsys):
@@ -399,3 +407,40 @@ def test_config_refuses_bad_values(field, value):
     with pytest.raises(ConfigError) as error:
         PreviewConfig(**{field: value})
     assert error.value.field == field
+
+
+def test_a_hub_repo_s_rows_open_only_the_repo_s_files_or_the_named_sources(tmp_path):
+    from lvd2m_builder.preview.origins import Origins
+    from lvd2m_builder.store.reader import DatasetSource
+
+    repo = DatasetSource(fs=None, root="datasets/alice/lvd2m@v1", label="alice/lvd2m")
+    origins = Origins(repo)
+    resolve = lambda url, video_id="v": origins.resolve({"url": url, "video_id": video_id})
+    assert resolve("clips/a.mp4") == ("hf://datasets/alice/lvd2m@v1/clips/a.mp4", "")
+    assert resolve("hf://datasets/alice/lvd2m/videos/b.mp4") == ("hf://datasets/alice/lvd2m/videos/b.mp4", "")
+    for hostile in ("/etc/passwd", "file:///home/alice/.ssh/id_rsa", "../bob/secret.mp4", "clips/../../x.mp4",
+                    "s3://alice-private/raw.mp4", "http://169.254.169.254/latest/meta-data", "http://10.0.0.7/a.mp4",
+                    "hf://datasets/mallory/bait/x.mp4", "https://user:pw@cdn.example/x.mp4"):
+        uri, why = resolve(hostile)
+        assert uri is None and "is not a file of alice/lvd2m" in why, hostile
+    assert "pw" not in resolve("https://user:pw@cdn.example/x.mp4")[1]
+    (tmp_path / "v1.mp4").write_bytes(b"")
+    mine = Origins(repo, str(tmp_path))
+    assert mine.resolve({"url": "/etc/passwd", "video_id": "v1"}) == (str(tmp_path / "v1.mp4"), "")
+    assert Origins().resolve({"url": "/data/own.mp4", "video_id": "x"}) == ("/data/own.mp4", "")  # a local build
+
+
+def test_what_preview_fetches_is_capped_in_size(tmp_path):
+    import fsspec
+
+    from lvd2m_builder.records import Clip, ClipRef
+    from lvd2m_builder.stages.fetch import Fetch
+
+    with fsspec.open("memory://lvd2m-cap/big.mp4", "wb") as f:
+        f.write(b"\0" * 5000)
+    (big,) = Fetch(str(tmp_path), max_bytes=1000)([Clip(ref=ClipRef("memory://lvd2m-cap/big.mp4", "big"))])
+    assert big.rejected and "larger than the 1000-byte cap" in big.rejection.reason
+    assert list(tmp_path.iterdir()) == []
+    (small,) = Fetch(str(tmp_path), max_bytes=5000)([Clip(ref=ClipRef("memory://lvd2m-cap/big.mp4", "big"))])
+    assert not small.rejected and Path(small.path).stat().st_size == 5000
+    Fetch.release(small)

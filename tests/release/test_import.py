@@ -19,7 +19,7 @@ from lvd2m_builder.errors import MalformedRowError, OutputError, SourceError
 from lvd2m_builder.release.captions import segments
 from lvd2m_builder.release.importer import ImportConfig, import_tables
 from lvd2m_builder.release.spans import hdvg_span, parse_span
-from lvd2m_builder.release.tally import HashTally
+from lvd2m_builder.release.tally import FirstSeen, HashTally
 
 COLUMNS = ["key", "video_id", "url", "dataset_src", "orig_caption", "raw_caption", "refined_caption",
            "rewritten_caption", "total score", "span", "video_time", "orig_span", "scene_cut"]
@@ -211,7 +211,29 @@ def test_surplus_fields_and_duplicate_keys(tmp_path):
         csv.writer(f).writerow([*record("b").values(), "surplus"])
     stats = import_tables([str(path)], tmp_path / "out", progress=False)
     assert stats["import"]["duplicate_keys"] == 1
-    assert "line 4: row: 1 more field(s) than the header" in _rows(tmp_path / "out", "rejects")["b"]["reason"]
+    rejects = _rows(tmp_path / "out", "rejects")
+    assert "line 4: row: 1 more field(s) than the header" in rejects["b"]["reason"]
+    assert rejects["ytb.csv:3"]["reason"] == "ytb.csv line 3: key: repeats the key of ytb.csv line 2 ('a')"
+
+
+def test_a_repeated_key_is_a_reject_naming_both_lines_and_the_first_row_stays(tmp_path):
+    first = write_csv(tmp_path / "ytb_a.csv", [record("k1", refined="The first k1."), record("k2"), record("k3")])
+    second = write_csv(tmp_path / "ytb_b.csv", [record("k2", refined="Another k2."), record("k1"), record("k4")])
+    stats = import_tables([str(first), str(second)], tmp_path / "out", progress=False)
+    assert (stats["accepted"], stats["rejected"], stats["import"]["duplicate_keys"]) == (4, 2, 2)
+    train, rejects = _rows(tmp_path / "out"), _rows(tmp_path / "out", "rejects")
+    assert sorted(train) == ["k1", "k2", "k3", "k4"] and train["k1"]["refined_caption"] == "The first k1."
+    assert {key: r["reason"] for key, r in rejects.items()} == {
+        "ytb_b.csv:2": "ytb_b.csv line 2: key: repeats the key of ytb_a.csv line 3 ('k2')",
+        "ytb_b.csv:3": "ytb_b.csv line 3: key: repeats the key of ytb_a.csv line 2 ('k1')",
+    }
+    assert not set(train) & set(rejects)  # so validate finds no key both accepted and rejected
+
+
+def test_first_seen_answers_across_merges():
+    seen = FirstSeen(batch=3)
+    places = [seen.first(f"key{i % 7}", i) for i in range(20)]
+    assert places == [None] * 7 + [i % 7 for i in range(7, 20)]
 
 
 def test_missing_table_fails_before_writing(tables, tmp_path):
@@ -263,4 +285,26 @@ def test_hash_tally_counts_exactly():
     for text in ["a", "b", "a", "c", "a", "b"]:
         tally.add(text)
     assert [(r.count, r.first) for r in tally.repeats(2)] == [(3, 0), (2, 1)]
-    assert tally.surplus() == 3
+
+
+def test_a_field_past_the_limit_is_one_reject_and_reading_goes_on(tmp_path):
+    from lvd2m_builder.inputs.csv_stream import FIELD_LIMIT
+
+    rows = [record("before"), record("huge", refined="x" * (FIELD_LIMIT + 10)), record("after")]
+    path = write_csv(tmp_path / "ytb.csv", rows)
+    stats = import_tables([str(path)], tmp_path / "out", progress=False)
+    assert (stats["accepted"], stats["rejected"]) == (2, 1)
+    (reject,) = _rows(tmp_path / "out", "rejects").values()
+    assert "ytb.csv line 3: row: unparsable CSV record" in reject["reason"]
+    assert "field larger than field limit" in reject["reason"]
+    assert set(_rows(tmp_path / "out")) == {"before", "after"}
+
+
+def test_bytes_that_are_not_utf8_reject_their_row_instead_of_changing_the_key(tmp_path):
+    path = write_csv(tmp_path / "ytb.csv", [record("fine")])
+    with open(path, "ab") as f:
+        f.write(b"caf\xe9" + ",".join([""] + list(record("x").values())[1:]).encode() + b"\n")
+    stats = import_tables([str(path)], tmp_path / "out", progress=False)
+    assert (stats["accepted"], stats["rejected"]) == (1, 1)
+    (reject,) = _rows(tmp_path / "out", "rejects").values()
+    assert reject["reason"] == "ytb.csv line 3: row: bytes that are not UTF-8 in key"

@@ -133,3 +133,85 @@ def _cmdline(pid: str) -> str:
         return Path(f"/proc/{pid}/cmdline").read_text()
     except OSError:
         return ""
+
+
+def test_a_worker_that_dies_while_idle_is_replaced(tmp_path):
+    """The OOM killer can take a worker between shards: the next shard must go to a new worker, not into the
+    dead one's pipe (BrokenPipeError, which used to end the build)."""
+    import multiprocessing
+
+    from lvd2m_builder.inputs.listing import list_refs
+    from lvd2m_builder.run.executors.local import run_local
+    from lvd2m_builder.store.shards import plan_shards
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(3):
+        (inputs / f"empty{i}.mp4").write_bytes(b"")  # probe rejects: quick shards
+    specs = plan_shards(list_refs([str(inputs)]), 1)
+    config = preset("paper").replace({"shard_size": 1, "clip_timeout_s": 60.0})  # one worker, watched
+    results, killed = [], []
+
+    def on_result(result) -> None:
+        results.append(result)
+        if not killed:  # the worker that sent this result now waits, idle, for its next shard
+            (worker,) = multiprocessing.active_children()
+            worker.kill()
+            worker.join()
+            killed.append(worker.exitcode)
+
+    run_local(specs, config, tmp_path / "out", on_result, lambda accepted: None)
+    assert killed == [-signal.SIGKILL]
+    assert sorted(r.index for r in results) == [0, 1, 2]
+    assert multiprocessing.active_children() == []  # the replacement was stopped too
+
+
+def test_a_killed_worker_leaves_no_copies_of_remote_inputs(tmp_path, monkeypatch):
+    """The worker is killed while it copies a remote input into its scratch directory: the copy goes with it."""
+    import http.server
+    import multiprocessing
+    import tempfile
+    import threading
+
+    scratch_root = tmp_path / "tmp"
+    scratch_root.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch_root))  # where a spawned worker puts temp files
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch_root))  # and this process
+    killed = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def _answer(self, body: bool) -> None:
+            workers = multiprocessing.active_children()  # none while this process lists the inputs
+            if workers and not killed:  # a worker has opened its copy in its scratch dir: kill it now
+                for worker in workers:
+                    worker.kill()
+                killed.extend(workers)
+                return
+            data = b"not a video at all" * 100
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if body:
+                self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._answer(True)
+
+        def do_HEAD(self) -> None:
+            self._answer(False)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/remote.mp4"
+        stats = build([url], tmp_path / "out", preset("paper").replace({"clip_timeout_s": 60.0}), progress=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    rejects = list(load_dataset(str(tmp_path / "out"), "rejects", streaming=True)["train"])
+    assert len(killed) == 1
+    assert stats["clips"] == 1 and [r["stage"] for r in rejects] == ["probe"]  # the retry read it
+    assert [p.name for p in scratch_root.rglob("*.mp4")] == []

@@ -3,14 +3,17 @@
 The shard function is the same everywhere; executors only decide where it runs. Each worker builds its pipeline
 (and loads its models) once and reuses it for every shard it is given. The pool watches every worker: one that
 reports no progress for ``clip_timeout_s`` (a decoder stuck on a broken file) is killed and its clip rejected;
-one that dies is replaced (its clip is rejected if a worker dies on it twice). Either way the shard is redone,
-so one bad clip costs one reject, never the build.
+one that dies is replaced (its clip is rejected if a worker dies on it twice), busy or idle. Either way the shard
+is redone, so one bad clip costs one reject, never the build. Each worker copies remote inputs into a scratch
+directory of its own, removed with it, so a killed worker leaves no copies behind.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import shutil
+import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -40,7 +43,7 @@ def run_local(specs: list[ShardSpec], config: BuildConfig, out: Path, on_result:
     _Pool(config, out, on_result, on_clip).run(specs)
 
 
-def _worker_main(inbox, events, config: BuildConfig, out: str, log_level: int) -> None:
+def _worker_main(inbox, events, config: BuildConfig, out: str, log_level: int, scratch: str) -> None:
     """A worker process: build the shards it is sent until it gets None.
 
     ``events`` is this worker's own pipe: a worker killed mid-message can only break its own channel, never
@@ -51,7 +54,7 @@ def _worker_main(inbox, events, config: BuildConfig, out: str, log_level: int) -
     while (job := inbox.recv()) is not None:
         spec, forced = job
         try:
-            events.send(("result", run_shard(spec, config, out, report, forced), None))
+            events.send(("result", run_shard(spec, config, out, report, forced, scratch), None))
         except Exception as e:  # a shard-level failure (disk full, say): the pool retries the shard
             events.send(("error", f"{type(e).__name__}: {e}", None))
 
@@ -61,7 +64,9 @@ class _Slot:
     process: mp.Process
     inbox: Connection
     events: Connection
+    scratch: str  # where this worker copies remote inputs; removed with the worker
     job: Optional[tuple[ShardSpec, dict]] = None
+    broken: bool = False  # its pipe closed: the worker is dead or dying
     clip: Optional[str] = None
     since: float = field(default_factory=time.monotonic)
 
@@ -94,34 +99,43 @@ class _Pool:
         worker_id, self.next_id = self.next_id, self.next_id + 1
         inbox_read, inbox_write = self.context.Pipe(duplex=False)
         events_read, events_write = self.context.Pipe(duplex=False)
+        scratch = tempfile.mkdtemp(prefix=f"lvd2m-worker{worker_id}-")
         process = self.context.Process(
             target=_worker_main,
-            args=(inbox_read, events_write, self.config, self.out, logging.getLogger().getEffectiveLevel()),
+            args=(inbox_read, events_write, self.config, self.out, logging.getLogger().getEffectiveLevel(), scratch),
             daemon=True,
         )
         process.start()
         inbox_read.close()
         events_write.close()
-        self.slots[worker_id] = _Slot(process, inbox_write, events_read)
+        self.slots[worker_id] = _Slot(process, inbox_write, events_read, scratch)
 
     def _fill(self) -> None:
-        while len(self.slots) < self.config.workers:
+        """Hand queued shards to idle workers, starting workers (up to ``workers``) only for shards left over."""
+        idle = sum(slot.job is None and not slot.broken for slot in self.slots.values())
+        while len(self.slots) < self.config.workers and len(self.todo) > idle:
             self._spawn()
+            idle += 1
         for slot in self.slots.values():
-            if slot.job is None and self.todo:
+            if slot.job is None and not slot.broken and self.todo:
                 spec = self.todo.popleft()
                 forced = {r.key: self.forced[r.key] for r in spec.refs if r.key in self.forced}
+                try:
+                    slot.inbox.send((spec, forced))
+                except OSError:  # it died since the last look; the shard never reached it, so no attempt counts
+                    slot.broken = True
+                    self.todo.appendleft(spec)
+                    continue
                 slot.job, slot.clip, slot.since = (spec, forced), None, time.monotonic()
-                slot.inbox.send(slot.job)
 
     def _drain(self) -> None:
-        by_conn = {slot.events: slot for slot in self.slots.values()}
+        by_conn = {slot.events: slot for slot in self.slots.values() if not slot.broken}
         for conn in wait(list(by_conn), timeout=0.2):
             try:
                 while conn.poll():
                     self._handle(by_conn[conn], *conn.recv())
-            except (EOFError, OSError):  # the worker died; _watch replaces it
-                pass
+            except (EOFError, OSError):  # the worker died: no more waiting on its pipe; _watch replaces it
+                by_conn[conn].broken = True
 
     def _handle(self, slot: _Slot, event: str, payload, accepted: bool) -> None:
         slot.since = time.monotonic()
@@ -140,20 +154,22 @@ class _Pool:
     def _watch(self) -> None:
         timeout = self.config.clip_timeout_s
         for worker_id, slot in list(self.slots.items()):
-            if slot.job is None:
-                continue
-            stalled = timeout is not None and time.monotonic() - slot.since > timeout
-            if slot.process.is_alive() and not stalled:
+            stalled = slot.job is not None and timeout is not None and time.monotonic() - slot.since > timeout
+            if slot.process.is_alive() and not slot.broken and not stalled:
                 continue
             if stalled:
                 stage, why = "timeout", f"no progress for {timeout:g}s (stuck decoder or model); worker killed"
                 slot.process.kill()
-            else:
-                stage, why = "worker", f"worker process died (exit code {slot.process.exitcode})"
             slot.process.join(5)
-            slot.inbox.close()
-            slot.events.close()
-            del self.slots[worker_id]
+            if slot.process.is_alive():  # its pipe broke, yet it lingers: it cannot be given work again
+                slot.process.kill()
+                slot.process.join(5)
+            if not stalled:
+                stage, why = "worker", f"worker process died (exit code {slot.process.exitcode})"
+            self._remove(worker_id)
+            if slot.job is None:
+                log.warning("an idle %s; replaced", why)
+                continue
             log.warning("shard %d: %s while on clip %s", slot.job[0].index, why, slot.clip)
             if slot.clip is not None:
                 # A hang rejects its clip at once; a death only when it recurs on the same clip (a poison
@@ -170,6 +186,13 @@ class _Pool:
             raise ShardFailedError(spec.index, why)
         self.todo.appendleft(spec)
 
+    def _remove(self, worker_id: int) -> None:
+        """Forget a finished worker: close its pipes and delete the copies it may have left in its scratch."""
+        slot = self.slots.pop(worker_id)
+        slot.inbox.close()
+        slot.events.close()
+        shutil.rmtree(slot.scratch, ignore_errors=True)
+
     def _stop(self) -> None:
         for slot in self.slots.values():
             if slot.process.is_alive():
@@ -177,7 +200,9 @@ class _Pool:
                     slot.inbox.send(None)
                 except OSError:
                     pass  # it is exiting anyway
-        for slot in self.slots.values():
+        for worker_id, slot in list(self.slots.items()):
             slot.process.join(10)
             if slot.process.is_alive():
                 slot.process.kill()
+                slot.process.join(5)
+            self._remove(worker_id)
