@@ -17,12 +17,14 @@ from typing import Callable, Iterable, Iterator, Optional
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from datasets import config
 from datasets.arrow_writer import ArrowWriter
 
 from lvd2m_builder.records import Clip, ClipRef, to_reject, to_row
 from lvd2m_builder.run.stats import ShardStats
 from lvd2m_builder.schema import REJECT_FEATURES, REJECTS_DIR, ROW_FEATURES, TRAIN_DIR, WORK_DIR
 from lvd2m_builder.store.atomic import commit, temp_path
+from lvd2m_builder.store.parquet import rows_per_group
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +60,23 @@ def is_parquet(path: Path | str) -> bool:
     return str(path).endswith(".parquet")
 
 
+#: Record batches read from Parquet hold about this many uncompressed bytes (and at most 1,000 rows, datasets'
+#: batch size): pyarrow's default of 65,536 rows is a whole row group, over a GB once turned into Python rows
+#: with embeddings, and more with embedded clips.
+READ_BATCH_BYTES = 16 * 2**20
+
+
 def iter_batches(paths: Iterable[Path], columns: Optional[list[str]] = None) -> Iterator[pa.RecordBatch]:
-    """The record batches of finished shards, in order, optionally only ``columns``: Parquet row group by row
-    group, Arrow IPC streams (as ArrowWriter writes them) memory-mapped, so nothing is copied until used."""
+    """The record batches of finished shards, in order, optionally only ``columns``: Parquet in batches of about
+    ``READ_BATCH_BYTES``, Arrow IPC streams (as ArrowWriter writes them) memory-mapped, so nothing is copied until
+    used."""
     for path in paths:
         if is_parquet(path):
-            yield from pq.ParquetFile(path).iter_batches(columns=columns)
+            parquet = pq.ParquetFile(path)
+            groups = [parquet.metadata.row_group(i) for i in range(parquet.metadata.num_row_groups)]
+            rows = rows_per_group(sum(g.num_rows for g in groups), sum(g.total_byte_size for g in groups),
+                                  READ_BATCH_BYTES, config.DEFAULT_MAX_BATCH_SIZE)
+            yield from parquet.iter_batches(batch_size=rows, columns=columns)
             continue
         with pa.memory_map(str(path)) as source:
             for batch in pa.ipc.open_stream(source):
