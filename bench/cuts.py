@@ -1,8 +1,8 @@
 """Cut checks compared: the paper's ContentDetector, the robust detector and TransNetV2, on labelled clips.
 
 Clips: the real sample videos (labels from manifest.json: hard cuts, fades through black, gradual transitions)
-and synthetic ones made here with ffmpeg (lvd2m_builder.testing.transitions) over two real photographs taken from
-testvideo.mp4: pans at 2, 4, 8 and 12 px/frame, one- and two-frame white flashes (long takes), a hard cut,
+and synthetic ones drawn here (lvd2m_builder.testing.transitions, encoded with PyAV) over two real photographs
+taken from testvideo.mp4: pans at 2, 4, 8 and 12 px/frame, one- and two-frame white flashes (long takes), a hard cut,
 fades through black and white and a dissolve. Every clip goes through the whole filter pass (probe, one decode,
 cut check, motion) of each preset, interleaved, so the machine's load hits all three alike.
 
@@ -21,21 +21,21 @@ import argparse
 import json
 import logging
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from lvd2m_builder.config import preset
 from lvd2m_builder.inputs.listing import list_refs
 from lvd2m_builder.media.native import every_frame
 from lvd2m_builder.media.probe import open_reader, probe
 from lvd2m_builder.media.sampler import grid
+from lvd2m_builder.media.streams import frame_at
 from lvd2m_builder.stages.pipeline import Pipeline
 from lvd2m_builder.testing import transitions
-from lvd2m_builder.testing.samples import ffmpeg
 
 DEFAULT_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
 QUIET = {"duration.min_s": 0.0, "semantic.enabled": False, "captions.enabled": False}
@@ -64,8 +64,7 @@ def synthetic(work: Path, videos: Path) -> dict[str, tuple[bool, list[float]]]:
     for second in (4, 15):
         still = work / f"photo{second}.png"
         if not still.exists():
-            subprocess.run([ffmpeg(), "-v", "error", "-y", "-ss", str(second), "-i", str(videos / "testvideo.mp4"),
-                            "-frames:v", "1", str(still)], check=True)
+            Image.fromarray(frame_at(str(videos / "testvideo.mp4"), second)).save(still)
         stills.append(still)
     made = work / "made.json"
     if not made.exists():

@@ -5,8 +5,8 @@
 (b) ours, one worker: fetch + probe + the frame sampler decoding only the sheet's 8 frames, JPEGs written;
 (c) ours, two workers (threads; decord leaves the GIL while it decodes).
 Prints seconds per clip and the ratios (a)/(b) and (b)/(c), all measured in this one run, on VIDEO_DIR (the
-sample videos: short, with 3-5 keyframes each) and on a 60 s 720p clip made with ffmpeg with a keyframe every
-2.5 s (a common encoder setting, where the sheet's frames move to keyframes).
+sample videos: short, with 3-5 keyframes each) and on a 60 s 720p test pattern made with PyAV with a keyframe
+every 2.5 s (a common encoder setting, where the sheet's frames move to keyframes).
 
     python bench/preview.py [VIDEO_DIR] [--repeat 3]
 """
@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lvd2m_builder.inputs.listing import list_uris
+from lvd2m_builder.media.encode import write_video
 from lvd2m_builder.media.probe import open_reader
 from lvd2m_builder.preview.origins import Origins
 from lvd2m_builder.preview.rows import record
 from lvd2m_builder.preview.thumbs import ContactSheets
-from lvd2m_builder.testing.samples import ENCODE, default_samples_dir, ffmpeg, make_demo_set
+from lvd2m_builder.testing.samples import default_samples_dir, make_demo_set, pattern_frames
 
 DEFAULT_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
 FRAMES = 8
@@ -75,8 +75,7 @@ def main() -> None:
         paths = [str(p) for p in make_demo_set(default_samples_dir()) if "corrupt" not in p.name]
     with tempfile.TemporaryDirectory() as tmp:
         gop = str(Path(tmp) / "gop60.mp4")
-        subprocess.run([ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=24:duration=60",
-                        *ENCODE, "-g", "60", gop], check=True)
+        write_video(Path(gop), pattern_frames(60.0, 24, (1280, 720)), 24, gop=60)
         for title, clips in ((args.videos if Path(args.videos).is_dir() else "demo clips", paths),
                              ("60 s 720p, keyframe every 2.5 s", [gop])):
             n = len(clips)

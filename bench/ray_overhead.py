@@ -62,7 +62,7 @@ def main() -> None:
         shards = -(-args.clips // args.shard_size)
         print(f"{args.clips} clips in {shards} shards, {args.workers} CPUs")
         print(f"local process pool ({args.workers} workers) : {local:7.2f} s  ({args.clips / local:.2f} clips/s)")
-        print(f"ray tasks ({args.workers} CPUs)               : {on_ray:7.2f} s  ({args.clips / on_ray:.2f} clips/s)"
+        print(f"ray stream ({args.workers} CPUs)            : {on_ray:7.2f} s  ({args.clips / on_ray:.2f} clips/s)"
               f"   + ray.init {init:.2f} s")
         print(f"ray / local = {on_ray / local:.2f}x build, {(on_ray + init) / local:.2f}x with ray.init;"
               f" same rows: {same}")

@@ -7,6 +7,7 @@ CLI overrides use the same dotted names (``motion.min_score=15``).
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -377,6 +378,34 @@ class DedupConfig(_Section):
 
 
 @dataclass(frozen=True)
+class CardConfig(_Section):
+    """Dataset card fields a user sets (``--set card.license=cc-by-4.0``). Unset fields keep what the output's
+    manifest holds from an earlier build, so they survive rebuilds; no row depends on them.
+
+    ``license`` is a Hub license id (``other`` with ``license_name`` and ``license_link``, the terms' address, for
+    one the Hub does not list);
+    ``description`` is a paragraph under the title; ``citation`` a BibTeX entry cited before LVD-2M's.
+    """
+
+    PREFIX: ClassVar[str] = "card."
+
+    pretty_name: Optional[str] = None
+    license: Optional[str] = None
+    license_name: Optional[str] = None
+    license_link: Optional[str] = None
+    description: Optional[str] = None
+    citation: Optional[str] = None
+
+    def validate(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            _check(value is None or (isinstance(value, str) and bool(value.strip())), f"card.{f.name}", value,
+                   "must be a non-empty string")
+        _check(self.license is None or re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", self.license) is not None,
+               "card.license", self.license, "must be a Hub license id such as cc-by-4.0, mit or other")
+
+
+@dataclass(frozen=True)
 class BuildConfig(_Section):
     """Everything a build needs; ``preset`` names the settings it started from."""
 
@@ -392,6 +421,7 @@ class BuildConfig(_Section):
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     prefilter: PrefilterConfig = field(default_factory=PrefilterConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    card: CardConfig = field(default_factory=CardConfig)  # the card's fields: kept apart from settings()
     shard_size: int = 16
     decode_chunk: int = 16
     # Where it runs, not what it makes: these stay out of settings() (rows' provenance, the settings hash).
@@ -399,6 +429,10 @@ class BuildConfig(_Section):
     clip_timeout_s: Optional[float] = field(default=None, metadata={"run": True})
     executor: Literal["local", "ray"] = field(default="local", metadata={"run": True})  # local processes or Ray
     ray_address: Optional[str] = field(default=None, metadata={"run": True})  # ray: the cluster (None: RAY_ADDRESS)
+    # ray: actors of the CPU pool (fetch to motion; None: every cluster CPU the model pools leave), and GPUs per
+    # actor of a model stage's pool by stage name, over the share the stage declares (stages/registry.py)
+    ray_cpu_actors: Optional[int] = field(default=None, metadata={"run": True})
+    ray_gpus: dict[str, float] = field(default_factory=dict, metadata={"run": True})
 
     def validate(self) -> None:
         _check(self.shard_size >= 1, "shard_size", self.shard_size, "must be >= 1")
@@ -407,6 +441,11 @@ class BuildConfig(_Section):
         _check(self.decode_chunk >= 1, "decode_chunk", self.decode_chunk, "must be >= 1")
         _check(self.ray_address is None or self.executor == "ray", "ray_address", self.ray_address,
                "only means something with executor=ray")
+        _check(self.ray_cpu_actors is None or self.ray_cpu_actors >= 1, "ray_cpu_actors", self.ray_cpu_actors,
+               "must be >= 1")
+        for stage, share in self.ray_gpus.items():
+            _check(0 < share <= 1 or share == int(share) > 1, f"ray_gpus[{stage!r}]", share,
+                   "must be a share of one GPU in (0, 1], or a whole number of GPUs")
         for name in ("prefilter", "dedup"):
             _check(not getattr(self, name).enabled or self.embed.enabled, f"{name}.enabled", True,
                    "needs CLIP embeddings: set embed.enabled=true too")
@@ -417,9 +456,11 @@ class BuildConfig(_Section):
 
     def settings(self) -> dict[str, Any]:
         """What shapes the rows: recorded in each row's provenance and hashed for resume. Run settings
-        (``RUN_SETTINGS``) are not part of it, so a rerun with more workers is the same build; credentials in URLs
-        (a model's ``base_url``) are masked, since provenance, the manifest and the card are published."""
-        return public_settings({name: value for name, value in self.to_dict().items() if name not in RUN_SETTINGS})
+        (``RUN_SETTINGS``) are not part of it, so a rerun with more workers is the same build; nor are the card's
+        fields, which the manifest keeps apart (``card``). Credentials in URLs (a model's ``base_url``) are masked,
+        since provenance, the manifest and the card are published."""
+        return public_settings({name: value for name, value in self.to_dict().items()
+                                if name not in RUN_SETTINGS and name != "card"})
 
     def replace(self, overrides: dict[str, Any]) -> "BuildConfig":
         """A copy with dotted-name overrides applied (``{"motion.min_score": 15}``)."""
@@ -539,4 +580,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ConfigError("--set", text, "expected NAME=VALUE, e.g. motion.min_score=15")
     name, raw = text.split("=", 1)
-    return name.strip(), yaml.safe_load(raw)
+    try:
+        return name.strip(), yaml.safe_load(raw)
+    except yaml.YAMLError:  # not YAML (a leading @, an unbalanced quote): the text as it was typed
+        return name.strip(), raw

@@ -91,6 +91,10 @@ class OutputError(Lvd2mError, OSError):
         super().__init__(f"output {path}: {why}", path=path, why=why)
 
 
+class ManifestError(OutputError):
+    """An output's ``_manifest.json`` does not parse (a torn write): it is rebuilt from the shards themselves."""
+
+
 class MalformedRowError(Lvd2mError, ValueError):
     """A row of a clip table cannot be mapped onto the schema: ``column`` names the field, ``value`` what it held."""
 
@@ -144,3 +148,10 @@ class HubLimitError(Lvd2mError, ValueError):
 
     def __init__(self, limit: str, path: str, why: str) -> None:
         super().__init__(f"over the Hub's {limit} limit: {path}: {why}", limit=limit, path=path, why=why)
+
+
+class ClusterError(Lvd2mError, ConnectionError):
+    """The Ray cluster cannot be joined (unreachable address) or cannot run the build (no GPU for a cuda stage)."""
+
+    def __init__(self, address: str, why: str) -> None:
+        super().__init__(f"ray cluster {address}: {why}", address=address, why=why)

@@ -3,8 +3,9 @@
 Before any request: an older Arrow output (or work units a stopped build left) is published as Parquet first,
 files whose row groups the Hub's viewer cannot read are rewritten, the Hub's limits (files per repo and folder,
 file size) are checked, and the dataset is validated. Then the repo's files at the target revision are compared
-with the local ones (push_plan.py): only what differs is uploaded, and data files and plots of an earlier push
-that this one does not hold are deleted.
+with the local ones (push_plan.py): only what differs is uploaded (the card, stats.json, the plots and the files
+the card's configs name; the manifest, the output's marker and temporary files stay home), and data files and
+plots of an earlier push that this one does not hold are deleted.
 
 A push that fits one commit is one commit (atomic). A larger one stages on a branch named after what is pushed:
 files go there in commits of at most ``files_per_commit``, then a single commit on the target copies them in

@@ -47,6 +47,7 @@ class VideoInfo:
     width: int
     height: int
     rotation: int = 0
+    decoder: str = "decord"  # "pyav" where decord's frame times were wrong (media/timing.py)
 
 
 @dataclass
@@ -98,6 +99,20 @@ class Clip:
     def reject(self, stage: str, reason: str) -> None:
         if self.rejection is None:
             self.rejection = Rejection(stage, reason)
+
+    def travel(self, finished: bool) -> None:
+        """Drop what only the stages behind it use before the clip crosses to another process (an executor
+        that runs the pipeline in segments): the local file, the decoder's bookkeeping, the cut detectors'
+        per-frame evidence; a finished (or rejected) clip also drops its frames, so only what its row holds
+        travels."""
+        self.path = None
+        self.frame_starts = None
+        self.cut_candidates = []
+        self.cut_probabilities = []
+        self.flow_residuals = []
+        if finished or self.rejected:
+            self.frames = {}
+            self.frame_embeddings = []
 
 
 def _common(clip: Clip) -> dict[str, Any]:

@@ -72,9 +72,6 @@ VIDEOS_DIR = "videos"
 TRAIN_PATTERN = f"{TRAIN_DIR}/train-*.parquet"
 REJECTS_PATTERN = f"{REJECTS_DIR}/train-*.parquet"
 VIDEOS_PATTERN = f"{VIDEOS_DIR}/train-*.parquet"
-#: Where a build keeps its work units (Arrow files of ``shard_size`` clips, the unit of resume) until they are
-#: compacted into the published files; never published, never read by ``load_dataset``.
-WORK_DIR = "_work"
 #: The Arrow layout outputs had before Parquet: still read (validate, reshard), converted by ``reshard``/``push``.
 LEGACY_PATTERNS = {"default": f"{TRAIN_DIR}/train-*.arrow", "rejects": f"{REJECTS_DIR}/rejects-*.arrow",
                    "videos": f"{VIDEOS_DIR}/train-*.arrow"}

@@ -15,13 +15,17 @@ from lvd2m_builder import __version__, schema
 from lvd2m_builder.card import clip_report as embed_report
 from lvd2m_builder.card.plots import write_plots
 from lvd2m_builder.card.stats import Summary, summarize
-from lvd2m_builder.errors import OutputError
+from lvd2m_builder.errors import ManifestError, OutputError
+from lvd2m_builder.run.stats import shorten
 from lvd2m_builder.stages.registry import STAGES
 from lvd2m_builder.store.atomic import atomic_path
+from lvd2m_builder.store.manifest import Manifest
+from lvd2m_builder.store.output_dir import check_card, sign_card
 from lvd2m_builder.store.reader import open_source, read_settings
 
 #: Card templates live in the repo's top-level ``cards/``, shipped as ``lvd2m_builder.cards`` (pyproject package-dir).
 TEMPLATE = resources.files("lvd2m_builder.cards") / "dataset_card.md"
+DEFAULT_TITLE = "LVD-2M-style long-take video clips"
 _KNOWN_SECTIONS = {"preset", "dataset_src", "duration", "cuts", "motion", "shard_size", "workers", "decode_chunk"}
 
 
@@ -29,9 +33,9 @@ _KNOWN_SECTIONS = {"preset", "dataset_src", "duration", "cuts", "motion", "shard
 _SIZE_CATEGORIES = ((10**3, "n<1K"), (10**4, "1K<n<10K"), (10**5, "10K<n<100K"), (10**6, "100K<n<1M"),
                     (10**7, "1M<n<10M"), (10**8, "10M<n<100M"), (10**9, "100M<n<1B"), (10**10, "1B<n<10B"),
                     (10**11, "10B<n<100B"), (10**12, "100B<n<1T"))
-#: What the clips may be used for is set by their source videos, named row by row in ``url``; the card's
-#: License section says so, and ``license_link`` points there.
-LICENSE = {"license": "other", "license_name": "source-video-terms", "license_link": "README.md#license"}
+#: By default what the clips may be used for is set by their source videos, named row by row in ``url``: the
+#: card's License section says so, and an ``other`` license's link points there (``card.license_link`` to change).
+LICENSE_NAME, LICENSE_LINK = "source-video-terms", "README.md#license"
 
 
 def plural(count: int, noun: str) -> str:
@@ -49,9 +53,7 @@ def _pipeline(settings: dict[str, Any], stats: dict[str, Any]) -> list[tuple[str
     rows = [("duration", "probed length", f"> {d['min_s']:g} s" + (f", <= {d['max_s']:g} s" if d.get("max_s") else ""))]
     c = settings.get("cuts") or {}
     if c.get("enabled"):
-        rows.append(("scene cuts", "PySceneDetect ContentDetector",
-                     f"threshold {c['threshold']:g}, min_scene_len {c['min_scene_len']}, frames at {c['fps']:g} fps; "
-                     "any cut rejects"))
+        rows.append(("scene cuts", *_cut_check(c)))
     m = settings.get("motion") or {}
     if m.get("enabled"):
         model = (f"torchvision RAFT-large, {m['raft_updates']} updates" if m["backend"] == "raft"
@@ -63,6 +65,22 @@ def _pipeline(settings: dict[str, Any], stats: dict[str, Any]) -> list[tuple[str
         if isinstance(section, dict):
             rows.append((name, *_section(name, section, stats)))
     return rows
+
+
+def _cut_check(c: dict[str, Any]) -> tuple[str, str]:
+    """(method, setting) of the cut detector the settings name (``cuts.detector``; older settings: ``content``)."""
+    detector = c.get("detector", "content")
+    if detector == "robust":
+        r = c["robust"]
+        return ("lvd2m robust check: per-frame spikes, fades and dissolves, confirmed by optical-flow residuals",
+                f"{r['tiny_width']} px frames at the native rate; spike ratio {r['spike_ratio']:g}, unmatched pixels "
+                f">= {r['min_unmatched']:g}, blank std <= {r['blank_std']:g}, dissolve blend {r['dissolve_blend']:g};"
+                " any cut rejects")
+    if detector == "transnetv2":
+        return "TransNetV2 on every frame", f"cut probability > {c['transnet_threshold']:g}; any cut rejects"
+    return ("PySceneDetect ContentDetector",
+            f"threshold {c['threshold']:g}, min_scene_len {c['min_scene_len']}, frames at {c['fps']:g} fps; "
+            "any cut rejects")
 
 
 def _stage_order(name: str) -> tuple[int, str]:
@@ -100,13 +118,21 @@ def _fields(features: Features) -> list[tuple[str, str]]:
 
 def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Optional[Summary] = None,
                 plots: Optional[dict[str, str]] = None, repo_id: str = "lvd2m", videos: bool = False,
-                clip_section: str = "") -> DatasetCard:
-    """``clip_section``: the CLIP embeddings section (embed/report.py), markdown, "" when the stage was off."""
+                clip_section: str = "", card_fields: Optional[dict[str, str]] = None) -> DatasetCard:
+    """``clip_section``: the CLIP embeddings section (embed/report.py), markdown, "" when the stage was off.
+    ``card_fields``: the card fields a user set (config ``card.*``, kept in the manifest)."""
     summary = summary or Summary()
     plots = plots or {}
+    fields = card_fields or {}
+    license = fields.get("license", "other")
+    extra = {"license_name": fields["license_name"]} if fields.get("license_name") else {}
+    if license == "other":  # the Hub asks an `other` license for a name and a link to its terms
+        extra = {"license_name": fields.get("license_name", LICENSE_NAME),
+                 "license_link": fields.get("license_link", LICENSE_LINK)}
     data = DatasetCardData(
-        pretty_name="LVD-2M-style long-take video clips",
-        **LICENSE,
+        pretty_name=fields.get("pretty_name", DEFAULT_TITLE),
+        license=license,
+        **extra,
         task_categories=["text-to-video"],
         size_categories=[_size_category(stats["accepted"])],
         annotations_creators=["machine-generated"],
@@ -129,7 +155,7 @@ def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Option
         min_duration=f"{settings['duration']['min_s']:g}",
         pipeline=_pipeline(settings, stats),
         funnel=stats["funnel"],
-        reasons=list(stats.get("rejected_by_reason", {}).items())[:10],
+        reasons=[(shorten(reason), count) for reason, count in list(stats.get("rejected_by_reason", {}).items())[:10]],
         input_clips=plural(stats["clips"], "input clip"),
         accepted=stats["accepted"],
         accepted_clips=plural(stats["accepted"], "clip"),
@@ -139,21 +165,36 @@ def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Option
         fields=_fields(schema.ROW_FEATURES),
         clip_section=clip_section,
         videos=videos,
+        description=fields.get("description", ""),
+        citation=fields.get("citation", ""),
     )
 
 
 def write_card(out: Path, stats: dict[str, Any], settings: dict[str, Any], repo_id: Optional[str] = None) -> Path:
-    """Write ``out/README.md`` and its plots from the shards in ``out``; the Load snippet names ``repo_id``."""
+    """Write ``out/README.md`` and its plots from the shards in ``out``; the Load snippet names ``repo_id``, the
+    card fields are the manifest's. A README.md lvd2m did not write (or that was edited since) is never replaced:
+    ``OutputError``."""
     out = Path(out)
+    check_card(out)
     summary = summarize(out)
     plots = write_plots(summary, out)
     videos = bool(list(out.glob(schema.VIDEOS_PATTERN)))
     clip_section = embed_report.card_section(out, stats, settings)
-    card = render_card(stats, settings, summary, plots, repo_id or out.resolve().name, videos, clip_section)
+    card = render_card(stats, settings, summary, plots, repo_id or out.resolve().name, videos, clip_section,
+                       _card_fields(out))
     path = out / "README.md"
     with atomic_path(path) as tmp:
-        card.save(tmp)
+        tmp.write_text(sign_card(str(card)), encoding="utf-8")
     return path
+
+
+def _card_fields(out: Path) -> dict[str, str]:
+    """The card fields the manifest keeps (none when it is missing or does not parse)."""
+    try:
+        manifest = Manifest.load(out)
+    except ManifestError:
+        return {}
+    return manifest.card if manifest is not None else {}
 
 
 def refresh_card(out: Path, repo_id: Optional[str] = None) -> Path:

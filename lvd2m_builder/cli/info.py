@@ -45,16 +45,20 @@ def describe(path_or_repo: str, revision: Optional[str] = None) -> dict[str, Any
         "settings_hash": settings_hash(settings) if settings else None,
         "lvd2m_builder": _version(source),
     }
-    if source.exists(MANIFEST):
-        manifest = Manifest.from_json(json.loads(source.read_text(MANIFEST)))
-        clips = sum(part.clips for part in manifest.stats())
+    try:
+        manifest = Manifest.from_dict(json.loads(source.read_text(MANIFEST))) if source.exists(MANIFEST) else None
+        clips = sum(part.clips for part in manifest.stats()) if manifest else 0
+    except (ValueError, KeyError, TypeError):  # torn: the next build rebuilds it from the shards
+        manifest, facts["resume"] = None, "_manifest.json does not parse: the next build rebuilds it from the shards"
+    if manifest is not None:
         waiting = f" ({len(manifest.shards)} work units not published yet)" if manifest.shards else ""
         facts["resume"] = (f"{len(manifest.files())} finished shards hold {clips} clips{waiting}: a rerun with these "
                            f"settings skips them and builds only new inputs; other thresholds re-decide the stored "
                            f"rows; other scoring settings need --overwrite")
         facts["last_run"] = manifest.run
-    else:
-        facts["resume"] = "no _manifest.json here (a published copy): lvd2m build cannot resume into it"
+    elif "resume" not in facts:
+        facts["resume"] = ("no _manifest.json here (a published copy): lvd2m build checks its shards and adopts "
+                           "them, then builds only new inputs")
     return facts
 
 

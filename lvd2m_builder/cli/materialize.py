@@ -23,6 +23,7 @@ def add(sub) -> None:
     p.add_argument("--embed-videos", action="store_true", help="also write the 'videos' config (clips embedded)")
     p.add_argument("--no-webdataset", action="store_true", help="skip the webdataset export")
     p.add_argument("--shard-size", type=int, default=64, help="clips per tar / videos shard (default 64)")
+    p.add_argument("--keep-card", action="store_true", help="leave DIR/README.md as it is (hand edits kept)")
     progress_options(p)
     p.set_defaults(func=run)
 
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = MaterializeConfig(mode=args.mode, embed_videos=args.embed_videos, webdataset=not args.no_webdataset,
                                shard_size=args.shard_size)
-    section = materialize(args.dir, args.sources, args.mapping, config, progress=args.progress)
+    section = materialize(args.dir, args.sources, args.mapping, config, progress=args.progress,
+                          keep_card=args.keep_card)
     print(json.dumps({k: section[k] for k in ("clips", "cut", "rejected", "webdataset", "videos")}))
     return 0

@@ -23,7 +23,8 @@ def add_settings(p: argparse.ArgumentParser) -> None:
                    help="model ids for the semantic check and captions: open (default) or the paper's open models")
     p.add_argument("--workers", type=int, help="worker processes (default 1, or $LVD2M_WORKERS)")
     p.add_argument("--executor", choices=("local", "ray"),
-                   help="where shards run: local processes (default) or Ray tasks (pip install 'lvd2m-builder[ray]')")
+                   help="local processes (default), or a Ray Data stream: CPU stages and each model stage on actor "
+                   "pools of their own, on one machine or a cluster (pip install 'lvd2m-builder[ray]')")
     p.add_argument("--address", metavar="RAY_ADDRESS",
                    help="--executor ray: the cluster to join, e.g. ray://head:10001 or auto (default: RAY_ADDRESS, "
                    "else a new local Ray)")

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from lvd2m_builder.run.stats import shorten
+
 TOP_REASONS = 2  # per stage
 REASON_WIDTH = 60
-
-
-def shorten(text: str, width: int = REASON_WIDTH) -> str:
-    """``text`` cut on a word boundary to at most ``width`` characters, with an ellipsis when cut."""
-    if len(text) <= width:
-        return text
-    cut = text[: width - 1].rsplit(" ", 1)[0] if " " in text[: width - 1] else text[: width - 1]
-    return cut.rstrip(",;: ") + "…"
 
 
 def funnel_table(stats: dict[str, Any]) -> str:
@@ -25,10 +19,10 @@ def funnel_table(stats: dict[str, Any]) -> str:
     rows = [("stage", "in", "out", "top reasons")]
     for step in stats.get("funnel", []):
         if step.get("skipped"):
-            note = f"skipped: {shorten(step['skipped'])}"
+            note = f"skipped: {shorten(step['skipped'], REASON_WIDTH)}"
         else:
             top = sorted(reasons.get(step["stage"], []), key=lambda pair: -pair[1])[:TOP_REASONS]
-            note = "; ".join(f"{count} x {shorten(reason)}" for reason, count in top)
+            note = "; ".join(f"{count} x {shorten(reason, REASON_WIDTH)}" for reason, count in top)
         rows.append((step["stage"], str(step["in"]), str(step["out"]), note))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return "\n".join(f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}".rstrip()
@@ -37,5 +31,7 @@ def funnel_table(stats: dict[str, Any]) -> str:
 
 def build_summary(stats: dict[str, Any], out: str) -> str:
     clips, accepted = stats["clips"], stats["accepted"]
-    return (f"{funnel_table(stats)}\n\n{accepted} of {clips} clip{'s' * (clips != 1)} accepted -> {out}\n"
+    missing = stats.get("missing_inputs", 0)
+    gone = f"{missing} named input{'s' * (missing != 1)} did not exist (source rejects)\n" if missing else ""
+    return (f"{funnel_table(stats)}\n\n{gone}{accepted} of {clips} clip{'s' * (clips != 1)} accepted -> {out}\n"
             f"load it with: load_dataset({out!r}, streaming=True)")

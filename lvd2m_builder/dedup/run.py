@@ -114,16 +114,20 @@ def dedup_output(out: str | Path, overrides: dict[str, Any]) -> dict[str, Any]:
     """``lvd2m dedup OUT``: the build's dedup settings (else the defaults) with ``overrides``; then stats.json and
     the card are written again."""
     from lvd2m_builder.card.write import write_card
+    from lvd2m_builder.materialize.freshness import materialize_section
     from lvd2m_builder.run.stats import merge
+    from lvd2m_builder.store.adopt import open_manifest
+    from lvd2m_builder.store.output_dir import check_card
 
     out = Path(out)
-    manifest = Manifest.load(out)
+    manifest = open_manifest(out) if out.is_dir() else None
     if manifest is None:
         raise OutputError(str(out), "no _manifest.json: not the output of lvd2m build or lvd2m import")
+    check_card(out)
     section = {**(manifest.settings.get("dedup") or {}), **overrides, "enabled": True}
     summary = dedup_dataset(out, from_dict(section, DedupConfig, "dedup."), manifest)
-    stats = merge(manifest.stats())
-    write_json_atomic(out / "stats.json", stats)
+    stats, materialized = merge(manifest.stats()), materialize_section(out)
+    write_json_atomic(out / "stats.json", {**stats, "materialize": materialized} if materialized else stats)
     write_card(out, stats, manifest.settings)
     return summary
 

@@ -2,7 +2,8 @@
 
 Listing is deterministic (sorted), so shards hold the same clips on every run with the same inputs. A named file
 that does not exist is still listed: it becomes a reject at the ``source`` stage rather than a crash, so one bad
-argument never stops a build over many good ones.
+argument never stops a build over many good ones. Nothing under ``exclude`` (the build's own output) is ever
+listed, so an output never feeds itself.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import glob as globlib
 import logging
 import os
 from pathlib import PurePosixPath
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Optional
 
 import fsspec
 
@@ -20,6 +21,7 @@ from lvd2m_builder.inputs.clip_tables import is_table, table_refs
 from lvd2m_builder.inputs.names import is_url, is_video_name
 from lvd2m_builder.inputs.tars import is_tar, tar_refs
 from lvd2m_builder.records import ClipRef
+from lvd2m_builder.store.output_dir import inside
 
 log = logging.getLogger(__name__)
 
@@ -28,33 +30,48 @@ def _ref(uri: str, dataset_src: str) -> ClipRef:
     return ClipRef(uri=uri, video_id=PurePosixPath(uri.split("://")[-1]).stem, dataset_src=dataset_src)
 
 
-def list_uris(inputs: Iterable[str], tars: bool = False) -> list[str]:
+def _local(item: str) -> str:
+    return item[len("file://"):] if item.startswith("file://") else item
+
+
+def missing_inputs(inputs: Iterable[str]) -> list[str]:
+    """The named local files or directories that do not exist (globs and URLs aside)."""
+    return [item for item in inputs if not is_url(item) and not any(ch in _local(item) for ch in "*?[")
+            and not os.path.exists(_local(item))]
+
+
+def list_uris(inputs: Iterable[str], tars: bool = False, exclude: Optional[str] = None) -> list[str]:
     """Every video URI the inputs name: directories recursively (video extensions, and ``.tar`` shards with
-    ``tars``), files as given, globs."""
+    ``tars``), files as given, globs; nothing under the local directory ``exclude``."""
     wanted = (lambda name: is_video_name(name) or name.lower().endswith(".tar")) if tars else is_video_name
+    kept = (lambda path: not inside(path, exclude)) if exclude else (lambda path: True)
     found: list[str] = []
+    skipped = 0
     for item in inputs:
-        if item.startswith("file://"):
-            item = item[len("file://"):]
+        item = _local(item)
         if is_url(item):
             found.extend(_list_remote(item, wanted))
+        elif not kept(item):
+            skipped += 1
         elif any(ch in item for ch in "*?["):
             matches = sorted(p for p in globlib.glob(item, recursive=True) if os.path.isfile(p))
             if not matches:
                 log.info("no files match %s", item)
-            found.extend(os.path.abspath(p) for p in matches)
+            skipped += sum(not kept(p) for p in matches)
+            found.extend(os.path.abspath(p) for p in matches if kept(p))
         elif os.path.isdir(item):
-            files = sorted(
-                os.path.join(root, name)
-                for root, _, names in os.walk(item, followlinks=True)
-                for name in names
-                if wanted(name)
-            )
+            files = []
+            for root, dirs, names in os.walk(item, followlinks=True):
+                skipped += sum(not kept(os.path.join(root, d)) for d in dirs)
+                dirs[:] = [d for d in dirs if kept(os.path.join(root, d))]
+                files.extend(os.path.join(root, name) for name in names if wanted(name))
             if not files:
                 log.info("no video files under %s", item)
-            found.extend(os.path.abspath(p) for p in files)
+            found.extend(os.path.abspath(p) for p in sorted(files))
         else:
             found.append(os.path.abspath(item))  # missing or unreadable: rejected at the source stage
+    if skipped:
+        log.warning("%d input(s) under %s skipped: an output is never read as an input", skipped, exclude)
     return sorted(dict.fromkeys(found))
 
 
@@ -73,14 +90,15 @@ def _list_remote(url: str, wanted: Callable[[str], bool]) -> list[str]:
     return sorted(fs.unstrip_protocol(p) if protocol != "file" else p for p in paths)
 
 
-def list_refs(inputs: Iterable[str], dataset_src: str = "local") -> list[ClipRef]:
-    """Every clip the inputs name: videos, the video members of tar shards, the rows of clip tables.
+def list_refs(inputs: Iterable[str], dataset_src: str = "local", exclude: Optional[str] = None) -> list[ClipRef]:
+    """Every clip the inputs name: videos, the video members of tar shards, the rows of clip tables (nothing
+    under ``exclude``).
 
     Sorted by URI and span (input order does not matter, so shards hold the same clips on every run); a clip
     listed twice (two tables naming the same span) is kept once.
     """
     refs: list[ClipRef] = []
-    for uri in list_uris(inputs, tars=True):
+    for uri in list_uris(inputs, tars=True, exclude=exclude):
         if is_table(uri):
             refs.extend(table_refs(uri, dataset_src))
         elif is_tar(uri):

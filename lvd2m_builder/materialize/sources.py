@@ -22,11 +22,13 @@ log = logging.getLogger(__name__)
 class SourceIndex:
     """``video_id`` -> source URI."""
 
-    def __init__(self, sources: Optional[str] = None, mapping: Optional[str] = None) -> None:
+    def __init__(self, sources: Optional[str] = None, mapping: Optional[str] = None,
+                 exclude: Optional[str] = None) -> None:
+        """``exclude``: the dataset's own directory, whose clips are never taken for sources."""
         self.by_id: dict[str, str] = {}
         self.use_url = sources is None and mapping is None
         if sources is not None:
-            for uri in list_uris([sources]):
+            for uri in list_uris([sources], exclude=exclude):
                 stem = uri.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
                 if self.by_id.setdefault(stem, uri) != uri:
                     log.warning("two sources for video_id %s; using %s", stem, self.by_id[stem])

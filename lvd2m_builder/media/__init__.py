@@ -1,1 +1,2 @@
-"""Media access: probing and the one frame sampler every stage draws from."""
+"""Media access: probing, the one frame sampler every stage draws from, encoding and cutting (PyAV, no ffmpeg
+program)."""

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import logging
-import shutil
-import subprocess
-
 import numpy as np
 
 from lvd2m_builder.errors import DecodeError
+from lvd2m_builder.media.streams import packet_times, stream_facts
+from lvd2m_builder.media.timing import reconcile
 from lvd2m_builder.records import VideoInfo
-
-log = logging.getLogger(__name__)
 
 
 def open_reader(path: str, width: int = -1, height: int = -1):
@@ -40,44 +35,29 @@ def frame_starts(reader) -> np.ndarray:
 
 
 def probe(path: str) -> tuple[VideoInfo, np.ndarray]:
-    """Probe ``path``; returns the info and every frame's start time. Raises DecodeError for non-videos."""
+    """Probe ``path``; returns the info and every frame's start time. Raises DecodeError for non-videos.
+
+    decord's frame times are cross-checked against the container (``timing.reconcile``); the display size and
+    rotation come from the stream and its first decoded frame (PyAV), which is also the check that it decodes.
+    """
     reader = open_reader(path)
     num_frames = len(reader)
     if num_frames < 2:
         raise DecodeError(path, f"only {num_frames} frame(s): not a video")
     stamps = np.asarray(reader.get_frame_timestamp(np.arange(num_frames)), dtype=np.float64)
-    try:
-        height, width = reader[0].shape[:2]  # decord applies the rotation, so this is the display size
-    except Exception as e:  # decord raises its own DECORDError or RuntimeError subclasses
-        raise DecodeError(path, f"first frame does not decode ({decord_message(e, path)})") from e
-    duration = float(stamps[-1, 1] - stamps[0, 0])
-    if not np.isfinite(duration) or duration <= 0:
-        raise DecodeError(path, f"bad timestamps (duration {duration})")
+    facts = stream_facts(path)
+    timing = reconcile(path, stamps[:, 0], float(stamps[-1, 1]), facts, lambda: packet_times(path))
+    num_frames = len(timing.starts)
+    if num_frames < 2:
+        raise DecodeError(path, f"only {num_frames} frame(s): not a video")
+    width, height = facts.display_size
     info = VideoInfo(
-        fps=float(num_frames / duration),
+        fps=float(num_frames / timing.duration),
         num_frames=num_frames,
-        duration=duration,
+        duration=timing.duration,
         width=int(width),
         height=int(height),
-        rotation=rotation(path),
+        rotation=facts.rotation,
+        decoder=timing.decoder,
     )
-    return info, stamps[:, 0]
-
-
-def rotation(path: str) -> int:
-    """Display rotation in degrees from the stream's side data (0 when ffprobe is absent or says nothing)."""
-    ffprobe = shutil.which("ffprobe")
-    if ffprobe is None:
-        return 0
-    cmd = [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries",
-           "stream_side_data=rotation:stream_tags=rotate", "-of", "json", path]
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=True).stdout
-        stream = (json.loads(out).get("streams") or [{}])[0]
-    except (subprocess.SubprocessError, ValueError) as e:
-        log.debug("ffprobe could not read rotation of %s: %s", path, e)
-        return 0
-    for side in stream.get("side_data_list", []):
-        if "rotation" in side:
-            return int(side["rotation"]) % 360
-    return int(stream.get("tags", {}).get("rotate", 0)) % 360
+    return info, timing.starts

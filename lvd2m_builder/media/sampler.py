@@ -8,7 +8,8 @@ one size, and feeds each frame to the tasks that asked for its time.
 A :class:`NativeTask` gets every frame of the clip instead, at the native frame rate, shrunk to its
 ``native_size`` from the same decode (a cut detector that locates cuts to the frame). Then the clip is decoded
 once through PyAV, which scales each frame to both sizes straight from YUV (media/native.py says why not decord).
-Without such a task nothing changes.
+Without such a task nothing changes, except for a file whose frame times decord got wrong
+(``VideoInfo.decoder == "pyav"``, media/timing.py): it is decoded through PyAV too.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ class FrameSampler:
         indices, wants = self.plan(clip, tasks)
         natives = [task for task in tasks if isinstance(task, NativeTask)]
         started = time.perf_counter()
-        if natives:
+        if natives or clip.info.decoder == "pyav":  # decord's seeks go by its frame times: wrong there
             self._run_native(clip, natives, indices, wants)
         elif len(indices):
             reader, resize = open_reader(clip.path, width=self.width, height=self.height), False

@@ -11,6 +11,7 @@ Anything absent raises :class:`MissingWeightsError` saying what to fetch; the st
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,3 +119,15 @@ def _cached_tag(tag: dict[str, Any], cache_dir: str) -> Optional[str]:
         if os.path.isfile(path):
             return path
     return None
+
+
+def input_size(located: Located) -> int:
+    """The model's square input side, from its config alone (no weights loaded): a process that only decodes
+    (run/executors/ray.py) cuts the frames that another process's model takes."""
+    if located.name.startswith("local-dir:"):
+        data = json.loads((Path(located.name[len("local-dir:"):]) / _CONFIG_NAME).read_text())
+        model_cfg, preprocess = data["model_cfg"], data.get("preprocess_cfg", {})
+    else:
+        model_cfg, preprocess = open_clip_module().get_model_config(located.name), {}
+    size = preprocess.get("size") or model_cfg["vision_cfg"]["image_size"]
+    return int(size if isinstance(size, int) else size[0])

@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 from lvd2m_builder import __version__
 from lvd2m_builder.preview.rows import ACCEPTED
+from lvd2m_builder.run.stats import shorten
 from lvd2m_builder.stages.registry import STAGES
 
 ASSETS = Path(__file__).parent
@@ -29,6 +30,7 @@ def render(label: str, clips: list[dict[str, Any]], stats: dict[str, Any], plots
     from jinja2 import Environment, FileSystemLoader
 
     env = Environment(loader=FileSystemLoader(ASSETS), autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters["shorten"] = shorten  # reasons stay whole in links and filters, shortened only where shown
     stages = stage_order({c["stage"] for c in clips} - {ACCEPTED})
     reasons: dict[str, int] = {}
     for clip in clips:

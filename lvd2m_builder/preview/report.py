@@ -29,6 +29,7 @@ from lvd2m_builder.preview.rows import ACCEPTED, records, tally
 from lvd2m_builder.preview.thumbs import THUMBS_DIR, ContactSheets
 from lvd2m_builder.run.logs import bar_disabled
 from lvd2m_builder.store.atomic import write_text_atomic
+from lvd2m_builder.store.output_dir import check_replaceable
 from lvd2m_builder.store.reader import DatasetSource, open_source
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,9 @@ def preview(source: str, out: Optional[str | Path] = None, config: PreviewConfig
 
 
 def _prepare(out: Path) -> None:
-    """Create ``out``; remove thumbnails an earlier preview left, so none outlives its clip."""
+    """Create ``out``; remove thumbnails an earlier preview left, so none outlives its clip. An ``out`` holding
+    anything a preview does not write is refused, so no file of the user's is ever deleted."""
+    check_replaceable(out, PREVIEW_DIR)
     try:
         (out / THUMBS_DIR).mkdir(parents=True, exist_ok=True)
         for old in (out / THUMBS_DIR).glob("*.jpg"):

@@ -26,12 +26,12 @@ from lvd2m_builder.errors import ConfigError, OutputError
 from lvd2m_builder.inputs.csv_stream import read_records, size_of
 from lvd2m_builder.release.rows import ReleaseRow
 from lvd2m_builder.release.tally import FirstSeen, HashTally
-from lvd2m_builder.run.build import prepare_output
 from lvd2m_builder.run.logs import bar_disabled
 from lvd2m_builder.run.stats import ShardStats, merge
 from lvd2m_builder.schema import REJECT_FEATURES, REJECTS_DIR, ROW_FEATURES, TRAIN_DIR
 from lvd2m_builder.store.atomic import write_json_atomic
 from lvd2m_builder.store.manifest import Manifest, settings_hash
+from lvd2m_builder.store.output_dir import prepare_output
 from lvd2m_builder.store.parquet import DEFAULT_MAX_SHARD_SIZE, ParquetSeries
 from lvd2m_builder.store.reshard import parse_size
 from lvd2m_builder.store.shards import read_row
@@ -107,7 +107,7 @@ def import_settings(uris: list[str], config: ImportConfig) -> dict[str, Any]:
     the import's own: the card and every row's provenance describe the release, not a run of this pipeline."""
     release = {**MODEL_PRESETS["paper"], "motion.backend": "raft", "captions.rewrite": True,
                "dataset_src": "lvd2m-release"}
-    base = preset("paper").replace(release).to_dict()
+    base = preset("paper").replace(release).settings()
     return {**base, "import": {"files": [file_name(u) for u in uris], "shard_size": config.shard_size,
                                "max_caption_repeats": config.max_caption_repeats}}
 
@@ -123,7 +123,7 @@ def import_tables(uris: list[str], out: str | Path, config: ImportConfig = Impor
     """Import ``uris`` (local paths or fsspec URLs) into ``out``; returns the stats written to stats.json."""
     out = Path(out)
     sizes = [size_of(u) for u in uris]  # a missing table fails here, before any output is touched
-    prepare_output(out, overwrite)
+    prepare_output(out, overwrite)  # refuses a foreign directory; --overwrite deletes only lvd2m's files
     _check_empty(out)
     settings = import_settings(uris, config)
     bar = tqdm(total=sum(sizes) if None not in sizes else None, unit="B", unit_scale=True, disable=bar_disabled(progress),

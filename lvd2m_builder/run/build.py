@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
+import tempfile
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -14,72 +14,79 @@ from tqdm.auto import tqdm
 from lvd2m_builder.card.write import write_card
 from lvd2m_builder.config import RUN_SETTINGS, BuildConfig
 from lvd2m_builder.dedup.run import dedup_dataset
-from lvd2m_builder.errors import OutputError, SourceError
-from lvd2m_builder.inputs.listing import list_refs
+from lvd2m_builder.errors import SourceError
+from lvd2m_builder.inputs.listing import list_refs, missing_inputs
+from lvd2m_builder.inputs.names import is_url
+from lvd2m_builder.materialize.cutter import MaterializeConfig
+from lvd2m_builder.materialize.freshness import materialize_section, refresh_config
+from lvd2m_builder.materialize.run import materialize
 from lvd2m_builder.run.executors import run_shards
 from lvd2m_builder.run.logs import bar_disabled
 from lvd2m_builder.run.rebuild import rethreshold
 from lvd2m_builder.run.stats import merge
-from lvd2m_builder.schema import REJECTS_DIR, TRAIN_DIR, WORK_DIR
-from lvd2m_builder.store.atomic import remove_temporaries, write_json_atomic
+from lvd2m_builder.store.adopt import open_manifest
+from lvd2m_builder.store.atomic import write_json_atomic
 from lvd2m_builder.store.manifest import Manifest, settings_hash
+from lvd2m_builder.store.output_dir import check_output, inside, prepare_output
+from lvd2m_builder.store.remote import RemoteOutput
 from lvd2m_builder.store.reshard import compact, parse_size, recover
 from lvd2m_builder.store.shards import ShardResult, plan_shards, read_keys
 
 log = logging.getLogger(__name__)
 
 
-def prepare_output(out: Path, overwrite: bool) -> None:
-    """Create ``out`` (or empty it with ``overwrite``) and prove it is writable before any work starts."""
-    try:
-        if overwrite and out.exists():
-            shutil.rmtree(out)
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise OutputError(str(out), e.strerror or str(e)) from e
-
-
-def drop_unrecorded(out: Path, manifest: Manifest) -> None:
-    """Delete what a killed run left: temporary files, and work units renamed before the manifest recorded them
-    (in ``_work/``, or in ``data/``/``rejects/`` for outputs of older versions).
-
-    The manifest is the truth: a shard file it does not list would duplicate rows when its shard is redone.
-    """
-    recorded = manifest.files()
-    for directory in (f"{WORK_DIR}/{TRAIN_DIR}", f"{WORK_DIR}/{REJECTS_DIR}", TRAIN_DIR, REJECTS_DIR):
-        for path in (out / directory).glob("*.arrow"):
-            if f"{directory}/{path.name}" not in recorded:
-                log.info("removing %s: not recorded as finished", path)
-                path.unlink()
-        remove_temporaries(out / directory)
-
-
 def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite: bool = False,
-          progress: Optional[bool] = None, max_shard_size: Optional[str] = None) -> dict:
-    """Build ``out`` from ``inputs``; returns the merged stats.
+          progress: Optional[bool] = None, keep_card: bool = False,
+          embed_videos: Optional[MaterializeConfig] = None, max_shard_size: Optional[str] = None) -> dict:
+    """Build ``out`` from ``inputs``; returns the merged stats, plus ``missing_inputs`` (named inputs not found).
 
-    An existing ``out`` is resumed: clips already in a recorded shard are kept, the rest are built. With changed
-    settings, the stored rows are first re-decided where their scores allow (see rebuild.py). The work units
-    are compacted at the end into published files of at most ``max_shard_size`` (default: as last time, else
-    500MB), so ``out`` is always what ``push`` uploads and ``load_dataset(out)`` reads.
+    An existing ``out`` is resumed: clips already in a shard are kept (shards no manifest records are adopted:
+    adopt.py), the rest are built. With changed settings, the stored rows are first re-decided where their scores
+    allow (see rebuild.py). ``out`` must be new, empty or an lvd2m output (output_dir.py); nothing under it is read
+    as an input. ``keep_card`` leaves README.md as it is. ``embed_videos``: also write the ``videos`` config;
+    outputs an earlier materialize made from the accepted rows are made again when those rows changed. ``out`` may
+    be an fsspec URL (``s3://bucket/prefix``): the build runs in a local mirror that store/remote.py keeps the
+    remote copy in step with, shard by shard. The work units are compacted at the end into published Parquet
+    files of at most ``max_shard_size`` (default: as last time, else 500MB), so ``out`` is always what ``push``
+    uploads and ``load_dataset(out)`` reads.
     """
-    out = Path(out)
-    refs = list_refs(inputs, config.dataset_src)
-    if not refs:
-        raise SourceError(", ".join(inputs) or "(no inputs)", "no input videos found")
-    prepare_output(out, overwrite)
+    inputs = list(inputs)
+    if not is_url(str(out)):
+        return _build(inputs, Path(out), config, overwrite, progress, keep_card, embed_videos, max_shard_size)
+    with tempfile.TemporaryDirectory(prefix="lvd2m-out-") as mirror:  # a URL: built in a local mirror (remote.py)
+        remote = RemoteOutput(str(out), Path(mirror))
+        remote.pull(overwrite)
+        return _build(inputs, Path(mirror), config, False, progress, keep_card, embed_videos, max_shard_size, remote)
+
+
+def _build(inputs: list[str], out: Path, config: BuildConfig, overwrite: bool, progress: Optional[bool],
+           keep_card: bool, embed_videos: Optional[MaterializeConfig], max_shard_size: Optional[str] = None,
+           remote: Optional[RemoteOutput] = None) -> dict:
+    check_output(out, overwrite, keep_card)  # before any listing: refusals come first and cost nothing
+    fed = [i for i in inputs if "://" not in i.removeprefix("file://") and inside(i.removeprefix("file://"), out)]
+    if inputs and len(fed) == len(inputs):
+        raise SourceError(", ".join(fed), "lies under --out, and an output is never read as an input")
+    missing = missing_inputs(inputs)
+    refs = list_refs(inputs, config.dataset_src, exclude=str(out))
+    gone = {os.path.abspath(m.removeprefix("file://")) for m in missing}
+    if not [ref for ref in refs if ref.uri not in gone]:
+        raise SourceError(", ".join(missing or inputs) or "(no inputs)",
+                          "no such file or directory" if missing else "no input videos found")
+    if missing:
+        log.warning("%d named input(s) do not exist (each a source reject): %s", len(missing), ", ".join(missing))
+    prepare_output(out, overwrite, keep_card)
     recover(out)  # a reshard killed half-way is finished (or dropped) before anything reads the shards
     settings = config.settings()
-    manifest = Manifest.load(out)
+    card = {k: v for k, v in config.to_dict()["card"].items() if v is not None}
+    manifest = open_manifest(out)
     if manifest is not None and manifest.settings_hash != settings_hash(settings):
         rethreshold(out, manifest, settings, (ref.key for ref in refs))  # or OutputError: needs --overwrite
-        manifest = Manifest.load(out)
+        manifest = open_manifest(out)
     manifest = manifest or Manifest(settings_hash(settings), settings)
     manifest.run = {name: value for name, value in config.to_dict().items() if name in RUN_SETTINGS}
-    drop_unrecorded(out, manifest)
+    manifest.card.update(card)  # card fields persist: a rebuild that sets none keeps the output's
+    if remote is not None:
+        remote.sync()  # a rebuild's rewritten shards up, a killed build's unrecorded uploads gone
     done = {key for path in manifest.files() for key in read_keys(out / path)}
     pending = [ref for ref in refs if ref.key not in done]
     todo = plan_shards(pending, config.shard_size, manifest.next_index())
@@ -97,9 +104,11 @@ def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite
     def on_result(result: ShardResult) -> None:
         manifest.record(result)
         manifest.save(out)
+        if remote is not None:
+            remote.publish(result)
 
     try:
-        run_shards(todo, config, out, on_result, on_clip)
+        run_shards(todo, config, out, on_result, on_clip, progress)
     finally:
         bar.close()
     max_bytes = parse_size(max_shard_size) if max_shard_size else None
@@ -107,7 +116,16 @@ def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite
         dedup_dataset(out, config.dedup, manifest, max_bytes)
     else:
         compact(out, manifest, max_bytes)
+    manifest.save(out)  # card fields, also when no shard ran
+    section = materialize_section(out)  # read before stats.json is written again
     stats = merge(manifest.stats())
-    write_json_atomic(out / "stats.json", stats)
-    write_card(out, stats, settings)
-    return stats
+    write_json_atomic(out / "stats.json", {**stats, "materialize": section} if section else stats)
+    redo = refresh_config(out, section, embed_videos)
+    if redo is not None:  # writes the card too
+        section = section or {}
+        materialize(out, section.get("sources"), section.get("mapping"), redo, progress, keep_card)
+    elif not keep_card:
+        write_card(out, stats, settings)
+    if remote is not None:
+        remote.sync()
+    return {**stats, "missing_inputs": len(missing)}

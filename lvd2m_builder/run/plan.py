@@ -11,6 +11,7 @@ from lvd2m_builder.config import BuildConfig
 from lvd2m_builder.inputs.listing import list_refs
 from lvd2m_builder.run.rebuild import changed_fields
 from lvd2m_builder.store.manifest import Manifest, settings_hash
+from lvd2m_builder.store.output_dir import check_output
 from lvd2m_builder.store.shards import read_keys
 
 
@@ -45,7 +46,8 @@ class BuildPlan:
 def plan_build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite: bool = False) -> BuildPlan:
     """The build ``lvd2m build`` would run now; reads the inputs' listing and the output's manifest only."""
     out = Path(out)
-    refs = list_refs(inputs, config.dataset_src)
+    check_output(out, overwrite)  # the refusals the build would make
+    refs = list_refs(inputs, config.dataset_src, exclude=str(out))
     settings = config.settings()
     manifest: Optional[Manifest] = None if overwrite else Manifest.load(out)
     recorded: set[str] = set()

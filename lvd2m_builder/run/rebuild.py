@@ -37,11 +37,11 @@ LAYOUT = frozenset({"shard_size", "decode_chunk"})
 
 
 def changed_fields(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> set[str]:
-    """Dotted names whose values differ (run settings excluded: outputs written before they left
+    """Dotted names whose values differ (run settings and card fields excluded: outputs written before they left
     ``BuildConfig.settings()`` stored them)."""
     changed = set()
     for name in sorted(set(old) | set(new)):
-        if not prefix and name in RUN_SETTINGS:
+        if not prefix and (name in RUN_SETTINGS or name == "card"):
             continue
         a, b = old.get(name), new.get(name)
         if isinstance(a, dict) and isinstance(b, dict):
@@ -121,7 +121,7 @@ def rethreshold(out: Path, manifest: Manifest, settings: dict, input_keys: Itera
     train = (_batches(decided(False), False, ROW_FEATURES), counts[False])
     rejects = (_batches(decided(False), True, REJECT_FEATURES), counts[True])
     max_bytes = (manifest.published or {}).get("max_shard_size") or DEFAULT_MAX_BYTES
-    stage_and_swap(out, settings, train, rejects, Sizing(max_bytes), consumed=manifest.unit_files(), run=manifest.run)
+    stage_and_swap(out, settings, train, rejects, Sizing(max_bytes), consumed=manifest.unit_files(), previous=manifest)
     log.info("%s: rows re-decided for %s; %d clip(s) go through the pipeline again", out, ", ".join(sorted(changed)),
              counts[None])
     return counts[None]

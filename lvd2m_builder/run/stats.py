@@ -11,11 +11,26 @@ from lvd2m_builder.records import Clip
 from lvd2m_builder.stages.registry import STAGES
 
 _NUMBER = re.compile(r"\d+(\.\d+)?")
+_LIST = re.compile(r"(#\w*)(?:, \1)+")  # "#s, #s, #s": one value per cut
+_COUNT = re.compile(r"^# (?:cut\(s\): )?")  # older reasons began with the number of cuts: "# cut(s): ", "# "
 
 
 def reason_class(reason: str) -> str:
-    """A reason with its numbers masked, so rejects group by kind: ``duration #s <= min #s``."""
-    return _NUMBER.sub("#", reason)[:120]
+    """A reason's kind, so rejects group by it: numbers masked (``duration #s <= min #s``), a list of values
+    (``scene cut(s) at #s, #s``) or of like items (``hard cut at #s (...); fade at #s (...)``) shown once per kind,
+    kinds sorted, and a leading count of cuts dropped: how many cuts a clip had is its ``cut_times``, not a kind.
+    Kept whole: ``shorten`` is for display."""
+    items = _LIST.sub(r"\1", _COUNT.sub("", _NUMBER.sub("#", reason))).split("; ")
+    return "; ".join(sorted(set(items)))
+
+
+def shorten(text: str, width: int = 120) -> str:
+    """``text`` cut to ``width`` characters for display, on a word boundary where there is one."""
+    if len(text) <= width:
+        return text
+    cut = text[: width - 2]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > width // 2 else cut).rstrip(" ,;:(") + " …"
 
 
 @dataclass
@@ -72,7 +87,11 @@ def combine(parts: list[ShardStats]) -> ShardStats:
 def merge(parts: list[ShardStats]) -> dict[str, Any]:
     """The run's ``stats.json``: totals, the funnel in stage order, rejects by reason, seconds per stage."""
     total = combine(parts)
-    by_stage, by_reason, seconds = Counter(total.rejected_by_stage), Counter(total.rejected_by_reason), total.seconds
+    by_stage, seconds = Counter(total.rejected_by_stage), total.seconds
+    by_reason: Counter = Counter()
+    for key, count in total.rejected_by_reason.items():  # classes recorded by older versions join theirs
+        stage, _, reason = key.partition(": ")
+        by_reason[f"{stage}: {reason_class(reason)}"] += count
     ran = set(total.seconds) | set(total.rejected_by_stage)
     not_run = {stage: why for stage, why in total.not_run.items() if stage not in ran}  # ran in another run: it ran
     clips = total.clips

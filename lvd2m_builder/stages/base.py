@@ -6,7 +6,8 @@ and yields the same clips, each passed on or rejected here with a reason. A :cla
 stage that reads frames: it hands the shared sampler one task per clip, so every stage's frames come from one
 decode. A :class:`StageSpec` (one per stage, in ``registry.py``) says what the pipeline, rebuild and the
 executors need to know: the config section it reads, whether a changed threshold can be re-decided from stored
-scores, the frames it takes, the device it wants, and how to build it.
+scores, the frames it takes, the device it wants, the :class:`Resources` of a process of its own (a model stage,
+which an executor may run apart from the decoding), and how to build it.
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ class BuildContext:
     scorers: list[FrameScorer] = field(default_factory=list)  # every stage's, filled before the first clip runs
     residual: Any = None  # the robust cut check scores what the motion stage's flow cannot explain
     clip_model: Optional["ClipModel"] = None  # one CLIP model, shared by embed, prefilter and align
+    # True while a stage is built only for its frame scorers: this process decodes, and the stage's model runs
+    # in another process (run/executors/ray.py), so nothing is loaded here
+    frames_only: bool = False
 
 
 #: How a stored row's decision at a stage can be remade after its settings change (run/rebuild.py):
@@ -84,6 +88,24 @@ Redecide = Literal["final", "threshold", "model"]
 
 
 def _no_device(config: BuildConfig) -> Optional[str]:
+    return None
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a stage's own process asks a scheduler for, as NeMo Curator's and Cosmos-Curate's stages declare it.
+
+    ``gpu_share``: the part of one GPU an actor takes when the stage's model runs on a GPU (fractional: several
+    actors, or several stages' actors, on one GPU); ``cpus``: the CPUs it takes; ``batch``: clips per call, so
+    the model sees full batches.
+    """
+
+    gpu_share: float
+    batch: int
+    cpus: float = 1.0
+
+
+def _in_previous_process(config: BuildConfig) -> Optional[Resources]:
     return None
 
 
@@ -99,5 +121,7 @@ class StageSpec:
     recheck: Optional[Callable[[dict, BuildConfig], Optional[str]]] = None  # a stored row's new reject reason
     frames: str = ""  # what it takes from the shared decode
     device: Callable[[BuildConfig], Optional[str]] = _no_device  # its local model's device setting, if any
+    # a process of its own (a model stage), or None: it runs in the process of the stage before it
+    resources: Callable[[BuildConfig], Optional[Resources]] = _in_previous_process
     prefetch: bool = False  # a slow model stage: decoding runs ahead of it on a thread
     per_clip: bool = True  # False: a pass over the finished dataset (dedup), not a pipeline stage

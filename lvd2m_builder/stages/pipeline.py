@@ -26,14 +26,18 @@ OFF = "off in this build's settings"
 
 
 class Pipeline:
-    """The whole clip pipeline for one config; built once per worker process (models load here).
+    """The whole clip pipeline for one config, or one segment of it; built once per worker process (models
+    load here).
 
     ``scorers`` read frames from the one decode of each clip; ``skipped`` names the enabled stages that cannot
-    run here (model weights absent, ...) and why; ``not_run`` every registered stage that will not run, and why
-    (those, and the ones the config turns off), for stats, the card and the preview.
+    run here (model weights absent, ...) and why; ``not_run`` every registered stage of this pipeline that will
+    not run, and why (those, and the ones the config turns off), for stats, the card and the preview. ``only``
+    builds just those stages, for an executor that runs the pipeline as segments in separate processes
+    (registry.segments): a segment that decodes also builds the later stages' frame scorers, without their
+    models, so the frames they take travel with the clip.
     """
 
-    def __init__(self, config: BuildConfig, scratch: str | None = None) -> None:
+    def __init__(self, config: BuildConfig, scratch: str | None = None, only: tuple[str, ...] | None = None) -> None:
         self.config = config
         ctx = BuildContext(config, scratch, FrameSampler(config.motion.height, config.motion.width, config.decode_chunk))
         self.stages: list[Stage] = []
@@ -41,23 +45,31 @@ class Pipeline:
         self.not_run: dict[str, str] = {}
         self.scorers = ctx.scorers
         slow: list[Stage] = []
-        for spec in REGISTRY:
+        names = [spec.name for spec in REGISTRY]
+        later = names.index(only[-1]) + 1 if only is not None and "decode" in only else len(names)
+        for position, spec in enumerate(REGISTRY):
+            mine = only is None or spec.name in only
             if not spec.per_clip:
-                if not getattr(config, spec.section).enabled:
+                if only is None and not getattr(config, spec.section).enabled:
                     self.not_run[spec.name] = OFF
                 continue
+            if not (mine or position >= later):
+                continue
+            ctx.frames_only = not mine
             built = spec.build(ctx)
             ctx.scorers.extend(built.scorers)
             if built.skipped is not None:
                 self.skipped[spec.name] = built.skipped
+            if not mine:
+                continue
             if built.stage is None:
                 self.not_run[spec.name] = built.skipped or OFF
-            if built.stage is not None:
-                if spec.prefetch and not slow:
+                continue
+            if spec.prefetch and only is None:  # a segment's clips arrive decoded already: nothing to run ahead
+                if not slow:
                     self.stages.append(Prefetch(0))  # its depth is known once every slow stage is built
-                if spec.prefetch:
-                    slow.append(built.stage)
-                self.stages.append(built.stage)
+                slow.append(built.stage)
+            self.stages.append(built.stage)
         for stage in self.stages:
             if isinstance(stage, Prefetch):
                 stage.depth = PREFETCH_WINDOWS * max(s.window if isinstance(s, BatchedStage) else 1 for s in slow)
@@ -65,7 +77,11 @@ class Pipeline:
     def __call__(self, refs: Iterable[ClipRef], forced: dict[str, Rejection] | None = None) -> Iterator[Clip]:
         """Run every stage; ``forced`` rejects named keys up front (a clip that hung or killed a worker before)."""
         forced = forced or {}
-        stream: Iterable[Clip] = (Clip(ref=ref, rejection=forced.get(ref.key)) for ref in refs)
+        return self.run(Clip(ref=ref, rejection=forced.get(ref.key)) for ref in refs)
+
+    def run(self, clips: Iterable[Clip]) -> Iterator[Clip]:
+        """Run this pipeline's stages over clips that may have passed earlier segments already."""
+        stream: Iterable[Clip] = clips
         for stage in self.stages:
             stream = stage(stream) if stage.batched else _guarded(stage, stream)
         for clip in stream:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Iterable, Iterator
 
 from lvd2m_builder.errors import DecodeError
@@ -38,4 +39,4 @@ def _narrow(info: VideoInfo, ref: ClipRef) -> VideoInfo:
     if not 0 <= ref.span_start < end:
         raise ValueError(f"span [{ref.span_start}, {ref.span_end}] lies outside the video (0-{info.duration:.2f}s)")
     duration = end - ref.span_start
-    return VideoInfo(info.fps, round(duration * info.fps), duration, info.width, info.height, info.rotation)
+    return replace(info, num_frames=round(duration * info.fps), duration=duration)

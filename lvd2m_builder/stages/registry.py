@@ -8,11 +8,15 @@ registry (stats, the card, validate) loads no decoder or model code.
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional
 
 from lvd2m_builder.config import BuildConfig, ModelConfig
 from lvd2m_builder.errors import MissingDependencyError, MissingWeightsError
-from lvd2m_builder.stages.base import BuildContext, Built, StageSpec
+from lvd2m_builder.stages.base import BuildContext, Built, Resources, StageSpec
+
+if TYPE_CHECKING:
+    from lvd2m_builder.models.clip import ClipModel
 
 log = logging.getLogger(__name__)
 
@@ -91,22 +95,36 @@ def _skip(stage: str, why: str, on_missing: str, error: Exception, also: tuple[s
     return Built(skipped=why)
 
 
+def _clip_model(ctx: BuildContext) -> "ClipModel":
+    """The one CLIP model of this process, loaded by the first stage that needs it (embed, or align when it
+    runs in a process of its own); raises MissingWeightsError or MissingDependencyError."""
+    if ctx.clip_model is None:
+        from lvd2m_builder.models.clip import load
+
+        ctx.clip_model = load(ctx.config.embed)
+    return ctx.clip_model
+
+
 def _embed(ctx: BuildContext) -> Built:
     embed = ctx.config.embed
     if not embed.enabled:
         return Built()
-    from lvd2m_builder.models.clip import load
+    from lvd2m_builder.models.clip_weights import input_size, locate
 
     try:
-        model = load(embed)
+        located = locate(embed)
+        model = None if ctx.frames_only else _clip_model(ctx)
     except (MissingWeightsError, MissingDependencyError) as e:
         also = tuple(name for name in ("prefilter", "dedup") if getattr(ctx.config, name).enabled)
         return _skip("embed", str(e), embed.on_missing, e, also)
-    from lvd2m_builder.stages.embed import EmbedStage
     from lvd2m_builder.stages.frames.embed import EmbedFrames
 
-    ctx.clip_model = model
-    return Built(EmbedStage(model, embed.batch_size), [EmbedFrames(embed, ctx.config.captions, model.image_size)])
+    frames = EmbedFrames(embed, ctx.config.captions, input_size(located) if model is None else model.image_size)
+    if model is None:
+        return Built(scorers=[frames])
+    from lvd2m_builder.stages.embed import EmbedStage
+
+    return Built(EmbedStage(model, embed.batch_size), [frames])
 
 
 def _embed_device(config: BuildConfig) -> Optional[str]:
@@ -114,7 +132,7 @@ def _embed_device(config: BuildConfig) -> Optional[str]:
 
 
 def _prefilter(ctx: BuildContext) -> Built:
-    if not ctx.config.prefilter.enabled:
+    if not ctx.config.prefilter.enabled or ctx.frames_only:
         return Built()
     if ctx.clip_model is None:
         return Built(skipped="needs the embed stage, which did not run")
@@ -142,8 +160,11 @@ def _semantic(ctx: BuildContext) -> Built:
     skipped = _model_missing("semantic", [semantic.vlm], semantic.on_missing)
     if skipped is not None:
         return skipped
-    from lvd2m_builder.models.backends import load
     from lvd2m_builder.stages.frames.captions import SemanticFrames
+
+    if ctx.frames_only:
+        return Built(scorers=[SemanticFrames(semantic)])
+    from lvd2m_builder.models.backends import load
     from lvd2m_builder.stages.semantic import SemanticFilter
 
     return Built(SemanticFilter(semantic, load(semantic.vlm)), [SemanticFrames(semantic)])
@@ -156,9 +177,12 @@ def _captions(ctx: BuildContext) -> Built:
     skipped = _model_missing("captions", [captions.vlm, captions.llm], captions.on_missing)
     if skipped is not None:
         return skipped
+    from lvd2m_builder.stages.frames.captions import CaptionFrames
+
+    if ctx.frames_only:
+        return Built(scorers=[CaptionFrames(captions)])
     from lvd2m_builder.models.backends import load
     from lvd2m_builder.stages.captions import CaptionStage
-    from lvd2m_builder.stages.frames.captions import CaptionFrames
 
     return Built(CaptionStage(captions, load(captions.vlm), load(captions.llm)), [CaptionFrames(captions)])
 
@@ -169,12 +193,37 @@ def _local_device(models: list[ModelConfig]) -> Optional[str]:
     return next((d for d in local if d.startswith("cuda")), local[0]) if local else None
 
 
+def _requests_at_once(models: list[ModelConfig]) -> int:
+    """Clips per call of a model stage: what its backends take at once (``Backend.batch_size``)."""
+    return max(m.batch_size if m.backend == "transformers" else m.concurrency for m in models)
+
+
+# Shares of one GPU per actor: every model stage's first actor fits on one GPU together (0.1 + 0.4 + 0.4 + 0.1),
+# and a GPU holds two 7B VLM actors (H100/H200); set ``ray_gpus`` for smaller GPUs or other models.
+def _embed_resources(config: BuildConfig) -> Optional[Resources]:
+    return Resources(gpu_share=0.1, batch=config.embed.batch_size) if config.embed.enabled else None
+
+
+def _semantic_resources(config: BuildConfig) -> Optional[Resources]:
+    semantic = config.semantic
+    return Resources(gpu_share=0.4, batch=_requests_at_once([semantic.vlm])) if semantic.enabled else None
+
+
+def _captions_resources(config: BuildConfig) -> Optional[Resources]:
+    captions = config.captions
+    return Resources(gpu_share=0.4, batch=_requests_at_once([captions.vlm, captions.llm])) if captions.enabled else None
+
+
 def _align(ctx: BuildContext) -> Built:
-    if ctx.clip_model is None:
+    if not ctx.config.embed.enabled or ctx.frames_only:
         return Built()
+    try:
+        model = _clip_model(ctx)
+    except (MissingWeightsError, MissingDependencyError):
+        return Built()  # the embed stage said why (and was skipped) already
     from lvd2m_builder.stages.align import Align
 
-    return Built(Align(ctx.clip_model, ctx.config.embed.batch_size))
+    return Built(Align(model, ctx.config.embed.batch_size))
 
 
 def _dataset_pass(ctx: BuildContext) -> Built:
@@ -192,15 +241,16 @@ REGISTRY: tuple[StageSpec, ...] = (
               recheck=_motion_recheck, frames="motion.fps frames at motion.height x motion.width",
               device=_motion_device),
     StageSpec("embed", _embed, section="embed", redecide="model", frames="embed.frames_per_segment per segment",
-              device=_embed_device),
+              device=_embed_device, resources=_embed_resources),
     StageSpec("prefilter", _prefilter, section="prefilter", redecide="model"),
     StageSpec("semantic", _semantic, section="semantic", redecide="model", frames="semantic.frames uniform",
-              device=lambda c: _local_device([c.semantic.vlm]) if c.semantic.enabled else None, prefetch=True),
+              device=lambda c: _local_device([c.semantic.vlm]) if c.semantic.enabled else None, prefetch=True,
+              resources=_semantic_resources),
     StageSpec("captions", _captions, section="captions", redecide="model",
               frames="grid_cols x grid_rows per captions.segment_s segment",
               device=lambda c: _local_device([c.captions.vlm, c.captions.llm]) if c.captions.enabled else None,
-              prefetch=True),
-    StageSpec("align", _align, section="embed", redecide="model"),
+              prefetch=True, resources=_captions_resources),
+    StageSpec("align", _align, section="embed", redecide="model", device=_embed_device, resources=_embed_resources),
     StageSpec("dedup", _dataset_pass, section="dedup", redecide="model", per_clip=False),
 )
 
@@ -212,6 +262,33 @@ BY_NAME = {spec.name: spec for spec in REGISTRY}
 
 
 def gpu_stages(config: BuildConfig) -> dict[str, str]:
-    """Enabled stages that run on a GPU when their worker has one: stage -> its device setting."""
+    """Enabled stages that run on a GPU when their process has one: stage -> its device setting."""
     devices = {spec.name: spec.device(config) for spec in REGISTRY}
     return {name: d for name, d in devices.items() if d is not None and (d == "auto" or d.startswith("cuda"))}
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Consecutive stages that can run in one process. The first holds the cheap stages and the one decode
+    (``resources`` None: CPU work, plus RAFT when motion runs on a GPU); each later one a model stage with its
+    declared :class:`Resources` and the stages after it that declare none (prefilter uses embed's model)."""
+
+    stages: tuple[str, ...]
+    resources: Optional[Resources] = None
+    device: Optional[str] = None  # where its model runs ("auto", "cuda", "cpu"), or None: no model here
+
+
+def segments(config: BuildConfig) -> list[Segment]:
+    """The per-clip stages cut where a stage declares a process of its own, in pipeline order; model stages
+    that are off are left out."""
+    cut: list[Segment] = []
+    for spec in REGISTRY:
+        if not spec.per_clip or (spec.redecide == "model" and not getattr(config, spec.section).enabled):
+            continue
+        resources = spec.resources(config)
+        if resources is not None or not cut:
+            cut.append(Segment((spec.name,), resources, spec.device(config)))
+        else:
+            last = cut[-1]
+            cut[-1] = Segment((*last.stages, spec.name), last.resources, last.device or spec.device(config))
+    return cut

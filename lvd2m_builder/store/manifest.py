@@ -1,8 +1,8 @@
 """``_manifest.json``: which rows are finished, with their stats, so a rerun resumes and stats merge.
 
 Two kinds of finished files: ``shards``, the work units a build has finished since the last compaction (each a
-train and a rejects file under ``_work/``, or in ``data/``/``rejects/`` for outputs of older versions), and
-``published``, the Parquet files the card names, with the merged stats of every row they hold. Compaction
+train and a rejects Arrow file in ``data/`` and ``rejects/``, as outputs of older versions held all their rows),
+and ``published``, the Parquet files the card names, with the merged stats of every row they hold. Compaction
 (``reshard.compact``) turns units into published files and lists the units it ``consumed``, deleted once the
 new manifest is in place.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from lvd2m_builder.config import RUN_SETTINGS
+from lvd2m_builder.errors import ManifestError
 from lvd2m_builder.run.stats import ShardStats
 from lvd2m_builder.store.atomic import write_json_atomic
 from lvd2m_builder.store.shards import ShardResult
@@ -24,11 +25,12 @@ MANIFEST = "_manifest.json"
 
 
 def settings_hash(settings: dict[str, Any]) -> str:
-    """What must match for finished shards to be reused: ``BuildConfig.settings()``, which holds no run settings.
+    """What must match for finished shards to be reused: ``BuildConfig.settings()``, which holds no run settings
+    and no card fields (the manifest keeps those apart, under ``card``).
 
     Outputs written before run settings left ``settings()`` stored them; they never counted in the hash.
     """
-    relevant = {k: v for k, v in settings.items() if k not in RUN_SETTINGS}
+    relevant = {k: v for k, v in settings.items() if k not in RUN_SETTINGS and k != "card"}
     return hashlib.sha1(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -45,32 +47,33 @@ class Manifest:
     settings: dict[str, Any]
     shards: dict[str, dict[str, Any]] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
+    card: dict[str, Any] = field(default_factory=dict)  # the card fields a user set (config ``card.*``)
     published: Optional[dict[str, Any]] = None
     consumed: list[str] = field(default_factory=list)
 
     @classmethod
-    def load(cls, out: Path) -> "Manifest | None":
-        path = out / MANIFEST
+    def load(cls, out: Path, path: Path | None = None) -> "Manifest | None":
+        """The manifest, None when there is none; ``ManifestError`` when it does not parse (see adopt.py)."""
+        path = path or out / MANIFEST
         if not path.exists():
             return None
-        return cls.from_json(json.loads(path.read_text()))
+        try:
+            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError) as e:  # torn or hand-broken JSON, or not the manifest's shape
+            raise ManifestError(str(path), f"does not parse ({type(e).__name__}: {e})") from e
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Manifest":
-        return cls(data["settings_hash"], data["settings"], data["shards"], data.get("run", {}),
-                   data.get("published"), data.get("consumed", []))
+    def from_dict(cls, data: dict[str, Any]) -> "Manifest":
+        return cls(data["settings_hash"], data["settings"], dict(data["shards"]), dict(data.get("run") or {}),
+                   dict(data.get("card") or {}), data.get("published"), list(data.get("consumed") or []))
 
-    def to_json(self) -> dict[str, Any]:
-        data = {"settings_hash": self.settings_hash, "settings": self.settings, "shards": self.shards,
-                "run": self.run}
-        if self.published is not None:
-            data["published"] = self.published
-        if self.consumed:
-            data["consumed"] = self.consumed
-        return data
+    def to_dict(self) -> dict[str, Any]:
+        data = {"settings_hash": self.settings_hash, "settings": self.settings, "shards": self.shards, "run": self.run}
+        optional = {"card": self.card, "published": self.published, "consumed": self.consumed}
+        return {**data, **{name: value for name, value in optional.items() if value}}
 
     def save(self, out: Path) -> None:
-        write_json_atomic(out / MANIFEST, self.to_json())
+        write_json_atomic(out / MANIFEST, self.to_dict())
 
     def record(self, result: ShardResult) -> None:
         self.shards[result.shard_id] = {

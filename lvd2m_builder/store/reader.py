@@ -21,7 +21,6 @@ from datasets import Features
 from fsspec import AbstractFileSystem, filesystem
 
 from lvd2m_builder.errors import SourceError
-from lvd2m_builder.schema import WORK_DIR
 from lvd2m_builder.store.manifest import MANIFEST
 
 DATA_SUFFIXES = (".arrow", ".parquet")
@@ -52,12 +51,10 @@ class DatasetSource:
         return sorted(self._rel(p) for p in self.fs.glob(self.path(pattern)) if self.fs.isfile(p))
 
     def data_files(self) -> list[str]:
-        """Every Arrow or Parquet file under the root; hidden files (temporary and staged shards) and the work
-        units under ``_work/`` (never published) excluded."""
+        """Every Arrow or Parquet file under the root, hidden files (temporary and staged shards) excluded."""
         found = self.fs.find(self.root)
         rels = (self._rel(p) for p in found)
-        return sorted(r for r in rels if r.endswith(DATA_SUFFIXES) and not r.startswith(f"{WORK_DIR}/")
-                      and not any(s.startswith(".") for s in r.split("/")))
+        return sorted(r for r in rels if r.endswith(DATA_SUFFIXES) and not any(s.startswith(".") for s in r.split("/")))
 
     def _rel(self, path: str) -> str:
         for prefix in (self.root, unquote(self.root)):  # a Hub revision may come back unquoted
@@ -100,9 +97,12 @@ def open_shard(source: DatasetSource, rel: str, columns: Optional[list[str]] = N
 
 
 def read_settings(source: DatasetSource) -> Optional[dict[str, Any]]:
-    """The build's settings: from the manifest when present, else from the first row's provenance."""
+    """The build's settings: from the manifest when it is there and parses, else from the first row's provenance."""
     if source.exists(MANIFEST):
-        return json.loads(source.read_text(MANIFEST)).get("settings")
+        try:
+            return json.loads(source.read_text(MANIFEST))["settings"]
+        except (ValueError, KeyError, TypeError):  # a torn manifest: the rows say the same
+            pass
     for rel in source.data_files():
         with open_shard(source, rel) as (features, batches):
             if "provenance" not in features:

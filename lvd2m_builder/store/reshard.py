@@ -36,12 +36,13 @@ from lvd2m_builder.schema import (
     TRAIN_DIR,
     VIDEO_FEATURES,
     VIDEOS_DIR,
-    WORK_DIR,
 )
+from lvd2m_builder.store.adopt import open_manifest
 from lvd2m_builder.store.atomic import fsync_dir, write_json_atomic
 from lvd2m_builder.store.manifest import MANIFEST, Manifest, settings_hash
+from lvd2m_builder.store.output_dir import check_card
 from lvd2m_builder.store.parquet import DEFAULT_MAX_SHARD_SIZE, ParquetSeries
-from lvd2m_builder.store.shards import count_rows, iter_batches
+from lvd2m_builder.store.shards import count_rows, iter_batches, stats_of
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +101,6 @@ def recover(out: Path) -> None:
     manifest = Manifest.load(out)
     for rel in manifest.consumed if manifest is not None else []:
         (out / rel).unlink(missing_ok=True)
-    for folder in (f"{WORK_DIR}/{TRAIN_DIR}", f"{WORK_DIR}/{REJECTS_DIR}", WORK_DIR):
-        try:
-            (out / folder).rmdir()
-        except OSError:  # absent, or holding units not compacted yet
-            pass
 
 
 Rows = tuple[Iterable[pa.RecordBatch], Optional[int]]  # record batches, and their row count when sizing needs it
@@ -129,37 +125,26 @@ def _write_staged(out: Path, directory: str, rows: Rows, features, sizing: Sizin
 
 def stage_and_swap(out: Path, settings: dict, train: Rows, rejects: Rows, sizing: Sizing = Sizing(),
                    stats: Optional[ShardStats] = None, wall_seconds: float = 0.0, consumed: Iterable[str] = (),
-                   run: Optional[dict] = None) -> Manifest:
+                   previous: Optional[Manifest] = None) -> Manifest:
     """Write the given rows as the output's published files and swap them in all at once (see the module's doc).
 
     ``stats``: the rows' stats when the caller knows them; else they are counted from the written rows (with
-    ``wall_seconds`` kept). ``consumed``: work unit files whose rows are in ``train``/``rejects``. ``run``: the
-    manifest's record of where the build ran, kept."""
+    ``wall_seconds`` kept). ``consumed``: work unit files whose rows are in ``train``/``rejects``. The
+    ``previous`` manifest's card fields and last run are kept."""
     train_files = _write_staged(out, TRAIN_DIR, train, ROW_FEATURES, sizing)
     reject_files = _write_staged(out, REJECTS_DIR, rejects, REJECT_FEATURES, sizing)
     if stats is None:
-        stats = _stats_of(out, train_files, reject_files)
+        staged_path = lambda rel: out / _staged(str(Path(rel).parent)) / Path(rel).name  # noqa: E731
+        stats = stats_of(map(staged_path, train_files), map(staged_path, reject_files))
         stats.wall_seconds = wall_seconds  # build time is not a property of rows: keep the total
-    staged = Manifest(settings_hash(settings), settings, run=run or {}, published={
+    staged = Manifest(settings_hash(settings), settings, run=dict(previous.run) if previous else {},
+                      card=dict(previous.card) if previous else {}, published={
         "train": train_files, "rejects": reject_files, "stats": stats.to_dict(),
         "max_shard_size": None if sizing.num_shards is not None else sizing.max_bytes,
     }, consumed=sorted(consumed))
-    write_json_atomic(out / STAGED_MANIFEST, staged.to_json())
+    write_json_atomic(out / STAGED_MANIFEST, staged.to_dict())
     recover(out)
     return staged
-
-
-def _stats_of(out: Path, train: list[str], rejects: list[str]) -> ShardStats:
-    """Stats from the staged rows themselves: outcomes, and seconds from each row's provenance."""
-    stats = ShardStats()
-    staged = lambda rel: out / _staged(str(Path(rel).parent)) / Path(rel).name  # noqa: E731
-    for files, columns in ((train, ["provenance"]), (rejects, ["provenance", "stage", "reason"])):
-        for batch in iter_batches((staged(rel) for rel in files), columns):
-            for row in batch.to_pylist():
-                stats.add_outcome(row.get("stage"), row.get("reason") or "")
-                for stage, seconds in json.loads(row["provenance"] or "{}").get("seconds", {}).items():
-                    stats.seconds[stage] = stats.seconds.get(stage, 0.0) + seconds
-    return stats
 
 
 def as_reject(row: dict, stage: str, reason: str) -> dict:
@@ -205,7 +190,7 @@ def compact(out: Path, manifest: Manifest, max_bytes: Optional[int] = None,
                for batch in source)
     result = stage_and_swap(out, manifest.settings, (_kept(out, train_files, moved), None), (rejects, None),
                             Sizing(max_bytes), stats or combine(manifest.stats()), consumed=manifest.unit_files(),
-                            run=manifest.run)
+                            previous=manifest)
     log.info("%s: %d train and %d rejects files published (%d work units compacted)", out,
              len(result.published["train"]), len(result.published["rejects"]), len(manifest.shards))
     manifest.shards, manifest.published, manifest.consumed = result.shards, result.published, result.consumed
@@ -267,14 +252,15 @@ def reshard(out: str | Path, num_shards: Optional[int] = None, max_shard_size: O
         raise ConfigError("--num-shards", num_shards, "must be >= 1")
     sizing = Sizing(num_shards=num_shards) if num_shards is not None else Sizing(parse_size(max_shard_size))
     recover(out)
-    manifest = Manifest.load(out)
+    manifest = open_manifest(out) if out.is_dir() else None  # shards no manifest records are adopted, never dropped
     if manifest is None:
         raise OutputError(str(out), "no _manifest.json: not an lvd2m build or import output")
+    check_card(out)
     train_files, reject_files = manifest.kind_files("train"), manifest.kind_files("rejects")
     count = (lambda files: sum(count_rows(out / rel) for rel in files)) if num_shards else (lambda files: None)
     result = stage_and_swap(out, manifest.settings, (iter_batches(out / rel for rel in train_files), count(train_files)),
                             (iter_batches(out / rel for rel in reject_files), count(reject_files)), sizing,
-                            combine(manifest.stats()), consumed=manifest.unit_files(), run=manifest.run)
+                            combine(manifest.stats()), consumed=manifest.unit_files(), previous=manifest)
     convert_legacy_videos(out, sizing.max_bytes)
     stats_path = out / "stats.json"
     stats = json.loads(stats_path.read_text()) if stats_path.exists() else merge(result.stats())

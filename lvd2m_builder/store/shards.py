@@ -1,7 +1,7 @@
 """The unit of work and of resume: one shard = a fixed list of ClipRefs in, one train and one rejects file out.
 
-Work units are Arrow files under ``_work/`` (not published: ``reshard.compact`` turns them into the Parquet files
-the card names), written with ``datasets``' own ArrowWriter (features embedded in the schema metadata) under a
+Work units are Arrow files in ``data/`` and ``rejects/`` (not published: ``reshard.compact`` turns them into the
+Parquet files the card names, and deletes them), written with ``datasets``' own ArrowWriter (features embedded in the schema metadata) under a
 temporary name and renamed when complete, so a killed build never leaves a half shard under a final name.
 The readers here take either format: work units, published Parquet files, and Arrow outputs of older versions.
 """
@@ -9,6 +9,7 @@ The readers here take either format: work units, published Parquet files, and Ar
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from datasets.arrow_writer import ArrowWriter
 
 from lvd2m_builder.records import Clip, ClipRef, to_reject, to_row
 from lvd2m_builder.run.stats import ShardStats
-from lvd2m_builder.schema import REJECT_FEATURES, REJECTS_DIR, ROW_FEATURES, TRAIN_DIR, WORK_DIR
+from lvd2m_builder.schema import REJECT_FEATURES, REJECTS_DIR, ROW_FEATURES, TRAIN_DIR
 from lvd2m_builder.store.atomic import commit, temp_path
 from lvd2m_builder.store.parquet import rows_per_group
 
@@ -42,11 +43,11 @@ class ShardSpec:
 
     @property
     def train_path(self) -> str:
-        return f"{WORK_DIR}/{TRAIN_DIR}/unit-{self.index:05d}.arrow"
+        return f"{TRAIN_DIR}/train-{self.index:05d}-of-{self.total:05d}.arrow"
 
     @property
     def rejects_path(self) -> str:
-        return f"{WORK_DIR}/{REJECTS_DIR}/unit-{self.index:05d}.arrow"
+        return f"{REJECTS_DIR}/rejects-{self.index:05d}-of-{self.total:05d}.arrow"
 
 
 def plan_shards(refs: list[ClipRef], shard_size: int, first_index: int = 0) -> list[ShardSpec]:
@@ -113,6 +114,20 @@ def read_row(path: Path, position: int) -> dict:
 def read_keys(path: Path) -> list[str]:
     """The ``key`` column of a finished shard."""
     return read_table(path, ["key"]).column("key").to_pylist()
+
+
+def stats_of(train: Iterable[Path], rejects: Iterable[Path]) -> ShardStats:
+    """The stats of these train and rejects files from their own rows: outcomes, and seconds from each row's
+    provenance."""
+    stats = ShardStats()
+    for paths, rejected in ((train, False), (rejects, True)):
+        columns = ["provenance"] + (["stage", "reason"] if rejected else [])
+        for batch in iter_batches(paths, columns):
+            for row in batch.to_pylist():
+                stats.add_outcome(row.get("stage"), row.get("reason") or "")
+                for stage, seconds in json.loads(row["provenance"] or "{}").get("seconds", {}).items():
+                    stats.seconds[stage] = stats.seconds.get(stage, 0.0) + seconds
+    return stats
 
 
 @dataclass

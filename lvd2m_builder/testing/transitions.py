@@ -1,21 +1,24 @@
-"""Synthetic clips with exact shot-boundary ground truth, made with ffmpeg: for the cut tests and bench/cuts.py.
+"""Synthetic clips with exact shot-boundary ground truth, drawn in numpy: for the cut tests and bench/cuts.py.
 
 Every clip is built from camera moves over still pictures, so its truth is known to the frame: pans at a known
-speed (long takes), hard cuts, fades through black or white and dissolves (``xfade``) between two pans, and white
-flashes (one or two frames) inside a pan, which are not cuts. Stills come from :func:`texture` (seeded noise at
-three scales, coloured at the coarsest, so optical flow is well posed) or from any picture the caller has.
+speed (long takes), hard cuts, fades through black or white and dissolves between two pans, and white flashes
+(one or two frames) inside a pan, which are not cuts. Stills come from :func:`texture` (seeded noise at three
+scales, coloured at the coarsest, so optical flow is well posed) or from any picture the caller has. Clips are
+encoded with PyAV (``media/encode.py``): the same stills give the same bytes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Iterator, Literal, Optional
 
-from lvd2m_builder.testing.samples import ENCODE, _run
+import numpy as np
+from PIL import Image
+
+from lvd2m_builder.media.encode import write_video
 
 Transition = Literal["cut", "fade_black", "fade_white", "dissolve"]
-_XFADE = {"fade_black": "fadeblack", "fade_white": "fadewhite", "dissolve": "fade"}
 
 
 @dataclass(frozen=True)
@@ -32,46 +35,72 @@ class Truth:
 
 
 def texture(out: Path, width: int, height: int, seed: int) -> Path:
-    """A still of seeded colour blobs under grey noise at two finer scales: texture everywhere, layout by seed.
+    """A PNG of seeded colour blobs under grey noise at two finer scales: texture everywhere, layout by seed.
 
-    Every layer is ffmpeg's ``noise`` with a fixed seed, scaled up, so the same seed gives the same bytes
-    (``gradients`` ignores its seed for the layout).
+    Each layer is uniform noise on a coarse grid scaled up bicubically (Pillow's fixed-point resampler, so the
+    same seed gives the same pixels), then a fine grain on top.
     """
-    def noise(cells: int, noise_seed: int, colour: bool = False) -> str:
-        return (f"color=c=gray:s={max(width // cells, 2)}x{max(height // cells, 2)},"
-                + ("format=yuv444p," if colour else "")
-                + f"noise=alls=100:allf=u:all_seed={noise_seed},scale={width}x{height}:flags=bicubic")
+    rng = np.random.default_rng(seed)
 
-    return _run(
-        ["-f", "lavfi", "-i", noise(64, 3 * seed, colour=True),
-         "-f", "lavfi", "-i", noise(16, 3 * seed + 1), "-f", "lavfi", "-i", noise(4, 3 * seed + 2),
-         "-filter_complex", "[1][2]blend=all_mode=average,format=gbrp[n];[0]format=gbrp[g];"
-         f"[g][n]blend=all_mode=overlay,noise=alls=30:allf=u:all_seed={seed}", "-frames:v", "1"],
-        out,
-    )
+    def layer(cells: int, channels: int) -> np.ndarray:
+        small = rng.integers(0, 256, (max(height // cells, 2), max(width // cells, 2), channels), dtype=np.uint8)
+        picture = Image.fromarray(small if channels == 3 else small[:, :, 0])
+        return np.asarray(picture.resize((width, height), Image.BICUBIC), dtype=np.float64).reshape(height, width, -1)
+
+    colour = layer(64, 3)
+    grey = (layer(16, 1) + layer(4, 1)) / 2
+    # overlay blend: the grey noise lightens or darkens the colour blobs
+    mixed = np.where(colour < 128, 2 * colour * grey / 255, 255 - 2 * (255 - colour) * (255 - grey) / 255)
+    mixed += rng.uniform(-30, 30, (height, width, 1))
+    Image.fromarray(np.clip(mixed, 0, 255).round().astype(np.uint8)).save(out)
+    return out
 
 
-def _shot(label: str, frames: int, fps: int, still_width: int, size: tuple[int, int], px: float) -> str:
-    """Filter-graph text for one shot: the still held ``frames`` frames (decoded once), a window panning over it.
+def _picture(still: Path) -> np.ndarray:
+    return np.asarray(Image.open(still).convert("RGB"))
 
-    The window moves ``px`` pixels right per frame and bounces back at the still's edge (a real camera can too).
+
+def _shot(picture: np.ndarray, frames: int, size: tuple[int, int], px: float) -> Iterator[np.ndarray]:
+    """A window of ``size`` panning ``px`` pixels a frame over ``picture``, bouncing back at its edges.
+
+    The window starts at the right edge and moves left, as a camera sweeping a scene and back would.
     """
     width, height = size
-    room = max(still_width - width, 1)
-    return (f"{label}loop=loop={frames - 1}:size=1:start=0,setpts=N/{fps}/TB,"
-            f"crop={width}:{height}:'abs(mod(n*{px},{2 * room})-{room})':0,format=yuv420p")
+    room = max(picture.shape[1] - width, 1)
+    for n in range(frames):
+        x = int(abs((n * px) % (2 * room) - room))
+        yield picture[:height, x : x + width]
 
 
 def pan(out: Path, still: Path, still_width: int, seconds: float = 12.0, fps: int = 24, px_per_frame: float = 4,
         size: tuple[int, int] = (320, 240), flash_at: Optional[int] = None, flash_frames: int = 1) -> Truth:
     """One long take: a pan over ``still``; ``flash_at`` whites out ``flash_frames`` frames from that index."""
-    vf = _shot("", round(seconds * fps), fps, still_width, size, px_per_frame)
+    picture = _picture(still)[:, :still_width]
+    frames = _shot(picture, round(seconds * fps), size, px_per_frame)
     kind = f"pan {px_per_frame:g}px/frame"
     if flash_at is not None:
-        vf += f",lutyuv=y=235:u=128:v=128:enable='between(n,{flash_at},{flash_at + flash_frames - 1})'"
+        white = np.full((size[1], size[0], 3), 255, dtype=np.uint8)
+        frames = (white if flash_at <= n < flash_at + flash_frames else frame for n, frame in enumerate(frames))
         kind += f" + {flash_frames}-frame flash"
-    _run(["-i", str(still), "-vf", vf, "-r", str(fps), *ENCODE], out)
+    write_video(out, frames, fps)
     return Truth(out, kind, ())
+
+
+def _blend(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
+    """``a`` x (1 - weight) + ``b`` x weight, rounded."""
+    return (a * (1.0 - weight) + b.astype(np.float64) * weight).round().astype(np.uint8)
+
+
+def _mix(transition: Transition, a: np.ndarray, b: np.ndarray, progress: float) -> np.ndarray:
+    """The frame ``progress`` (0..1) of the way through a transition from ``a`` to ``b``.
+
+    Fades go to the colour over the first half and come out of it over the second, so the boundary is the
+    middle; a dissolve crosses linearly.
+    """
+    if transition == "dissolve":
+        return _blend(a, b, progress)
+    colour = np.zeros_like(a) if transition == "fade_black" else np.full_like(a, 255)
+    return _blend(a, colour, 2 * progress) if progress < 0.5 else _blend(colour, b, 2 * progress - 1)
 
 
 def joined(out: Path, stills: tuple[Path, Path], still_width: int, transition: Transition, at: float = 6.0,
@@ -81,19 +110,25 @@ def joined(out: Path, stills: tuple[Path, Path], still_width: int, transition: T
 
     The truth is the first frame of the second shot for a cut, the middle of the transition otherwise.
     """
+    boundary, total = round(at * fps), round(seconds * fps)
     overlap = 0 if transition == "cut" else round(length * fps / 2)
-    first = round(at * fps) + overlap
-    second = round(seconds * fps) - round(at * fps) + overlap
-    graph = (_shot("[0:v]", first, fps, still_width, size, px_per_frame) + "[a];"
-             + _shot("[1:v]", second, fps, still_width, size, px_per_frame) + "[b];")
-    if transition == "cut":
-        graph += "[a][b]concat=n=2:v=1[v]"
-    else:
-        offset = (first - 2 * overlap) / fps
-        graph += f"[a][b]xfade=transition={_XFADE[transition]}:duration={2 * overlap / fps:.6f}:offset={offset:.6f}[v]"
-    truth = round(at * fps) / fps
-    _run(["-i", str(stills[0]), "-i", str(stills[1]), "-filter_complex", graph, "-map", "[v]", "-r", str(fps),
-          *ENCODE], out)
+    begin = boundary - overlap  # the second shot's first frame, seen from here on (through the transition)
+    first = _shot(_picture(stills[0])[:, :still_width], boundary + overlap, size, px_per_frame)
+    second = _shot(_picture(stills[1])[:, :still_width], total - begin, size, px_per_frame)
+
+    def frames() -> Iterator[np.ndarray]:
+        for n in range(total):
+            a = next(first) if n < boundary + overlap else None
+            b = next(second) if n >= begin else None
+            if b is None:
+                yield a
+            elif a is None:
+                yield b
+            else:
+                yield _mix(transition, a, b, (n - begin + 0.5) / (2 * overlap))
+
+    write_video(out, frames(), fps)
+    truth = boundary / fps
     return Truth(out, f"{transition.replace('_', ' ')} at {truth:.2f}s", (truth,))
 
 

@@ -21,7 +21,6 @@ from lvd2m_builder.card.clip_report import ClipScores, min_clip_score
 from lvd2m_builder.config import preset
 from lvd2m_builder.errors import ConfigError
 from lvd2m_builder.hub_limits import HubLimits, large_row_groups, truncated
-from lvd2m_builder.schema import WORK_DIR
 from lvd2m_builder.store.manifest import MANIFEST
 from lvd2m_builder.store.reader import READ_ERRORS, DatasetSource, open_shard, open_source, read_settings
 from lvd2m_builder.validate.card import ACCEPTED, REJECTS, VIDEOS, card_configs, config_files
@@ -50,10 +49,13 @@ def validate(path_or_repo_id: str, config: ValidateConfig = ValidateConfig(), re
     source = open_source(path_or_repo_id, revision, token)
     report = Report(source.label)
     configs, features = card_configs(source, report)
-    files = config_files(source, configs, report)
-    _shards(source, files, features, _Checker(config, _dataset_settings(source, report), report), config)
-    _format(source, files, report)
+    units = _work_units(source)
+    files = config_files(source, configs, report, units)
+    checker = _Checker(config, _dataset_settings(source, report), report)
+    _shards(source, files, features, checker, config)
+    _format(source, files, units, report)
     _stats(source, report)
+    _videos_drift(source, checker, report)
     log.info("validated %s: %d errors, %d warnings", source.label, report.errors, report.warnings)
     return report
 
@@ -171,7 +173,20 @@ def _parquet_whole(source: DatasetSource, rel: str, report: Report, row_group_by
     return True
 
 
-def _format(source: DatasetSource, files: dict[str, list[str]], report: Report) -> None:
+def _work_units(source: DatasetSource) -> set[str]:
+    """The work units the manifest records (Arrow files beside the published Parquet ones): not data files of the
+    card's configs (load_dataset does not read them) but rows not published yet."""
+    if not source.exists(MANIFEST):
+        return set()
+    try:
+        units = {rel for entry in json.loads(source.read_text(MANIFEST)).get("shards", {}).values()
+                 for rel in (entry["train"], entry["rejects"])}
+    except (ValueError, KeyError, TypeError, AttributeError, *READ_ERRORS):
+        return set()  # an unreadable manifest: the card and the files speak for themselves
+    return units
+
+
+def _format(source: DatasetSource, files: dict[str, list[str]], units: set[str], report: Report) -> None:
     """Warnings about the layout: Arrow files where the Hub serves Parquet best, finished rows not published."""
     arrow = [rel for rels in files.values() for rel in rels if rel.endswith(".arrow")]
     if arrow:
@@ -179,17 +194,11 @@ def _format(source: DatasetSource, files: dict[str, list[str]], report: Report) 
                    "non-Parquet data for its viewer and SQL console, and column projection needs Parquet; "
                    "`lvd2m reshard OUT --max-shard-size 500MB` (or `lvd2m push`) rewrites them as Parquet",
                    "warning", shard=arrow[0])
-    if not source.exists(MANIFEST):
-        return
-    try:
-        units = json.loads(source.read_text(MANIFEST)).get("shards") or {}
-    except (ValueError, *READ_ERRORS):
-        return
-    waiting = [e for e in units.values() if str(e.get("train", "")).startswith(f"{WORK_DIR}/")]
+    waiting = sorted(units - {rel for rels in files.values() for rel in rels})
     if waiting:
-        report.add("units_unpublished", f"{len(waiting)} finished work units in {WORK_DIR}/ are not published "
-                   "yet (a build was stopped before its end): run the build again, or `lvd2m reshard`", "warning",
-                   shard=MANIFEST)
+        report.add("units_unpublished", f"{len(waiting) // 2 or 1} finished work units are not published yet (a "
+                   "build was stopped before its end): run the build again, or `lvd2m reshard`", "warning",
+                   shard=waiting[0])
 
 
 def video_problem(row: dict[str, Any]) -> Optional[str]:
@@ -219,6 +228,27 @@ def _difference(expected: Features, found: Features) -> str:
     parts = [f"{label}: {', '.join(names[:5])}" for label, names in
              (("missing", missing), ("unexpected", extra), ("other type", changed)) if names]
     return "shard features differ from the card's (" + "; ".join(parts or ["field order"]) + ")"
+
+
+def _videos_drift(source: DatasetSource, checker: "_Checker", report: Report) -> None:
+    """The ``videos`` config must hold the accepted rows, no other: a build that changed them without making the
+    videos again leaves it stale. Accepted rows materialize could not cut (its ``rejected`` count) may be absent."""
+    if VIDEOS not in checker.keys or ACCEPTED not in checker.keys:
+        return
+    videos, accepted = set(checker.keys[VIDEOS]), set(checker.keys[ACCEPTED])
+    try:
+        uncut = int(json.loads(source.read_text("stats.json"))["materialize"]["rejected"])
+    except (*READ_ERRORS, LookupError):
+        uncut = 0
+    extra, missing = sorted(videos - accepted), sorted(accepted - videos)
+    if extra:
+        report.add("videos_stale", f"{len(extra)} row(s) of the videos config are not accepted rows (made from "
+                   "other rows: run lvd2m materialize OUT --embed-videos, or lvd2m build again)",
+                   shard=checker.keys[VIDEOS][extra[0]][0], key=extra[0])
+    if len(missing) > uncut:
+        report.add("videos_stale", f"{len(missing)} accepted row(s) have no clip in the videos config, and "
+                   f"materialize recorded {uncut} it could not cut (run lvd2m materialize OUT --embed-videos, or "
+                   "lvd2m build again)", shard=checker.keys[ACCEPTED][missing[0]][0], key=missing[0])
 
 
 def _stats(source: DatasetSource, report: Report) -> None:

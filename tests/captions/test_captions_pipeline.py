@@ -29,7 +29,7 @@ def model(body: dict, attempt: int) -> Scripted:
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory, ffmpeg_available):
+def clips(tmp_path_factory):
     d = tmp_path_factory.mktemp("clips")
     samples.pan(d / "pan12.mp4", seconds=12.0, fps=8, px_per_frame=6)  # 48 px/s, like the demo's pan
     samples.pan(d / "pan40.mp4", seconds=40.0, fps=8, px_per_frame=6)

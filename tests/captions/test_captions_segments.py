@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
 import pytest
 
 from lvd2m_builder.config import CaptionConfig, SemanticConfig
+from lvd2m_builder.media.encode import write_video
 from lvd2m_builder.media.probe import probe
 from lvd2m_builder.media.sampler import FrameSampler
 from lvd2m_builder.models.grid import WHITE, tile, tile_size
@@ -77,13 +76,10 @@ def test_tile_size_keeps_the_aspect():
 
 
 @pytest.fixture(scope="module")
-def ramp(tmp_path_factory, ffmpeg_available):
+def ramp(tmp_path_factory):
     """A 75 s grey clip whose brightness is 3 x the time in seconds: every frame says when it was taken."""
-    path = tmp_path_factory.mktemp("ramp") / "ramp.mp4"
-    subprocess.run([ffmpeg_available, "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=black:s=64x48:r=10:d=75",
-                    "-vf", "format=gray,geq=lum='3*T',format=yuv420p", "-c:v", "libx264", "-qp", "0", str(path)],
-                   check=True)
-    return path
+    frames = (np.full((48, 64, 3), round(3 * n / 10), dtype=np.uint8) for n in range(750))  # 10 fps
+    return write_video(tmp_path_factory.mktemp("ramp") / "ramp.mp4", frames, 10, crf=0)
 
 
 def test_one_decode_feeds_the_semantic_frames_and_each_segments_grid_in_order(ramp):

@@ -119,7 +119,7 @@ def _model_stages(run: Pipeline) -> set[str]:
     return {"semantic", "captions"} & {part.stage for part in [*run.stages, *run.scorers]}
 
 
-def test_a_build_runs_the_model_stages_on_a_local_model_and_rejects_its_nonsense(vlm_dir, tmp_path, ffmpeg_available):
+def test_a_build_runs_the_model_stages_on_a_local_model_and_rejects_its_nonsense(vlm_dir, tmp_path):
     from datasets import load_dataset
 
     inputs = tmp_path / "in"

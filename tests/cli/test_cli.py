@@ -79,7 +79,8 @@ def test_build_prints_the_funnel_as_a_table_and_json_for_scripts(clips_dir, tmp_
     assert f"1 of 1 clip accepted -> {tmp_path / 'o'}" in result.stdout
     again = lvd2m("build", str(clips_dir / "pan_long_take.mp4"), "--out", str(tmp_path / "o"), "--json",
                   "--set", "semantic.enabled=false", "--set", "captions.enabled=false")
-    assert json.loads(again.stdout) == {"clips": 1, "accepted": 1, "rejected": 0, "rejected_by_stage": {}}
+    assert json.loads(again.stdout) == {"clips": 1, "accepted": 1, "rejected": 0, "rejected_by_stage": {},
+                                        "missing_inputs": 0}
 
 
 def test_config_prints_yaml_that_config_takes_back(tmp_path):

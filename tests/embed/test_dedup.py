@@ -93,8 +93,8 @@ def write_build(out, shards: list[list[dict]], rejects: list[list[dict]] | None 
     manifest = Manifest(settings_hash(SETTINGS), SETTINGS)
     rejects = rejects or [[] for _ in shards]
     for index, (accepted, rejected) in enumerate(zip(shards, rejects)):
-        result = ShardResult(f"s{index}", index, f"_work/data/unit-{index:05d}.arrow",
-                             f"_work/rejects/unit-{index:05d}.arrow",
+        name = f"{index:05d}-of-{len(shards):05d}.arrow"
+        result = ShardResult(f"s{index}", index, f"data/train-{name}", f"rejects/rejects-{name}",
                              ShardStats(clips=len(accepted) + len(rejected), accepted=len(accepted)))
         for path, rows, features in ((result.train_path, accepted, ROW_FEATURES),
                                      (result.rejects_path, rejected, REJECT_FEATURES)):
@@ -144,7 +144,7 @@ def test_duplicates_across_shards_move_to_the_rejects_naming_the_kept_key(datase
     stats = merge(Manifest.load(out).stats())
     assert stats["accepted"] == 5 and stats["rejected_by_stage"] == {"dedup": 4, "motion": 1} and stats["clips"] == 10
     assert "dedup" in stats["seconds"]
-    assert not (out / "_work").exists()  # the work units were compacted into the published files
+    assert not list(out.glob("*/*.arrow"))  # the work units were compacted into the published files
 
 
 def test_kept_row_does_not_depend_on_shard_order(tmp_path):

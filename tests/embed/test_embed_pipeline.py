@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +21,7 @@ from lvd2m_builder.card.clip_report import card_section, vlm_calls_saved  # noqa
 from lvd2m_builder.cli import main  # noqa: E402
 from lvd2m_builder.config import EmbedConfig, load  # noqa: E402
 from lvd2m_builder.inputs.listing import list_refs  # noqa: E402
+from lvd2m_builder.media.encode import write_video  # noqa: E402
 from lvd2m_builder.models.clip import load as load_model  # noqa: E402
 from lvd2m_builder.records import Clip, ClipRef, VideoInfo  # noqa: E402
 from lvd2m_builder.run import shard_task
@@ -70,14 +70,16 @@ def tiny(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def videos(tmp_path_factory, ffmpeg_available):
-    """A pan, the same pan re-encoded smaller (a re-upload), and other footage (testsrc2)."""
+def videos(tmp_path_factory):
+    """A pan, the same pan decoded and re-encoded smaller (a re-upload), and other footage (a test pattern)."""
+    import av
+
     d = tmp_path_factory.mktemp("embed_videos")
     samples.pan(d / "pan.mp4")
-    subprocess.run([ffmpeg_available, "-v", "error", "-y", "-i", str(d / "pan.mp4"), "-vf", "scale=256:192",
-                    *samples.ENCODE, "-crf", "32", str(d / "pan_reupload.mp4")], check=True)
-    subprocess.run([ffmpeg_available, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24:d=12",
-                    *samples.ENCODE, str(d / "testsrc.mp4")], check=True)
+    with av.open(str(d / "pan.mp4")) as container:
+        smaller = [f.reformat(256, 192, "rgb24", interpolation="AREA").to_ndarray() for f in container.decode(video=0)]
+    write_video(d / "pan_reupload.mp4", smaller, 24, crf=32)
+    write_video(d / "testsrc.mp4", samples.pattern_frames(12.0, 24, (320, 240)), 24)
     return d
 
 

@@ -27,6 +27,7 @@ from lvd2m_builder.schema import (
 )
 from lvd2m_builder.store.atomic import write_json_atomic
 from lvd2m_builder.store.manifest import Manifest, settings_hash
+from lvd2m_builder.store.output_dir import sign_card
 from lvd2m_builder.store.parquet import ParquetShardWriter
 
 #: A build before captioning existed (no captions section), and one whose captions stage ran.
@@ -106,7 +107,8 @@ def write_dataset(out: Path, train: list[list[dict]], rejects: Optional[list[lis
     if plots:
         write_card(out, stats, settings)
     else:
-        render_card(stats, settings, repo_id=out.name).save(out / "README.md")
+        # as write_card signs it: lvd2m replaces only cards it wrote (store/output_dir.py)
+        (out / "README.md").write_text(sign_card(str(render_card(stats, settings, repo_id=out.name))), encoding="utf-8")
     return out
 
 

@@ -62,9 +62,10 @@ def _shard_rows(out: Path, pattern: str) -> list[dict]:
 
 
 def _published(out: Path) -> dict[str, bytes]:
-    """What the repo should hold after a push of ``out``: every file but the manifest, plus .gitattributes."""
+    """What the repo should hold after a push of ``out``: every file but the manifest and the output's marker
+    (local state), plus .gitattributes."""
     files = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    del files["_manifest.json"]
+    del files["_manifest.json"], files[".lvd2m-output.json"]
     return {**files, ".gitattributes": hub_server.GITATTRIBUTES}
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from datasets import load_dataset
 
+from fakes.s3_server import moto_s3
 from lvd2m_builder.config import preset
 from lvd2m_builder.inputs.listing import list_refs
 from lvd2m_builder.records import Clip
@@ -55,7 +56,7 @@ def _tar(path: Path, members: dict[str, bytes]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def videos(tmp_path_factory, ffmpeg_available) -> Path:
+def videos(tmp_path_factory) -> Path:
     """A 24 s pan (long enough for spans) and a 5 s pan (too short), both 64x48 so they decode fast."""
     directory = tmp_path_factory.mktemp("videos")
     samples.pan(directory / "long.mp4", seconds=24.0, size=(64, 48))
@@ -257,33 +258,13 @@ def test_http_file_directory_and_missing_url(http_root, tmp_path):
 
 @pytest.fixture(scope="module")
 def s3_endpoint(videos, table, shard):
-    """A local S3 (moto's server) holding the videos, the tar and the table; s3fs pointed at it by config and
-    by environment (FSSPEC_S3_ENDPOINT_URL), which spawned workers inherit. Never the network."""
-    pytest.importorskip("s3fs", reason="s3fs is not installed: pip install 'lvd2m-builder[remote]'")
-    boto3 = pytest.importorskip("boto3", reason="boto3 is not installed: pip install 'lvd2m-builder[test]'")
-    server_module = pytest.importorskip("moto.server", reason="moto is not installed: pip install 'moto[server]'")
-    import fsspec
-
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            patch.setenv(name, "testing")
-        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        try:
-            host, port = server.get_host_and_port()
-            endpoint = f"http://{host}:{port}"
-            patch.setenv("FSSPEC_S3_ENDPOINT_URL", endpoint)
-            patch.setitem(fsspec.config.conf, "s3", {"endpoint_url": endpoint})
-            client = boto3.client("s3", endpoint_url=endpoint)
-            client.create_bucket(Bucket="lvd2m-test")
-            for path, key in [(videos / "long.mp4", "pool/long.mp4"), (videos / "short.mp4", "pool/short.mp4"),
-                              (shard, "pool/shards/shard-000.tar"), (videos / "long.mp4", "long.mp4"),
-                              (table, "clips.csv")]:
-                client.upload_file(str(path), "lvd2m-test", key)
-            yield endpoint
-        finally:
-            server.stop()
+    """A local S3 (moto's server) holding the videos, the tar and the table; spawned workers reach it too."""
+    with pytest.MonkeyPatch.context() as patch, moto_s3(patch, "lvd2m-test") as (endpoint, client):
+        for path, key in [(videos / "long.mp4", "pool/long.mp4"), (videos / "short.mp4", "pool/short.mp4"),
+                          (shard, "pool/shards/shard-000.tar"), (videos / "long.mp4", "long.mp4"),
+                          (table, "clips.csv")]:
+            client.upload_file(str(path), "lvd2m-test", key)
+        yield endpoint
 
 
 def test_s3_prefix_tar_and_table_build_on_spawned_workers(s3_endpoint, tmp_path):

@@ -6,7 +6,7 @@ import csv
 import json
 import re
 import shutil
-import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -18,38 +18,30 @@ from lvd2m_builder.cli import main
 from lvd2m_builder.export.wds import sample_key
 from lvd2m_builder.materialize.cutter import MaterializeConfig
 from lvd2m_builder.materialize.run import materialize
-from lvd2m_builder.media.cutting import count_frames, cut, expected_frames, source_info
+from lvd2m_builder.media.cutting import cut, expected_frames, source_info
+from lvd2m_builder.media.encode import write_video
+from lvd2m_builder.media.streams import count_packets as count_frames
 from lvd2m_builder.release.importer import ImportConfig, import_tables
 from lvd2m_builder.schema import REJECT_FEATURES
+from lvd2m_builder.store.output_dir import MARKER
+from lvd2m_builder.testing.samples import counter_frames, counter_index
 
-FPS, SECONDS, BITS, STRIPE = 25, 20, 9, 20
+FPS, SECONDS = 25, 20
 COLUMNS = ["key", "video_id", "url", "dataset_src", "orig_caption", "raw_caption", "refined_caption",
            "rewritten_caption", "total score", "span", "video_time", "orig_span", "scene_cut"]
 
 
-def counter_video(path: Path) -> Path:
-    """Every frame shows its own index as 9 black/white stripes (bit b in pixels [20b, 20b+20)); a keyframe
-    every 50 frames exactly."""
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi",
-         "-i", f"color=c=black:size={BITS * STRIPE}x96:rate={FPS}:duration={SECONDS}",
-         "-vf", f"format=gray,geq=lum='255*mod(floor(N/pow(2,floor(X/{STRIPE}))),2)'",
-         "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "50", "-sc_threshold", "0", "-preset", "veryfast",
-         "-threads", "1", "-bitexact", str(path)], check=True)
-    return path
-
-
-def frame_index(frame: np.ndarray) -> int:
-    """The index a counter frame shows (HxWxC or CxHxW uint8)."""
-    row = frame[frame.shape[0] // 2, :, 0] if frame.shape[-1] in (1, 3) else frame[0, frame.shape[1] // 2, :]
-    return sum(1 << b for b in range(BITS) if row[b * STRIPE + STRIPE // 2] > 128)
+def counter_video(path: Path, tone_hz: float | None = None) -> Path:
+    """Every frame shows its own index (``samples.counter_frames``); a keyframe every 50 frames exactly; with
+    ``tone_hz``, a sine audio track as long as the video."""
+    return write_video(path, counter_frames(FPS * SECONDS), FPS, gop=50, tone_hz=tone_hz)
 
 
 def decoded_indices(path: Path) -> list[int]:
     import decord
 
     reader = decord.VideoReader(str(path))
-    return [frame_index(reader[i].asnumpy()) for i in range(len(reader))]
+    return [counter_index(reader[i].asnumpy()) for i in range(len(reader))]
 
 
 def row(key: str, video_id: str, span: str, src: str = "panda70m", video_time: str = "") -> dict:
@@ -70,7 +62,7 @@ ROWS = [
 
 
 @pytest.fixture(scope="module")
-def sources(tmp_path_factory, ffmpeg_available) -> Path:
+def sources(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("sources")
     counter_video(directory / "ctr.mp4")
     (directory / "ctrwv.mp4").symlink_to(directory / "ctr.mp4")
@@ -129,20 +121,26 @@ def test_missing_unreadable_and_uncovered_sources_become_rejects(accurate):
     assert stats["materialize"]["rejected"] == 3 and stats["accepted"] == 6  # the import's own counts stay
 
 
-def test_videos_config_decodes_the_embedded_clips(accurate):
+def test_videos_config_holds_the_cut_clips(accurate):
     out, _ = accurate
     assert "config_name: videos" in (out / "README.md").read_text()
     (videos,) = sorted((out / "videos").iterdir())  # 3 clips: one Parquet file, row groups of a few clips
     assert videos.name == "train-00000-of-00001.parquet"
     metadata = pq.ParquetFile(videos).metadata
     assert metadata.num_rows == 3 and metadata.row_group(0).column(metadata.num_columns - 2).compression == "UNCOMPRESSED"
-    rows = {r["key"]: r for r in load_dataset(str(out), "videos", streaming=True)["train"]}
+    rows = {r["key"]: r for r in load_dataset(str(out), "videos", streaming=True)["train"].decode(False)}
     assert set(rows) == {"ctr.3_1", "ctr.10_2", "wv"}
     clip = rows["ctr.3_1"]
     assert clip["fps"] == FPS and clip["num_frames"] == 113 and clip["span_start"] == pytest.approx(3.04)
-    first = clip["video"].get_frame_at(0).data.numpy()  # torchcodec decoder, CxHxW
-    assert frame_index(first) == 76
+    assert clip["video"]["bytes"] == (out / "clips" / "ctr.3_1.mp4").read_bytes()
     assert json.loads(clip["provenance"])["materialize"]["frames_expected"] == 113
+
+
+def test_videos_config_decodes_with_torchcodec(accurate, torchcodec):
+    out, _ = accurate
+    clip = next(r for r in load_dataset(str(out), "videos", streaming=True)["train"] if r["key"] == "ctr.3_1")
+    first = clip["video"].get_frame_at(0).data.numpy()  # torchcodec decoder, CxHxW
+    assert counter_index(first) == 76
 
 
 def test_webdataset_export_reads_back(accurate):
@@ -172,7 +170,7 @@ def test_cli_copy_mode_is_keyframe_aligned_and_records_its_count(table, sources,
     assert main(["materialize", str(tmp_path / "nothing"), "--no-progress"]) == 2
 
 
-def test_rerun_reuses_clips_and_replaces_outputs(table, sources, tmp_path):
+def test_rerun_reuses_clips_and_keeps_the_outputs_it_does_not_write(table, sources, tmp_path):
     out = _import(table, tmp_path / "out")
     mapping = tmp_path / "map.json"
     mapping.write_text(json.dumps({"ctr": "sources/ctr.mp4"}))  # relative to the mapping file
@@ -182,9 +180,14 @@ def test_rerun_reuses_clips_and_replaces_outputs(table, sources, tmp_path):
     assert first["cut"] == 2 and len(first["videos"]) == 1  # only 'ctr' is mapped: 'wv' (ctrwv) is a reject
     clip = out / "clips" / "ctr.3_1.mp4"
     before = clip.stat().st_mtime_ns
-    again = materialize(out, mapping=str(mapping), config=MaterializeConfig(webdataset=False), progress=False)
+    videos = {p.name: p.read_bytes() for p in (out / "videos").iterdir()}
+    again = materialize(out, mapping=str(mapping), config=MaterializeConfig(webdataset=True), progress=False)
     assert clip.stat().st_mtime_ns == before and again["cut"] == 2
-    assert not (out / "videos").exists() and "config_name: videos" not in (out / "README.md").read_text()
+    # this run writes tars, not videos: the videos config stays as it was (the rows did not change), card included
+    assert {p.name: p.read_bytes() for p in (out / "videos").iterdir()} == videos
+    assert again["videos"] == first["videos"] and "config_name: videos" in (out / "README.md").read_text()
+    assert [p.name for p in (out / "webdataset").iterdir()] == ["train-00000.tar"]
+    assert not list(out.glob(".staging-*"))
     assert len((out / "clips" / "rejects.jsonl").read_text().splitlines()) == 4  # not mapped: 3, outside: 1
 
 
@@ -204,6 +207,11 @@ def test_rotated_source_reports_the_display_size_of_the_cut_clip(shared_videos, 
     cut(src, tmp_path / "rot.mp4", 1.0, 2.0, info.fps)
     height, width = decord.VideoReader(str(tmp_path / "rot.mp4"))[0].shape[:2]
     assert (info.width, info.height) == (width, height) == (544, 1280)
+    first = decord.VideoReader(str(tmp_path / "rot.mp4"))[0].asnumpy().astype(float)
+    reader = decord.VideoReader(src)  # decord turns frames upright itself: an independent reference
+    shown = reader[int(np.searchsorted(reader.get_frame_timestamp(np.arange(len(reader)))[:, 0], 1.0 - 1e-3))]
+    upright = shown.asnumpy().astype(float)
+    assert np.abs(first - upright).mean() < 4 < 20 < np.abs(first - upright[::-1, ::-1]).mean()
 
 
 def _first_frame(out: Path, key: str) -> int:
@@ -280,7 +288,7 @@ def test_a_failed_rerun_leaves_the_last_outputs_in_place(table, sources, tmp_pat
     now = {p.relative_to(out): p.read_bytes() for d in ("videos", "webdataset") for p in (out / d).iterdir()}
     now[Path("clips/rejects.jsonl")] = (out / "clips" / "rejects.jsonl").read_bytes()
     assert now == kept
-    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no staging left behind
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [MARKER]  # no staging left behind
 
 
 def test_an_absurd_frame_rate_or_an_oversized_cut_is_a_reject(sources, tmp_path):
@@ -314,3 +322,18 @@ def test_spaces_around_a_video_id_do_not_hide_its_source(sources, tmp_path):
     out = _import(_table(tmp_path / "t.csv", [{**ROWS[0], "video_id": "  ctr\t"}]), tmp_path / "out")
     assert materialize(out, str(sources), config=MaterializeConfig(webdataset=False), progress=False)["cut"] == 1
     assert materialize(out, mapping=str(mapping), config=MaterializeConfig(webdataset=False), progress=False)["cut"] == 1
+
+
+@pytest.mark.parametrize("mode", ["accurate", "copy"])
+def test_the_audio_track_is_cut_to_the_same_span(tmp_path, mode):
+    import av
+
+    src = counter_video(tmp_path / "ctr_tone.mp4", tone_hz=440.0)
+    done = cut(str(src), tmp_path / "clip.mp4", 3.02, 7.52, Fraction(FPS), mode=mode)
+    with av.open(str(tmp_path / "clip.mp4")) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        lengths = [float(s.duration * s.time_base) for s in (video, audio)]
+        tone = np.concatenate([f.to_ndarray().ravel() for f in container.decode(audio)])
+    assert lengths[0] == pytest.approx(done.frames / FPS, abs=1e-3) and done.frames >= 113
+    assert lengths[1] == pytest.approx(lengths[0], abs=0.05)  # copy mode: from the keyframe before, both
+    assert np.abs(tone).max() > 0.1  # the sine itself, not silence

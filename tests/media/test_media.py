@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
 import pytest
 
 from lvd2m_builder.errors import DecodeError
+from lvd2m_builder.media.encode import write_tone
 from lvd2m_builder.media.probe import probe
 from lvd2m_builder.media.sampler import FrameSampler, GridTask, grid, uniform
 from lvd2m_builder.records import Clip, ClipRef
@@ -73,13 +72,13 @@ def test_sampler_decodes_the_union_once_and_feeds_each_task_its_subset(clips_dir
 
 
 @pytest.fixture(scope="module")
-def bad_files(tmp_path_factory, clips_dir, ffmpeg_available):
+def bad_files(tmp_path_factory, clips_dir):
     d = tmp_path_factory.mktemp("bad")
     (d / "zero.mp4").write_bytes(b"")
     (d / "text.mp4").write_text("not a video at all\n" * 100)
     good = (clips_dir / "pan_long_take.mp4").read_bytes()
     (d / "truncated.mp4").write_bytes(good[: len(good) // 3])
-    subprocess.run([ffmpeg_available, "-v", "error", "-y", "-f", "lavfi", "-i", "sine=d=12", str(d / "audio.m4a")], check=True)
+    write_tone(d / "audio.m4a", 12.0)
     return d
 
 

@@ -64,7 +64,7 @@ def raft_scorer(tmp_path, monkeypatch):
     return scorer
 
 
-def test_raft_scores_a_known_pan_as_its_speed(raft_scorer, tmp_path, ffmpeg_available):
+def test_raft_scores_a_known_pan_as_its_speed(raft_scorer, tmp_path):
     # 2 px/frame at 24 fps: 24 px between 2 fps samples in the 320 px window, 19.2 px once resized to 256 wide
     path = samples.pan(tmp_path / "pan.mp4", seconds=2.0, px_per_frame=2)
     clip = Clip(ref=ClipRef(uri=str(path), video_id="pan"), path=str(path))

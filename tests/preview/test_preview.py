@@ -30,7 +30,9 @@ from fakes.synthetic_dataset import captioned, demo_build, reject, row, write_da
 from lvd2m_builder.cli import main
 from lvd2m_builder.config import BuildConfig
 from lvd2m_builder.errors import ConfigError
+from lvd2m_builder.media.encode import write_video
 from lvd2m_builder.media.sampler import FrameSampler
+from lvd2m_builder.media.streams import frame_at
 from lvd2m_builder.preview.report import PreviewConfig, preview
 from lvd2m_builder.schema import REJECT_FEATURES, ROW_FEATURES
 from lvd2m_builder.store.shards import read_table
@@ -140,15 +142,6 @@ def decisions(out: Path) -> dict[str, str]:
     return {**fates, **{r["key"]: r["stage"] for r in shard_rows(out, "rejects/*.parquet")}}
 
 
-def ffmpeg_frame(ffmpeg: str, video: str, t: float, size: tuple[int, int]) -> np.ndarray:
-    """The frame ffmpeg shows at ``t`` seconds, scaled to ``size``: an independent reference for a thumbnail."""
-    width, height = size
-    raw = subprocess.run([ffmpeg, "-v", "error", "-ss", f"{t:.3f}", "-i", video, "-frames:v", "1", "-vf",
-                          f"scale={width}:{height}:flags=area", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-                         capture_output=True, check=True).stdout
-    return np.frombuffer(raw, np.uint8).reshape(height, width, 3).astype(float)
-
-
 def rows_of(features, rows: list[dict]) -> list[list[dict]]:
     """One shard of ``rows`` with every field of ``features`` present (None where a row does not set it)."""
     return [[{**dict.fromkeys(features), **r} for r in rows]]
@@ -184,7 +177,7 @@ def test_every_clip_is_embedded_with_its_decision_and_the_funnel(demo):
     assert html.count("data:image/png;base64,") == 2  # duration and flow score: the card's plots (no captions yet)
 
 
-def test_contact_sheets_are_decoded_across_each_clip(demo, ffmpeg_available):
+def test_contact_sheets_are_decoded_across_each_clip(demo):
     out, page = demo
     by_video = {c["video_id"]: c for c in embedded(page)["clips"]}
     for name in ("pan_long_take", "hard_cut", "still_long_take", "short_pan"):
@@ -194,8 +187,8 @@ def test_contact_sheets_are_decoded_across_each_clip(demo, ffmpeg_available):
         assert clip["thumb_size"] == [160, 120]  # 320x240 sources, 160 px wide
         for _, rel in clip["thumbs"]:
             assert Image.open(page.parent / rel).size == (160, 120)
-    cut = by_video["hard_cut"]  # each thumbnail is the frame ffmpeg shows at its time, not a neighbour's
-    refs = [ffmpeg_frame(ffmpeg_available, cut["url"], t, (160, 120)) for t, _ in cut["thumbs"]]
+    cut = by_video["hard_cut"]  # each thumbnail is the frame PyAV shows at its time, not a neighbour's
+    refs = [frame_at(cut["url"], t, (160, 120)).astype(float) for t, _ in cut["thumbs"]]
     thumbs = [np.asarray(Image.open(page.parent / rel).convert("RGB"), dtype=float) for _, rel in cut["thumbs"]]
     differences = np.array([[np.abs(thumb - ref).mean() for ref in refs] for thumb in thumbs])
     assert (differences.argmin(axis=1) == np.arange(8)).all() and differences.diagonal().max() < 15
@@ -235,14 +228,10 @@ def test_browser_shows_every_clip_and_filters_by_stage(demo, chromium):
 # --- spans, materialized clips and unreadable sources ------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def red_then_blue(tmp_path_factory, ffmpeg_available) -> Path:
+def red_then_blue(tmp_path_factory) -> Path:
     """10 s at 10 fps: red for the first 5 s, blue for the last 5 s."""
-    path = tmp_path_factory.mktemp("colours") / "red_then_blue.mp4"
-    src = "color=c={}:s=64x48:r=10:d=5"
-    subprocess.run([ffmpeg_available, "-v", "error", "-y", "-f", "lavfi", "-i", src.format("red"), "-f", "lavfi",
-                    "-i", src.format("blue"), "-filter_complex", "[0][1]concat=n=2:v=1:a=0", *samples.ENCODE,
-                    str(path)], check=True)
-    return path
+    red, blue = (np.broadcast_to(np.array(c, np.uint8), (48, 64, 3)) for c in ((255, 0, 0), (0, 0, 255)))
+    return write_video(tmp_path_factory.mktemp("colours") / "red_then_blue.mp4", [red] * 50 + [blue] * 50, 10)
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import io
 import json
 import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from datasets import Features, load_dataset
+from datasets import Features, Video, load_dataset
 
 from fakes import REPO_ROOT
 from lvd2m_builder import schema
@@ -92,20 +93,33 @@ def test_parquet_and_streaming_from_a_release_table(module, table, tmp_path):
     assert {r["key"]: r for r in again.as_streaming_dataset(split="train")} == imported
 
 
-def test_videos_config_embeds_cut_clips_and_accepted_files(module, table, shared_videos, tmp_path):
+@pytest.fixture(scope="module")
+def videos_config(module, table, shared_videos, tmp_path_factory):
+    """The ``videos`` config over the table and one video file, prepared as Arrow."""
     inputs = (str(table), str(shared_videos / "flipping_a_pancake.mkv"))
     builder = module.Lvd2m(config_name="videos", inputs=inputs, sources=str(shared_videos), overrides=OVERRIDES,
-                           cache_dir=str(tmp_path / "c"))
+                           cache_dir=str(tmp_path_factory.mktemp("c")))
     assert builder.info.features == schema.VIDEO_FEATURES
     builder.download_and_prepare(file_format="arrow")
-    rows = {r["key"]: r for r in builder.as_dataset(split="train")}
+    return builder.as_dataset(split="train")
+
+
+def test_videos_config_embeds_cut_clips_and_accepted_files(videos_config):
+    import decord
+
+    rows = {r["key"]: r for r in videos_config.cast_column("video", Video(decode=False))}
     assert len(rows) == 3  # the pancake file (a long take) and the two table rows; the malformed row is dropped
     cockatoo = rows["cockatoo.1_0"]
     assert cockatoo["num_frames"] == 40 and cockatoo["fps"] == 20  # round(2 s x 20 fps)
-    decoder = cockatoo["video"]
-    assert decoder.metadata.num_frames == 40 and decoder.get_frame_at(0).data.shape[1:] == (720, 1280)
+    clip = decord.VideoReader(io.BytesIO(cockatoo["video"]["bytes"]))
+    assert len(clip) == 40 and clip[0].shape[:2] == (720, 1280)
     whole = next(r for k, r in rows.items() if k not in ("cockatoo.1_0", "pancake.0_0"))
-    assert whole["video"].metadata.num_frames == 310  # the accepted file itself, embedded whole
+    assert len(decord.VideoReader(io.BytesIO(whole["video"]["bytes"]))) == 310  # the accepted file, embedded whole
+
+
+def test_videos_config_decodes_with_torchcodec(videos_config, torchcodec):
+    decoder = next(r for r in videos_config if r["key"] == "cockatoo.1_0")["video"]
+    assert decoder.metadata.num_frames == 40 and decoder.get_frame_at(0).data.shape[1:] == (720, 1280)
 
 
 def test_unknown_config_and_missing_inputs_fail_clearly(module, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from datasets import load_dataset
 
 from lvd2m_builder.config import preset
 from lvd2m_builder.errors import OutputError
+from lvd2m_builder.media.encode import write_tone
 from lvd2m_builder.run.build import build
 from lvd2m_builder.schema import REJECT_FEATURES, ROW_FEATURES
 
@@ -29,7 +31,7 @@ def _rows(out, name=None):
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory, clips_dir, ffmpeg_available):
+def inputs(tmp_path_factory, clips_dir):
     """The synthetic clips plus every kind of bad input the issue names, in one input directory."""
     d = tmp_path_factory.mktemp("inputs")
     for path in clips_dir.iterdir():
@@ -38,8 +40,7 @@ def inputs(tmp_path_factory, clips_dir, ffmpeg_available):
     good = (clips_dir / "pan_long_take.mp4").read_bytes()
     (d / "truncated.mp4").write_bytes(good[: len(good) // 3])
     (d / "notes.mkv").write_text("this is text, not a video\n")
-    subprocess.run([ffmpeg_available, "-v", "error", "-y", "-f", "lavfi", "-i", "sine=d=12", "-f", "mp4",
-                    str(d / "audio_only.mp4")], check=True)
+    write_tone(d / "audio_only.mp4", 12.0)
     return d
 
 
@@ -133,8 +134,34 @@ def test_process_pool_gives_the_same_rows(built, inputs, tmp_path):
     assert strip(_rows(tmp_path / "pooled")) == strip(_rows(out))
 
 
-def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "lvd2m_builder.cli", *args], capture_output=True, text=True, cwd=cwd)
+def _cli(*args, cwd=None, env=None):
+    return subprocess.run([sys.executable, "-m", "lvd2m_builder.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env)
+
+
+def test_demo_and_clip_cutting_run_no_ffmpeg_program(tmp_path):
+    """The README's first command, plus the cutter in both modes, with ``ffmpeg``/``ffprobe`` on the PATH
+    replaced by programs that record any call and fail: PyAV does all of it, whether or not ffmpeg is installed.
+
+    PySceneDetect runs ``ffmpeg -v quiet`` once on import to see whether its video splitter could work (we do not
+    use the splitter); that look is allowed, any other call fails the test.
+    """
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for name in ("ffmpeg", "ffprobe"):
+        (fake / name).write_text(f'#!/bin/sh\necho "{name} $*" >> {tmp_path / "called"}\nexit 1\n')
+        (fake / name).chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}", "LVD2M_CACHE": str(tmp_path / "cache")}
+    out = tmp_path / "lvd2m"
+    result = _cli("build", "--demo", "--out", str(out), "--embed-videos", "--no-progress", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["accepted"] == 1
+    assert len(list((out / "videos").glob("train-*.arrow"))) == 1
+    copied = _cli("materialize", str(out), "--mode", "copy", "--no-webdataset", "--no-progress", env=env)
+    assert copied.returncode == 0, copied.stderr
+    assert json.loads(copied.stdout.strip().splitlines()[-1])["cut"] == 1
+    calls = (tmp_path / "called").read_text().splitlines() if (tmp_path / "called").exists() else []
+    assert set(calls) <= {"ffmpeg -v quiet"}, calls
 
 
 def test_cli_build_exits_zero_and_reports(inputs, tmp_path):

@@ -89,8 +89,9 @@ def test_literal_values_are_checked_however_a_section_is_built():
 
 
 def test_run_settings_stay_out_of_what_shapes_the_rows():
-    config = cfg.preset("paper").replace({"workers": 8, "executor": "ray", "clip_timeout_s": 30.0})
-    assert cfg.RUN_SETTINGS == {"workers", "clip_timeout_s", "executor", "ray_address"}
+    config = cfg.preset("paper").replace({"workers": 8, "executor": "ray", "clip_timeout_s": 30.0,
+                                          "ray_cpu_actors": 12, "ray_gpus": {"semantic": 0.5}})
+    assert cfg.RUN_SETTINGS == {"workers", "clip_timeout_s", "executor", "ray_address", "ray_cpu_actors", "ray_gpus"}
     assert not cfg.RUN_SETTINGS & set(config.settings())
     assert config.settings() == cfg.preset("paper").settings()  # more workers: the same build
     assert cfg.from_dict(config.to_dict()) == config  # to_dict keeps them, for --config round trips

@@ -88,7 +88,7 @@ def test_new_inputs_add_only_new_clips(many, tmp_path, clips_dir):
     # compacted again into one file per config; the work units are gone
     assert sorted(p.relative_to(out).as_posix() for p in out.glob("*/*.parquet")) == [
         "data/train-00000-of-00001.parquet", "rejects/train-00000-of-00001.parquet"]
-    assert not (out / "_work").exists()
+    assert not list(out.glob("*/*.arrow"))
 
 
 def _published(out: Path) -> dict[str, dict]:

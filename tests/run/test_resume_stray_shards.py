@@ -1,7 +1,8 @@
 """A rerun over an output that holds work units the manifest never recorded: no duplicate keys, nothing lost.
 
 With two workers shards finish out of order, so a build killed between a work unit's rename and the manifest's
-update leaves a finished-looking file whose clips the next run builds again under a new unit name.
+update leaves a finished work unit the manifest does not know: the next run checks it and adopts it (never
+deletes it), so its clips are not built again, and publishes its rows with the others.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def test_a_stray_finished_shard_beside_recorded_ones_gives_no_duplicates(inputs,
     with monkeypatch.context() as patched:
         patched.setattr(build_module, "compact", lambda out, manifest, max_bytes: manifest)  # killed before its end
         first = build([str(inputs)], out, config, progress=False)
-    keys = sorted(_keys(out, "_work/data/*.arrow") + _keys(out, "_work/rejects/*.arrow"))
+    keys = sorted(_keys(out, "data/*.arrow") + _keys(out, "rejects/*.arrow"))
     assert first["clips"] == len(keys) == 3
     # shard 1's files were renamed into place, then the build died before the manifest recorded them
     manifest = json.loads((out / "_manifest.json").read_text())
@@ -48,13 +49,16 @@ def test_a_stray_finished_shard_beside_recorded_ones_gives_no_duplicates(inputs,
     stray_files = [out / manifest["shards"][stray][kind] for kind in ("train", "rejects")]
     del manifest["shards"][stray]
     (out / "_manifest.json").write_text(json.dumps(manifest))
-    (out / "_work" / "data" / ".unit-00009.arrow.tmp-4242").write_bytes(b"half a shard")
-    assert all(path.exists() for path in stray_files)
+    (out / "data" / ".train-00009-of-00010.arrow.tmp-4242").write_bytes(b"half a shard")
+    stray_rows = {r["key"]: r for path in stray_files for r in read_table(path).to_pylist()}
 
     again = build([str(inputs)], out, config, progress=False)
     assert sorted(_keys(out, "data/*.parquet") + _keys(out, "rejects/*.parquet")) == keys  # each key once, none lost
     assert again["clips"] == 3
-    assert not any(path.exists() for path in stray_files)
-    assert not list(out.glob("**/.*.tmp-*")) and not (out / "_work").exists()
+    published = {r["key"]: r for pattern in ("data/*.parquet", "rejects/*.parquet")
+                 for path in out.glob(pattern) for r in read_table(path).to_pylist()}
+    assert {key: published[key] for key in stray_rows} == stray_rows  # adopted as they were, not rebuilt
+    assert not any(path.exists() for path in stray_files)  # their rows are in the published files now
+    assert not list(out.glob("*/.*.tmp-*"))
     report = validate(str(out))
     assert report.ok, report.text()

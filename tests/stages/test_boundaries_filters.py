@@ -30,7 +30,7 @@ def _clip(duration: float = 12.0, flow_score: float | None = None) -> Clip:
 
 
 @pytest.fixture(scope="module")
-def boundary_clips(tmp_path_factory, ffmpeg_available):
+def boundary_clips(tmp_path_factory):
     """A pan of exactly 10.0 s (240 frames at 24 fps) and one of 0.4 s (10 frames: a single 2 fps sample)."""
     directory = tmp_path_factory.mktemp("boundaries")
     return {"ten": samples.pan(directory / "ten.mp4", seconds=10.0),

@@ -49,7 +49,7 @@ def test_raft_without_weights_says_where_they_must_be(tmp_path, monkeypatch):
     assert "dis" in str(info.value)
 
 
-def test_raft_loads_a_local_checkpoint_and_scores(tmp_path, monkeypatch, ffmpeg_available):
+def test_raft_loads_a_local_checkpoint_and_scores(tmp_path, monkeypatch):
     """Proves loading, not scoring: the checkpoint is found under $TORCH_HOME, fits torchvision's RAFT-large and a
     real clip runs through it on the CPU. Random weights give an arbitrary flow, so the score is only checked to
     exist; test_motion_raft_scoring.py checks the scoring against a model whose output is known."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lvd2m_builder.config import preset
 from lvd2m_builder.run.rebuild import MODEL_SECTIONS, THRESHOLDS, redecide
-from lvd2m_builder.stages.base import BatchedStage, FrameScorer, Stage
+from lvd2m_builder.stages.base import BatchedStage, FrameScorer, Resources, Stage
 from lvd2m_builder.stages.pipeline import Pipeline
-from lvd2m_builder.stages.registry import REGISTRY, STAGES, gpu_stages
+from lvd2m_builder.stages.registry import REGISTRY, STAGES, gpu_stages, segments
 
 QUIET = {"semantic.enabled": False, "captions.enabled": False}
 
@@ -56,4 +58,36 @@ def test_gpu_stages_are_the_stages_whose_model_runs_here_on_a_gpu():
     config = preset("paper").replace({"motion.backend": "raft", "embed.enabled": True, "embed.device": "cuda:1",
                                       "semantic.vlm.backend": "openai", "captions.vlm.device": "cpu",
                                       "captions.llm.device": "cpu"})
-    assert gpu_stages(config) == {"motion": "auto", "embed": "cuda:1"}
+    assert gpu_stages(config) == {"motion": "auto", "embed": "cuda:1", "align": "cuda:1"}  # align runs CLIP too
+
+
+def test_segments_cut_the_stages_where_a_model_stage_wants_a_process_of_its_own():
+    config = preset("paper").replace({"embed.enabled": True, "prefilter.enabled": True, "motion.backend": "raft",
+                                      "semantic.vlm.backend": "openai"})
+    cut = segments(config)
+    assert [(s.stages, s.device) for s in cut] == [
+        (("source", "probe", "duration", "decode", "cuts", "motion"), "auto"),  # RAFT decodes where it runs
+        (("embed", "prefilter"), "auto"),  # the pre-filter uses embed's model
+        (("semantic",), None),  # served elsewhere
+        (("captions",), "auto"),
+        (("align",), "auto"),
+    ]
+    assert cut[0].resources is None and cut[1].resources == Resources(gpu_share=0.1, batch=64)
+    assert [s.stages for s in segments(preset("paper").replace(QUIET))] == [STAGES[:6]]  # model stages off
+
+
+def test_a_segment_that_decodes_keeps_the_frames_of_later_model_stages_without_loading_them(tmp_path, monkeypatch):
+    pytest.importorskip("open_clip", reason="open_clip is not installed: pip install 'lvd2m-builder[embed]'")
+    from lvd2m_builder.models import clip
+    from lvd2m_builder.testing.tiny_clip import write_tiny_model
+
+    tiny = write_tiny_model(tmp_path / "tiny")
+    config = preset("paper").replace({**QUIET, "embed.enabled": True, "embed.model": f"local-dir:{tiny}"})
+    monkeypatch.setattr(clip, "load", lambda *_: pytest.fail("a decoding segment loaded the CLIP model"))
+    first = Pipeline(config, only=STAGES[:6])
+    assert [stage.stage for stage in first.stages] == list(STAGES[:6])
+    assert [scorer.stage for scorer in first.scorers] == ["cuts", "motion", "embed"]
+    assert first.scorers[2].size == 32  # the model's input side, read from its config
+    monkeypatch.undo()
+    assert [stage.stage for stage in Pipeline(config, only=("embed",)).stages] == ["embed"]
+    assert [stage.stage for stage in Pipeline(config, only=("align",)).stages] == ["align"]  # loads CLIP itself

@@ -35,7 +35,7 @@ def robust_pipeline() -> Pipeline:
 
 
 @pytest.fixture(scope="module")
-def synthetic(tmp_path_factory, ffmpeg_available) -> dict[str, transitions.Truth]:
+def synthetic(tmp_path_factory) -> dict[str, transitions.Truth]:
     directory = tmp_path_factory.mktemp("transitions")
     stills = transitions.texture_pair(directory, 960, 240)
     made = transitions.suite(directory, stills, 960, fps=FPS, seconds=SECONDS, speeds=(2, 8),

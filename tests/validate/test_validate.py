@@ -17,6 +17,7 @@ from fakes.synthetic_dataset import (
     reject,
     row,
     write_dataset,
+    write_legacy,
 )
 from lvd2m_builder.cli import main
 from lvd2m_builder.errors import ConfigError
@@ -149,8 +150,6 @@ def test_configs_must_match_the_files_present(tmp_path):
     (out / "extra").mkdir()
     shutil.copy(out / REJECTS0, out / "extra" / "more.parquet")
     (out / "data" / ".train-00009.parquet.tmp-1").write_bytes(b"")  # a temporary file is no data file
-    (out / "_work" / "data").mkdir(parents=True)
-    shutil.copy(out / TRAIN0, out / "_work" / "data" / "unit-00000.arrow")  # nor is a work unit
     found = sorted((f.code, f.shard) for f in validate(str(out)).findings)
     assert found == [("config_no_files", "README.md"), ("file_not_in_config", TRAIN0),
                      ("file_not_in_config", TRAIN1), ("file_not_in_config", "extra/more.parquet"),
@@ -224,13 +223,19 @@ def test_the_real_pipeline_output_is_valid(tmp_path_factory, clips_dir):
     assert report.rows["default"] >= 1 and report.rows["rejects"] >= 1
 
 
-def test_work_units_a_stopped_build_left_are_a_warning(tmp_path):
+def test_work_units_a_stopped_build_left_are_a_warning_not_data_files(tmp_path):
     from lvd2m_builder.store.manifest import Manifest
 
     out = _dataset(tmp_path / "out")
+    unit = "data/train-00007-of-00009.arrow"  # as a build writes its work units, recorded, not yet published
+    write_legacy(tmp_path / "old", [[captioned(5)]], [[]], settings=CAPTION_SETTINGS)
+    shutil.copy(tmp_path / "old" / "data/train-00000-of-00001.arrow", out / unit)
+    shutil.copy(tmp_path / "old" / "rejects/rejects-00000-of-00001.arrow", out / "rejects/rejects-00007-of-00009.arrow")
+    assert [f.code for f in validate(str(out)).findings] == ["file_not_in_config"] * 2  # not recorded: foreign
     manifest = Manifest.load(out)
-    manifest.shards["unit"] = {"index": 0, "train": "_work/data/unit-00000.arrow",
-                               "rejects": "_work/rejects/unit-00000.arrow", "stats": {}}
+    manifest.shards["unit"] = {"index": 7, "train": unit, "rejects": "rejects/rejects-00007-of-00009.arrow",
+                               "stats": {}}
     manifest.save(out)
     report = validate(str(out))
-    assert report.ok and [(f.code, f.severity) for f in report.findings] == [("units_unpublished", "warning")]
+    assert report.ok and [(f.code, f.severity, f.shard) for f in report.findings] == [
+        ("units_unpublished", "warning", unit)]

@@ -25,6 +25,7 @@ from lvd2m_builder.config import BuildConfig
 from lvd2m_builder.records import Rejection
 from lvd2m_builder.run.logs import configure_worker
 from lvd2m_builder.run.shard_task import MAX_SHARD_ATTEMPTS, ShardFailedError, run_shard
+from lvd2m_builder.stages.registry import gpu_stages
 from lvd2m_builder.store.shards import ShardResult, ShardSpec
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,11 @@ OnClip = Callable[[bool], None]
 
 def run_local(specs: list[ShardSpec], config: BuildConfig, out: Path, on_result: OnResult, on_clip: OnClip) -> None:
     """In this process when one worker and no watchdog are asked for; else on a watched process pool."""
+    models = gpu_stages(config)
+    if config.workers > 1 and models:
+        log.warning("each of the %d workers loads its own copy of the %s model(s); on a machine with a GPU, "
+                    "--executor ray decodes on a CPU pool and runs one model process per stage (see the README)",
+                    config.workers, ", ".join(models))
     if config.workers == 1 and config.clip_timeout_s is None:
         report = lambda event, key, accepted: on_clip(accepted) if event == "done" else None
         for spec in specs:

@@ -127,12 +127,12 @@ def _merge(cuts: list[dict], ignored: list[dict], duration: float,
 
 
 def describe(cuts: list[dict]) -> str:
-    """A reject reason naming each cut's signal, time and the scores that fired."""
+    """A reject reason naming each cut's signal, time and the scores that fired (how many cuts: ``cut_times``)."""
     def scores(event: dict) -> str:
         return ", ".join(f"{k} {v}" for k, v in event.items() if k not in ("t", "signal", "frame", "why", "level")
                          and v is not None)
 
-    return f"{len(cuts)} cut(s): " + "; ".join(f"{e['signal']} at {e['t']:.2f}s ({scores(e)})" for e in cuts)
+    return "; ".join(f"{e['signal']} at {e['t']:.2f}s ({scores(e)})" for e in cuts)
 
 
 def evidence(detector: str, cuts: list[dict], ignored: list[dict], **summary: Any) -> dict[str, Any]:
