@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lvd2m_builder.card.write import write_card
-from lvd2m_builder.errors import ConfigError, OutputError
+from lvd2m_builder.errors import ConfigError, ManifestError, OutputError
 from lvd2m_builder.run.stats import ShardStats, combine, merge
 from lvd2m_builder.schema import (
     LEGACY_PATTERNS,
@@ -98,7 +98,10 @@ def recover(out: Path) -> None:
     fsync_dir(out)  # the swap is durable before the old set goes
     for directory in (TRAIN_DIR, REJECTS_DIR):
         shutil.rmtree(out / _old(directory), ignore_errors=True)
-    manifest = Manifest.load(out)
+    try:
+        manifest = Manifest.load(out)
+    except ManifestError:  # torn: adopt.open_manifest rebuilds it from the files, and nothing goes on its word
+        manifest = None
     for rel in manifest.consumed if manifest is not None else []:
         (out / rel).unlink(missing_ok=True)
 
@@ -176,13 +179,13 @@ def compact(out: Path, manifest: Manifest, max_bytes: Optional[int] = None,
     """Publish every finished row of ``out``: the published files and the work units, as Parquet files of at
     most ``max_bytes`` (default: the size used last, else 500MB). ``moves``: accepted keys to move to the
     rejects as (stage, reason), with ``stats`` the caller's stats after the move. A no-op when there is nothing
-    new (no unit, no move, same size), so a rerun of a finished build rewrites nothing. ``manifest`` is updated
+    new (no unit, no move, no other size asked for), so a rerun of a finished build rewrites nothing. ``manifest`` is updated
     to the one written (and returned)."""
     published = manifest.published or {}
-    max_bytes = max_bytes or published.get("max_shard_size") or DEFAULT_MAX_BYTES
     if manifest.published is not None and not manifest.shards and not moves and \
-            published.get("max_shard_size") == max_bytes:
+            max_bytes in (None, published.get("max_shard_size")):
         return manifest
+    max_bytes = max_bytes or published.get("max_shard_size") or DEFAULT_MAX_BYTES
     moves = moves or {}
     train_files, reject_files = manifest.kind_files("train"), manifest.kind_files("rejects")
     moved = pa.array(sorted(moves), pa.string())
@@ -228,7 +231,7 @@ def publish_output(out: Path, max_bytes: Optional[int] = None) -> bool:
     """Bring ``out`` to the published Parquet layout (an older Arrow output is converted, work units a killed
     build left are compacted) and render its card again; returns whether anything was rewritten."""
     recover(out)
-    manifest = Manifest.load(out)
+    manifest = open_manifest(out)  # shards no manifest records are adopted, never dropped
     if is_current(out, manifest) and (max_bytes is None or manifest is None
                                       or manifest.published.get("max_shard_size") == max_bytes):
         return False

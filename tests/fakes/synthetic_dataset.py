@@ -145,7 +145,7 @@ def write_legacy(out: Path, train: list[list[dict]], rejects: list[list[dict]],
     card = str(render_card(stats, settings, repo_id=out.name, videos=videos is not None))
     for config, pattern in LEGACY_PATTERNS.items():
         card = card.replace(pattern.replace("rejects-", "train-").replace(".arrow", ".parquet"), pattern)
-    (out / "README.md").write_text(card)
+    (out / "README.md").write_text(sign_card(card), encoding="utf-8")
     return out
 
 

@@ -33,33 +33,43 @@ def clips(tmp_path_factory):
     return d
 
 
-def _keys(endpoint: str, folder: str) -> list[str]:
-    rows = load_dataset("arrow", data_files={"train": f"{URL}/{folder}/*.arrow"}, streaming=True,
+def _rows(endpoint: str, folder: str) -> dict[str, dict]:
+    rows = load_dataset("parquet", data_files={"train": f"{URL}/{folder}/*.parquet"}, streaming=True,
                         storage_options={"endpoint_url": endpoint})["train"]
-    return sorted(row["key"] for row in rows)
+    return {row["key"]: row for row in rows}
 
 
 def test_a_rerun_sets_aside_a_duplicate_shard_adopts_a_new_one_and_builds_only_new_clips(s3, clips, tmp_path):
     import fsspec
+    from datasets.arrow_writer import ArrowWriter
+
+    from lvd2m_builder.schema import REJECT_FEATURES
+    from lvd2m_builder.store.shards import read_table
 
     fs = fsspec.filesystem("s3", skip_instance_cache=True)
     first = build([str(clips / "pan.mp4")], URL, CONFIG, progress=False)
     assert (first["clips"], first["accepted"]) == (1, 1)
     manifest = json.loads(fs.cat_file(f"{URL}/_manifest.json"))
-    (entry,) = manifest["shards"].values()
-    # shards uploaded by a build killed before its manifest named them: a copy of a recorded one (its keys would
-    # be there twice) and one of a clip not built yet (the short clip's reject, built elsewhere)
-    fs.copy(f"{URL}/{entry['train']}", f"{URL}/data/train-00007-of-00008.arrow")
+    (published,) = manifest["published"]["train"]
+    # files uploaded by a build killed before its manifest named them: a copy of a published one (its keys would
+    # be there twice) and a work unit of a clip not built yet (the short clip's reject, built elsewhere)
+    fs.copy(f"{URL}/{published}", f"{URL}/data/train-00007-of-00008.parquet")
     build([str(clips / "short.mp4")], tmp_path / "elsewhere", CONFIG, progress=False)
-    fs.put_file(str(next((tmp_path / "elsewhere" / "rejects").glob("*.arrow"))), f"{URL}/rejects/rejects-00009-of-00010.arrow")
+    (reject,) = read_table(next((tmp_path / "elsewhere" / "rejects").glob("*.parquet"))).to_pylist()
+    unit = tmp_path / "rejects-00009-of-00010.arrow"
+    with ArrowWriter(features=REJECT_FEATURES, path=str(unit)) as writer:
+        writer.write(reject)
+        writer.finalize()
+    fs.put_file(str(unit), f"{URL}/rejects/rejects-00009-of-00010.arrow")
     second = build([str(clips)], URL, CONFIG, progress=False)
     assert (second["clips"], second["accepted"]) == (2, 1)
-    assert not fs.exists(f"{URL}/data/train-00007-of-00008.arrow")  # moved aside, not deleted:
-    assert fs.exists(f"{URL}/.lvd2m-set-aside/data/train-00007-of-00008.arrow")
-    assert fs.exists(f"{URL}/rejects/rejects-00009-of-00010.arrow")  # adopted: the short clip was not built again
-    assert len(_keys(s3, "data")) == 1 and len(_keys(s3, "rejects")) == 1
-    shards = json.loads(fs.cat_file(f"{URL}/_manifest.json"))["shards"]
-    assert len(shards) == 2 and entry in shards.values()
+    assert not fs.exists(f"{URL}/data/train-00007-of-00008.parquet")  # moved aside, not deleted:
+    assert fs.exists(f"{URL}/.lvd2m-set-aside/data/train-00007-of-00008.parquet")
+    assert _rows(s3, "rejects") == {reject["key"]: reject}  # adopted: the short clip was not built again
+    assert len(_rows(s3, "data")) == 1
+    assert not fs.exists(f"{URL}/rejects/rejects-00009-of-00010.arrow")  # its row is in the published files now
+    manifest = json.loads(fs.cat_file(f"{URL}/_manifest.json"))
+    assert manifest["shards"] == {} and manifest["published"]["stats"]["clips"] == 2
     assert json.loads(fs.cat_file(f"{URL}/stats.json"))["clips"] == 2 and fs.exists(f"{URL}/README.md")
 
 

@@ -107,10 +107,11 @@ def _die(*args, **kwargs):
 
 
 def test_an_older_arrow_output_is_read_then_converted(tmp_path):
+    clip = {"bytes": b"not decoded here", "path": None}
     out = write_legacy(tmp_path / "old", [[row(0), row(1)], [row(2)]], [[reject(0)], [reject(1)]],
-                       videos=[{**row(0), "video": {"bytes": b"not decoded here", "path": None}}])
+                       videos=[{**row(i), "video": clip} for i in range(3)])
     report = validate(str(out))
-    assert report.rows == {"default": 3, "rejects": 2, "videos": 1}  # still read as it is
+    assert report.rows == {"default": 3, "rejects": 2, "videos": 3}  # still read as it is
     assert [f.code for f in report.findings if f.severity == "warning"] == ["arrow_format"]
     before = _rows(out)
     assert main(["reshard", str(out), "--max-shard-size", "500MB"]) == 0
@@ -120,7 +121,7 @@ def test_an_older_arrow_output_is_read_then_converted(tmp_path):
         "videos/train-00000-of-00001.parquet"]
     assert _rows(out) == before
     videos = list(load_dataset(str(out), "videos", streaming=True)["train"].decode(False))
-    assert [v["video"]["bytes"] for v in videos] == [b"not decoded here"]
+    assert [v["video"]["bytes"] for v in videos] == [b"not decoded here"] * 3
     findings = validate(str(out)).findings
     assert [f.code for f in findings if f.code != "video_invalid"] == []  # the card names Parquet now
 
