@@ -156,7 +156,7 @@ def test_demo_and_clip_cutting_run_no_ffmpeg_program(tmp_path):
     result = _cli("build", "--demo", "--out", str(out), "--embed-videos", "--no-progress", "--json", env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["accepted"] == 1
-    assert len(list((out / "videos").glob("train-*.arrow"))) == 1
+    assert len(list((out / "videos").glob("train-*.parquet"))) == 1
     copied = _cli("materialize", str(out), "--mode", "copy", "--no-webdataset", "--no-progress", env=env)
     assert copied.returncode == 0, copied.stderr
     assert json.loads(copied.stdout.strip().splitlines()[-1])["cut"] == 1
