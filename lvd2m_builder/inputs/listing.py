@@ -42,7 +42,7 @@ def missing_inputs(inputs: Iterable[str]) -> list[str]:
 
 def list_uris(inputs: Iterable[str], tars: bool = False, exclude: Optional[str] = None) -> list[str]:
     """Every video URI the inputs name: directories recursively (video extensions, and ``.tar`` shards with
-    ``tars``), files as given, globs; nothing under the local directory ``exclude``."""
+    ``tars``), files as given, globs; nothing under ``exclude`` (a local directory or a URL)."""
     wanted = (lambda name: is_video_name(name) or name.lower().endswith(".tar")) if tars else is_video_name
     kept = (lambda path: not inside(path, exclude)) if exclude else (lambda path: True)
     found: list[str] = []
@@ -50,7 +50,9 @@ def list_uris(inputs: Iterable[str], tars: bool = False, exclude: Optional[str] 
     for item in inputs:
         item = _local(item)
         if is_url(item):
-            found.extend(_list_remote(item, wanted))
+            listed = _list_remote(item, wanted)
+            skipped += sum(not kept(uri) for uri in listed)
+            found.extend(uri for uri in listed if kept(uri))
         elif not kept(item):
             skipped += 1
         elif any(ch in item for ch in "*?["):

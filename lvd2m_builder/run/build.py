@@ -55,7 +55,7 @@ def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite
         return _build(inputs, Path(out), config, overwrite, progress, keep_card, embed_videos, max_shard_size)
     with tempfile.TemporaryDirectory(prefix="lvd2m-out-") as mirror:  # a URL: built in a local mirror (remote.py)
         remote = RemoteOutput(str(out), Path(mirror))
-        remote.pull(overwrite)
+        remote.pull(overwrite, keep_card)
         return _build(inputs, Path(mirror), config, False, progress, keep_card, embed_videos, max_shard_size, remote)
 
 
@@ -63,11 +63,12 @@ def _build(inputs: list[str], out: Path, config: BuildConfig, overwrite: bool, p
            keep_card: bool, embed_videos: Optional[MaterializeConfig], max_shard_size: Optional[str] = None,
            remote: Optional[RemoteOutput] = None) -> dict:
     check_output(out, overwrite, keep_card)  # before any listing: refusals come first and cost nothing
-    fed = [i for i in inputs if "://" not in i.removeprefix("file://") and inside(i.removeprefix("file://"), out)]
+    exclude = remote.url if remote is not None else str(out)  # an output is never read as an input
+    fed = [i for i in inputs if inside(i, exclude)]
     if inputs and len(fed) == len(inputs):
         raise SourceError(", ".join(fed), "lies under --out, and an output is never read as an input")
     missing = missing_inputs(inputs)
-    refs = list_refs(inputs, config.dataset_src, exclude=str(out))
+    refs = list_refs(inputs, config.dataset_src, exclude=exclude)
     gone = {os.path.abspath(m.removeprefix("file://")) for m in missing}
     if not [ref for ref in refs if ref.uri not in gone]:
         raise SourceError(", ".join(missing or inputs) or "(no inputs)",
@@ -75,6 +76,8 @@ def _build(inputs: list[str], out: Path, config: BuildConfig, overwrite: bool, p
     if missing:
         log.warning("%d named input(s) do not exist (each a source reject): %s", len(missing), ", ".join(missing))
     prepare_output(out, overwrite, keep_card)
+    if remote is not None:
+        remote.delete_own()
     recover(out)  # a reshard killed half-way is finished (or dropped) before anything reads the shards
     settings = config.settings()
     card = {k: v for k, v in config.to_dict()["card"].items() if v is not None}

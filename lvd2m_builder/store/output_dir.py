@@ -21,6 +21,7 @@ from pathlib import Path
 
 from lvd2m_builder import __version__
 from lvd2m_builder.errors import OutputError
+from lvd2m_builder.inputs.names import is_url
 from lvd2m_builder.store.atomic import fsync_dir, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -79,8 +80,9 @@ def listing(out: Path) -> tuple[list[str], list[str]]:
     return own, foreign
 
 
-def _names(names: list[str]) -> str:
-    return ", ".join(names[:_SHOWN]) + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
+def names(found: list[str]) -> str:
+    """The first few of ``found`` for a one-line message, and how many more there are."""
+    return ", ".join(found[:_SHOWN]) + (f" and {len(found) - _SHOWN} more" if len(found) > _SHOWN else "")
 
 
 def is_output(out: Path) -> bool:
@@ -99,14 +101,14 @@ def check_output(out: Path, overwrite: bool = False, keep_card: bool = False) ->
     if not is_output(out):
         own, foreign = listing(out)
         if own or foreign:
-            raise OutputError(str(out), f"is not empty and not an lvd2m output (holds {_names(foreign or own)}): "
+            raise OutputError(str(out), f"is not empty and not an lvd2m output (holds {names(foreign or own)}): "
                                         "choose a new or empty directory")
         return
     if overwrite:
         foreign = [rel for rel in listing(out)[1] if not (keep_card and rel == README)]
         if foreign:
             raise OutputError(str(out), f"--overwrite deletes only files lvd2m wrote, and this output also holds "
-                                        f"{_names(foreign)}: move them away or choose another --out")
+                                        f"{names(foreign)}: move them away or choose another --out")
     if not keep_card:
         check_card(out)
 
@@ -154,8 +156,12 @@ def mark(out: Path) -> None:
         write_text_atomic(marker, json.dumps({"created_by": "lvd2m-builder", "version": __version__}) + "\n")
 
 
-def inside(path: str | Path, root: Path) -> bool:
-    """True when the local ``path`` is ``root`` or lies under it (links resolved)."""
+def inside(path: str | Path, root: str | Path) -> bool:
+    """True when ``path`` is ``root`` or lies under it: local paths with links resolved, URLs by their text (a
+    local path is never under a URL, nor a URL under a local path)."""
+    path, root = str(path).removeprefix("file://"), str(root).removeprefix("file://")
+    if is_url(path) or is_url(root):
+        return is_url(path) and is_url(root) and f"{path.rstrip('/')}/".startswith(f"{root.rstrip('/')}/")
     return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root))
 
 
@@ -167,7 +173,7 @@ def check_replaceable(folder: Path, layout: str) -> None:
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir())
     foreign = [rel for rel in files if not owned(f"{layout}/{rel}")]
     if foreign:
-        raise OutputError(str(folder), f"holds files lvd2m did not write ({_names(foreign)}), and lvd2m replaces this "
+        raise OutputError(str(folder), f"holds files lvd2m did not write ({names(foreign)}), and lvd2m replaces this "
                                        "folder as a whole: move them away or choose another destination")
 
 

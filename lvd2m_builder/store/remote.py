@@ -3,11 +3,12 @@
 Every writer of the package writes local files (atomic renames need a filesystem), so a remote output is built
 in a mirror directory and this keeps the remote copy in step. A finished shard's two files are uploaded before
 the manifest that names them, and an object store's PUT is atomic (the object appears whole or not at all), so
-neither a reader nor a resumed build sees a half shard or a manifest naming a missing file. A killed build
-resumes from the remote copy: its manifest and every shard object are downloaded into a fresh mirror, where the
-build adopts the shards the manifest does not name (uploaded just before a kill) or sets them aside, as it does
-locally (store/adopt.py); the remote copy then follows: set-aside shards move to its ``.lvd2m-set-aside/``,
-never deleted.
+neither a reader nor a resumed build sees a half shard or a manifest naming a missing file. The same ownership
+rules hold as for a local output (output_dir.py): a prefix holding objects of someone else is refused unless it is
+an lvd2m output, ``--overwrite`` deletes only lvd2m's objects, and a card edited by hand is never replaced. A build
+resumes from the remote output: its manifest, card, stats and every shard object, recorded or not, come into a
+fresh mirror, where shards the manifest does not name (uploaded just before a kill, or a manifest that is missing
+or torn) are checked and adopted like local ones (adopt.py), or set aside, never deleted; the rest is built.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ from lvd2m_builder.errors import OutputError
 from lvd2m_builder.schema import REJECTS_DIR, TRAIN_DIR
 from lvd2m_builder.store.adopt import SET_ASIDE
 from lvd2m_builder.store.manifest import MANIFEST
+from lvd2m_builder.store.output_dir import MARKER, README, names, owned, readme_is_ours
 from lvd2m_builder.store.shards import ShardResult
+
+#: What a resumed build needs from the remote output besides its shards (data/*.arrow, rejects/*.arrow).
+FETCHED = (MANIFEST, MARKER, README, "stats.json")
 
 log = logging.getLogger(__name__)
 
@@ -41,24 +46,57 @@ class RemoteOutput:
         self.fs, self.root = fsspec.core.url_to_fs(self.url)
         self.mirror = mirror
         self.sent: dict[str, tuple[int, int]] = {}  # relative path -> (size, mtime_ns) of the copy the remote holds
+        self.own: list[str] = []  # lvd2m's objects found by ``pull`` (relative paths)
+        self.overwrite = False  # as ``pull`` was asked: ``delete_own`` acts only then
 
     def _remote(self, rel: str) -> str:
         return f"{self.root}/{rel}"
 
-    def pull(self, overwrite: bool) -> None:
-        """Check that the URL takes writes, then fill the mirror with its manifest and shards, recorded or not
-        (``overwrite``: delete the remote output first)."""
+    def pull(self, overwrite: bool, keep_card: bool = False) -> None:
+        """Check that the URL takes writes and that lvd2m may write there, then fill the mirror with the output's
+        own files (``FETCHED`` and every shard object). With ``overwrite`` no shard is fetched: ``delete_own``
+        removes lvd2m's objects once the build is sure to run."""
         try:
             self.fs.invalidate_cache()  # a cached filesystem instance may hold listings from another run
-            if overwrite and self.fs.exists(self.root):
-                self.fs.rm(self.root, recursive=True)
             probe = self._remote(f".write-test-{os.getpid()}")
             self.fs.pipe_file(probe, b"")
             self.fs.rm_file(probe)
-            for rel in [MANIFEST] * self.fs.exists(self._remote(MANIFEST)) + self._shards():
-                self._get(rel)
+            found = sorted(self._rel(path) for path in self.fs.find(self.root))
+            if README in found:
+                self._get(README)
         except Exception as e:  # fsspec backends raise their own types (botocore's NoCredentialsError, ...)
             raise OutputError(self.url, " ".join(str(e).split()) or type(e).__name__) from e
+        readme = readme_is_ours(self.mirror) or (keep_card and overwrite)
+        self.own = [rel for rel in found if (readme if rel == README else owned(rel))]
+        foreign = [rel for rel in found if rel not in self.own]
+        shards = [rel for rel in self.own if rel.split("/")[0] in (TRAIN_DIR, REJECTS_DIR) and rel.endswith(".arrow")]
+        if foreign and not (shards or MARKER in self.own or MANIFEST in self.own):
+            raise OutputError(self.url, f"is not empty and not an lvd2m output (holds {names(foreign)}): choose a "
+                                        "new or empty prefix")
+        if overwrite and foreign:
+            raise OutputError(self.url, f"--overwrite deletes only objects lvd2m wrote, and this output also holds "
+                                        f"{names(foreign)}: move them away or choose another --out")
+        self.overwrite = overwrite
+        if overwrite:
+            return
+        try:
+            for rel in [rel for rel in FETCHED if rel in self.own and rel != README] + shards:
+                self._get(rel)
+        except Exception as e:
+            raise OutputError(self.url, " ".join(str(e).split()) or type(e).__name__) from e
+
+    def delete_own(self) -> None:
+        """With ``--overwrite`` (given to ``pull``, which refused when there were others), delete the objects lvd2m
+        wrote; called once the build is sure to run."""
+        if not self.overwrite:
+            return
+        for rel in self.own:
+            self.fs.rm_file(self._remote(rel))
+        log.info("%s: deleted %d objects lvd2m wrote (--overwrite)", self.url, len(self.own))
+        self.own, self.sent = [], {}
+
+    def _rel(self, path: str) -> str:
+        return path[len(self.root) + 1:] if path.startswith(self.root + "/") else path
 
     def _shards(self) -> list[str]:
         """The shard objects under the URL (relative paths): work units, recorded or not, and published files."""
@@ -85,12 +123,17 @@ class RemoteOutput:
         self.put([result.train_path, result.rejects_path, MANIFEST])
 
     def sync(self) -> None:
-        """Make the remote hold the mirror: changed files up (set-aside shards included, the manifest last), then
-        the shard objects the mirror no longer holds (set aside, or rewritten by a rebuild) removed."""
-        files = sorted(rel for rel in (path.relative_to(self.mirror).as_posix() for path in self.mirror.rglob("*")
-                                       if path.is_file())
-                       if rel.startswith(f"{SET_ASIDE}/") or not any(part.startswith(".") for part in rel.split("/")))
+        """Make the remote hold the mirror: changed files up (the manifest last; the marker and shards set aside
+        included), then the shard objects the mirror no longer holds removed: each was fetched by ``pull`` and is
+        now adopted, set aside (uploaded above) or rewritten into the recorded set (a rebuild, a reshard)."""
+        files = sorted(
+            rel for rel in (path.relative_to(self.mirror).as_posix() for path in self.mirror.rglob("*")
+                            if path.is_file())
+            if rel == MARKER or rel.startswith(f"{SET_ASIDE}/") or not any(p.startswith(".") for p in rel.split("/"))
+        )
         self.put([rel for rel in files if rel != MANIFEST] + [rel for rel in files if rel == MANIFEST])
         for rel in sorted(set(self._shards()) - set(files)):
-            log.info("removing %s/%s: the mirror no longer holds it", self.url, rel)
-            self.fs.rm_file(self._remote(rel))
+            if rel in self.sent:  # only objects this build fetched or wrote
+                log.info("removing %s/%s: rewritten or set aside", self.url, rel)
+                self.fs.rm_file(self._remote(rel))
+                del self.sent[rel]

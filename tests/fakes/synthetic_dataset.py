@@ -25,7 +25,7 @@ from lvd2m_builder.schema import (
     VIDEO_FEATURES,
     VIDEOS_DIR,
 )
-from lvd2m_builder.store.atomic import write_json_atomic
+from lvd2m_builder.store.atomic import write_json_atomic, write_text_atomic
 from lvd2m_builder.store.manifest import Manifest, settings_hash
 from lvd2m_builder.store.output_dir import sign_card
 from lvd2m_builder.store.parquet import ParquetShardWriter
@@ -107,8 +107,7 @@ def write_dataset(out: Path, train: list[list[dict]], rejects: Optional[list[lis
     if plots:
         write_card(out, stats, settings)
     else:
-        # as write_card signs it: lvd2m replaces only cards it wrote (store/output_dir.py)
-        (out / "README.md").write_text(sign_card(str(render_card(stats, settings, repo_id=out.name))), encoding="utf-8")
+        write_text_atomic(out / "README.md", sign_card(str(render_card(stats, settings, repo_id=out.name))))
     return out
 
 

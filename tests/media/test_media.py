@@ -122,3 +122,11 @@ def test_sampler_falls_back_to_resizing_after_decode(clips_dir, monkeypatch):
     sampler.run(clip, [task])
     assert calls[:2] == [False, True] and all(calls[1:])  # one refusal, then native size for the whole clip
     assert len(task.fed) == 24 and all(shape == (52, 96, 3) for _, shape in task.fed)
+
+
+def test_synthetic_clips_are_the_same_bytes_for_the_same_seed(tmp_path):
+    from lvd2m_builder.testing import samples
+
+    made = [samples.hard_cut(tmp_path / f"cut{i}.mp4", seed=seed) for i, seed in enumerate((2, 2, 3))]
+    first, again, other = (p.read_bytes() for p in made)
+    assert first == again and first != other
