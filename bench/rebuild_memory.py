@@ -29,7 +29,7 @@ import pyarrow as pa
 from lvd2m_builder.config import preset
 from lvd2m_builder.store.manifest import Manifest
 from lvd2m_builder.run.rebuild import rethreshold
-from lvd2m_builder.store.reshard import stage_and_swap
+from lvd2m_builder.store.reshard import Sizing, stage_and_swap
 from lvd2m_builder.schema import REJECT_FEATURES, ROW_FEATURES
 
 
@@ -55,7 +55,7 @@ def peak_kib():
 
 out, count = Path(sys.argv[1]), int(sys.argv[2])
 settings = preset("paper").to_dict()
-stage_and_swap(out, settings, (rows(count, settings), count), (iter([]), 0), max(1, count // 2000))
+stage_and_swap(out, settings, (rows(count, settings), count), (iter([]), 0), Sizing(num_shards=max(1, count // 2000)))
 before = peak_kib()
 new = preset("paper").replace({"motion.min_score": 21.0}).to_dict()
 rethreshold(out, Manifest.load(out), new, [])

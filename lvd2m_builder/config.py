@@ -404,7 +404,8 @@ class CardConfig(_Section):
     """Dataset card fields a user sets (``--set card.license=cc-by-4.0``). Unset fields keep what the output's
     manifest holds from an earlier build, so they survive rebuilds; no row depends on them.
 
-    ``license`` is a Hub license id (``other`` with ``license_name`` for one the Hub does not list);
+    ``license`` is a Hub license id (``other`` with ``license_name`` and ``license_link``, the terms' address, for
+    one the Hub does not list);
     ``description`` is a paragraph under the title; ``citation`` a BibTeX entry cited before LVD-2M's.
     """
 
@@ -413,6 +414,7 @@ class CardConfig(_Section):
     pretty_name: Optional[str] = None
     license: Optional[str] = None
     license_name: Optional[str] = None
+    license_link: Optional[str] = None
     description: Optional[str] = None
     citation: Optional[str] = None
 

@@ -143,6 +143,14 @@ class DedupError(Lvd2mError, ValueError):
         super().__init__(f"{path}: cannot deduplicate: {why}", path=path, why=why)
 
 
+class HubLimitError(Lvd2mError, ValueError):
+    """A dataset breaks one of the Hub's limits (files per repo or folder, file size, row-group size); refused
+    before any upload. ``limit`` names it, ``path`` where, ``why`` what to change."""
+
+    def __init__(self, limit: str, path: str, why: str) -> None:
+        super().__init__(f"over the Hub's {limit} limit: {path}: {why}", limit=limit, path=path, why=why)
+
+
 class ClusterError(Lvd2mError, ConnectionError):
     """The Ray cluster cannot be joined (unreachable address) or cannot run the build (no GPU for a cuda stage)."""
 

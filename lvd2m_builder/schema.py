@@ -66,12 +66,16 @@ REJECT_FEATURES = Features(
 #: The ``videos`` config: an accepted row plus the clip itself (bytes embedded; decoded with torchcodec).
 VIDEO_FEATURES = Features({**ROW_FEATURES, "video": Video()})
 
+#: What is published (the card's configs, ``push``): Parquet, named as ``push_to_hub`` names its files.
 TRAIN_DIR = "data"
 REJECTS_DIR = "rejects"
-TRAIN_PATTERN = f"{TRAIN_DIR}/train-*.arrow"
-REJECTS_PATTERN = f"{REJECTS_DIR}/rejects-*.arrow"
 VIDEOS_DIR = "videos"
-VIDEOS_PATTERN = f"{VIDEOS_DIR}/train-*.arrow"
+TRAIN_PATTERN = f"{TRAIN_DIR}/train-*.parquet"
+REJECTS_PATTERN = f"{REJECTS_DIR}/train-*.parquet"
+VIDEOS_PATTERN = f"{VIDEOS_DIR}/train-*.parquet"
+#: The Arrow layout outputs had before Parquet: still read (validate, reshard), converted by ``reshard``/``push``.
+LEGACY_PATTERNS = {"default": f"{TRAIN_DIR}/train-*.arrow", "rejects": f"{REJECTS_DIR}/rejects-*.arrow",
+                   "videos": f"{VIDEOS_DIR}/train-*.arrow"}
 
 
 def configs(videos: bool = False) -> list[dict]:

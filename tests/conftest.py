@@ -4,6 +4,7 @@ check that torchcodec (the decoder ``datasets.Video`` uses) can load the system'
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,18 @@ def clips_dir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("clips")
     samples.make_demo_set(directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def many(tmp_path_factory, clips_dir) -> Path:
+    """Twelve small clips: pans of several speeds and lengths, stills and cuts."""
+    d = tmp_path_factory.mktemp("many")
+    for i in range(4):
+        samples.pan(d / f"pan{i}.mp4", seconds=10.5 + i, px_per_frame=1 + i)
+        samples.static(d / f"still{i}.mp4", seconds=10.5 + i)
+    for name in ("hard_cut.mp4", "short_pan.mp4", "corrupt.mp4", "pan_long_take.mp4"):
+        shutil.copy(clips_dir / name, d / name)
+    return d
 
 
 @pytest.fixture(scope="session")

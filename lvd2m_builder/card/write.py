@@ -30,16 +30,22 @@ _KNOWN_SECTIONS = {"preset", "dataset_src", "duration", "cuts", "split", "motion
                    "decode_chunk"}
 
 
+#: The Hub's size categories, by upper bound.
+_SIZE_CATEGORIES = ((10**3, "n<1K"), (10**4, "1K<n<10K"), (10**5, "10K<n<100K"), (10**6, "100K<n<1M"),
+                    (10**7, "1M<n<10M"), (10**8, "10M<n<100M"), (10**9, "100M<n<1B"), (10**10, "1B<n<10B"),
+                    (10**11, "10B<n<100B"), (10**12, "100B<n<1T"))
+#: By default what the clips may be used for is set by their source videos, named row by row in ``url``: the
+#: card's License section says so, and an ``other`` license's link points there (``card.license_link`` to change).
+LICENSE_NAME, LICENSE_LINK = "source-video-terms", "README.md#license"
+
+
 def plural(count: int, noun: str) -> str:
     """``1 clip``, ``3 clips``: the card reads right for a one-clip build too."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _size_category(n: int) -> str:
-    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
-        if n < limit:
-            return name
-    return "1M<n<10M"
+    return next((name for limit, name in _SIZE_CATEGORIES if n < limit), "n>1T")
 
 
 def _pipeline(settings: dict[str, Any], stats: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -126,13 +132,19 @@ def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Option
     summary = summary or Summary()
     plots = plots or {}
     fields = card_fields or {}
+    license = fields.get("license", "other")
     extra = {"license_name": fields["license_name"]} if fields.get("license_name") else {}
+    if license == "other":  # the Hub asks an `other` license for a name and a link to its terms
+        extra = {"license_name": fields.get("license_name", LICENSE_NAME),
+                 "license_link": fields.get("license_link", LICENSE_LINK)}
     data = DatasetCardData(
         pretty_name=fields.get("pretty_name", DEFAULT_TITLE),
-        license=fields.get("license", "other"),
+        license=license,
         **extra,
         task_categories=["text-to-video"],
         size_categories=[_size_category(stats["accepted"])],
+        annotations_creators=["machine-generated"],
+        source_datasets=["extended|lvd2m"] if "import" in settings else ["original"],
         tags=["video", "long-take", "dense-captions", "lvd2m"],
         configs=schema.configs(videos=videos),
         dataset_info=schema.dataset_info(videos=videos),
@@ -161,6 +173,7 @@ def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Option
         distributions=distributions,
         fields=_fields(schema.ROW_FEATURES),
         clip_section=clip_section,
+        videos=videos,
         description=fields.get("description", ""),
         citation=fields.get("citation", ""),
     )

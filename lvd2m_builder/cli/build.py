@@ -19,13 +19,16 @@ def add(sub) -> None:
     p = sub.add_parser(
         "build",
         help="build a dataset from videos through the paper's filters",
-        description="Build Arrow shards (data/, rejects/), stats.json and a dataset card from videos. "
+        description="Build a dataset from videos: Parquet files (data/, rejects/) as push_to_hub writes them, "
+        "stats.json and a dataset card. "
         "INPUTS are directories (searched recursively), files, globs or fsspec URLs (s3://, http(s)://, ...) of "
         "videos, webdataset .tar shards (KEY.mp4 + KEY.json) and clip tables (.csv/.parquet/.jsonl with a "
         "path/url column and optional spans). "
         "A rerun resumes: clips already in OUT are kept and only new inputs are built. A rerun with changed "
         "thresholds (duration.min_s/max_s, motion.min_score) re-decides the stored rows from their scores and "
-        "rebuilds only the clips that need new scores; other setting changes need --overwrite.",
+        "rebuilds only the clips that need new scores; other setting changes need --overwrite. "
+        "Work units of --shard-size clips (the unit of resume) are kept under OUT/_work/ until the build's end, "
+        "which compacts them into files of at most --max-shard-size.",
     )
     p.add_argument("inputs", nargs="*", help="video directories, files, globs or URLs; .tar shards; clip tables")
     p.add_argument("--out", required=True,
@@ -34,6 +37,9 @@ def add(sub) -> None:
     p.add_argument("--demo", action="store_true",
                    help="build over synthetic sample clips it draws itself (no downloads)")
     add_settings(p)
+    p.add_argument("--max-shard-size", metavar="SIZE",
+                   help="published Parquet files of at most SIZE uncompressed, e.g. 500MB (default: as last time, "
+                   "else 500MB, as push_to_hub)")
     p.add_argument("--embed-videos", action="store_true",
                    help="also write a `videos` config: each accepted row with its clip's bytes (datasets.Video)")
     p.add_argument("--cut-mode", choices=("accurate", "copy"), default="accurate",
@@ -70,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     progress = None if args.progress is None else args.progress  # None: a bar on a terminal only
     embed = MaterializeConfig(mode=args.cut_mode, embed_videos=True, webdataset=False) if args.embed_videos else None
     stats = build(inputs, args.out, config, overwrite=args.overwrite, progress=progress, keep_card=args.keep_card,
-                  embed_videos=embed)
+                  embed_videos=embed, max_shard_size=args.max_shard_size)
     log.info("%d clips: %d accepted, %d rejected -> %s", stats["clips"], stats["accepted"], stats["rejected"], args.out)
     if args.json:
         keys = ("clips", "accepted", "rejected", "rejected_by_stage", "missing_inputs", "split")

@@ -11,7 +11,8 @@ def add(sub) -> None:
                        description="Find accepted rows of OUT whose clip embeddings (embed stage) have cosine >= the "
                        "threshold, across all shards, keep one of each group (the longest clip, then the larger, "
                        "then the smallest key) and move the others to the rejects with stage dedup and a reason "
-                       "naming the kept key. Rewrites only the shards involved; updates stats.json and the card. "
+                       "naming the kept key. Publishes the rows again (the Parquet files are rewritten and swapped in at once); "
+                       "updates stats.json and the card. "
                        "Settings default to the build's dedup section.")
     p.add_argument("out", help="a directory written by lvd2m build (with embed.enabled=true)")
     p.add_argument("--threshold", type=float, help="cosine at or above which two clips are one (default 0.95)")

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import yaml
 
-from lvd2m_builder.store.manifest import MANIFEST, settings_hash
+from lvd2m_builder.store.manifest import MANIFEST, Manifest, settings_hash
 from lvd2m_builder.store.reader import open_source, read_settings
 
 
@@ -46,15 +46,16 @@ def describe(path_or_repo: str, revision: Optional[str] = None) -> dict[str, Any
         "lvd2m_builder": _version(source),
     }
     try:
-        manifest = json.loads(source.read_text(MANIFEST)) if source.exists(MANIFEST) else None
-        clips = sum(entry["stats"]["clips"] for entry in manifest["shards"].values()) if manifest else 0
+        manifest = Manifest.from_dict(json.loads(source.read_text(MANIFEST))) if source.exists(MANIFEST) else None
+        clips = sum(part.clips for part in manifest.stats()) if manifest else 0
     except (ValueError, KeyError, TypeError):  # torn: the next build rebuilds it from the shards
         manifest, facts["resume"] = None, "_manifest.json does not parse: the next build rebuilds it from the shards"
     if manifest is not None:
-        facts["resume"] = (f"{len(manifest['shards'])} finished shards hold {clips} clips: a rerun with these "
+        waiting = f" ({len(manifest.shards)} work units not published yet)" if manifest.shards else ""
+        facts["resume"] = (f"{len(manifest.files())} finished shards hold {clips} clips{waiting}: a rerun with these "
                            f"settings skips them and builds only new inputs; other thresholds re-decide the stored "
                            f"rows; other scoring settings need --overwrite")
-        facts["last_run"] = manifest.get("run", {})
+        facts["last_run"] = manifest.run
     elif "resume" not in facts:
         facts["resume"] = ("no _manifest.json here (a published copy): lvd2m build checks its shards and adopts "
                            "them, then builds only new inputs")

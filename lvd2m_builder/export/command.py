@@ -1,6 +1,6 @@
 """``lvd2m export-wds OUT``: the ``videos`` config as webdataset tars (``KEY.mp4`` + ``KEY.json``).
 
-Training loaders built on webdataset (and ``load_dataset("webdataset", ...)``) read tars, not Arrow; this writes
+Training loaders built on webdataset (and ``load_dataset("webdataset", ...)``) read tars, not Parquet; this writes
 them from the clip bytes the ``videos`` config already holds, one row at a time, so nothing is cut or decoded again.
 The new tars are written beside the destination and swapped in as a whole, so no tar of an earlier, larger export
 stays behind; a destination holding anything but tars lvd2m writes is refused before any work.
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def export_webdataset(out: str | Path, dest: Optional[str | Path] = None, per_tar: int = 64) -> tuple[str, int]:
     """Write ``dest`` (default ``OUT/webdataset``) tars; returns (brace pattern of the tars, samples written)."""
     out = Path(out)
-    files = sorted(out.glob(schema.VIDEOS_PATTERN))
+    files = sorted(out.glob(schema.VIDEOS_PATTERN)) or sorted(out.glob(schema.LEGACY_PATTERNS["videos"]))
     if not files:
         raise OutputError(str(out), "has no videos config: build with --embed-videos or run lvd2m materialize first")
     folder = Path(dest) if dest else out / WDS_DIR

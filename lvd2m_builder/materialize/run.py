@@ -1,9 +1,10 @@
 """``lvd2m materialize DIR``: turn an imported (or built) dataset's rows back into clips.
 
-Reads ``DIR/data/train-*.arrow`` one row at a time, cuts each clip (``clip_cutter``) into ``DIR/clips/KEY.mp4``,
-and writes from them a webdataset export (``DIR/webdataset/train-NNNNN.tar``: KEY.mp4 + KEY.json) and, with
-``embed_videos``, the ``videos`` config (``DIR/videos/train-*.arrow``, ``schema.VIDEO_FEATURES``), which the
-card lists. Rows whose clip could not be cut are listed in ``DIR/clips/rejects.jsonl`` (``REJECT_FEATURES``
+Reads the accepted rows (``DIR/data/train-*.parquet``, or an older output's Arrow files) one record batch at a
+time, cuts each clip (``clip_cutter``) into ``DIR/clips/KEY.mp4``, and writes from them a webdataset export
+(``DIR/webdataset/train-NNNNN.tar``: KEY.mp4 + KEY.json) and, with ``embed_videos``, the ``videos`` config
+(``DIR/videos/train-*.parquet``, ``schema.VIDEO_FEATURES``, files of at most 500MB with row groups of a few
+clips), which the card lists. Rows whose clip could not be cut are listed in ``DIR/clips/rejects.jsonl`` (``REJECT_FEATURES``
 fields; the row itself stays valid metadata, so it is not a reject of the ``rejects`` config) and counted in
 ``stats.json["materialize"]``. A rerun reuses clips already cut (``cut_record``) and replaces the outputs it
 writes; the new ones are written in a staging directory and replace the old ones only once all are complete, so a
@@ -22,7 +23,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from datasets import Dataset
 from tqdm.auto import tqdm
 
 from lvd2m_builder import schema
@@ -38,26 +38,27 @@ from lvd2m_builder.store.adopt import open_manifest
 from lvd2m_builder.store.atomic import commit, fsync_dir, temp_path, write_json_atomic
 from lvd2m_builder.store.manifest import Manifest
 from lvd2m_builder.store.output_dir import check_card, check_replaceable, mark, replace_dir
-from lvd2m_builder.store.series import ShardSeries
+from lvd2m_builder.store.parquet import ParquetSeries
+from lvd2m_builder.store.shards import count_rows, iter_batches
 
 log = logging.getLogger(__name__)
 
-#: Rows per Arrow batch in the videos config: each row holds a whole clip.
-VIDEO_BATCH_ROWS = 8
 REJECTS_FILE = f"{CLIPS_DIR}/rejects.jsonl"
 STAGING_PREFIX = ".materialize.tmp-"
 
 
 def data_files(out: Path) -> list[Path]:
+    """The accepted rows' files: those the manifest lists (an older Arrow output's included), else the card's."""
+    manifest = Manifest.load(out)
+    if manifest is not None:
+        return [out / rel for rel in manifest.kind_files("train")]
     return sorted(out.glob(schema.TRAIN_PATTERN))
 
 
 def iter_rows(paths: list[Path]) -> Iterator[dict[str, Any]]:
-    """The rows of the given shards, in order, one at a time (memory-mapped, never all in memory)."""
-    for path in paths:
-        table = Dataset.from_file(str(path))
-        for index in range(len(table)):
-            yield table[index]
+    """The rows of the given shards, in order, a record batch at a time (never all in memory)."""
+    for batch in iter_batches(paths):
+        yield from batch.to_pylist()
 
 
 def _staging(out: Path) -> Path:
@@ -119,10 +120,9 @@ def materialize(out: str | Path, sources: Optional[str] = None, mapping: Optiona
     index = SourceIndex(sources, mapping, exclude=str(out))
     previous = materialize_section(out) or {}
     digest = rows_digest(out)
-    total = sum(len(Dataset.from_file(str(p))) for p in paths)
+    total = sum(count_rows(p) for p in paths)
     staging = _staging(out)
-    videos = ShardSeries(staging, schema.VIDEOS_DIR, "train", schema.VIDEO_FEATURES, VIDEO_BATCH_ROWS,
-                         config.shard_size)
+    videos = ParquetSeries(staging, schema.VIDEOS_DIR, schema.VIDEO_FEATURES)
     rejects = _JsonLines(staging / REJECTS_FILE)
     tars = TarSeries(staging / WDS_DIR, config.shard_size) if config.webdataset else None
     stats, frames = ShardStats(), Counter()

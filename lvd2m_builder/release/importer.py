@@ -1,7 +1,8 @@
 """``lvd2m import``: stream the released LVD-2M tables into the same layout ``lvd2m build`` writes.
 
-data/train-*.arrow (ROW_FEATURES), rejects/rejects-*.arrow (REJECT_FEATURES; malformed rows with file and line,
-and rows repeating an earlier row's key, naming both lines), stats.json, _manifest.json and the README card, so
+data/train-*.parquet (ROW_FEATURES), rejects/train-*.parquet (REJECT_FEATURES; malformed rows with file and
+line, and rows repeating an earlier row's key, naming both lines), published as ``lvd2m build`` publishes (Parquet
+files of at most ``max_shard_size``), stats.json, _manifest.json and the README card, so
 ``load_dataset(OUT, streaming=True)`` reads an import exactly like a build. Memory stays flat in the row count
 apart from 32 bytes per row (digests of keys with where each was first seen, digests of captions, and where each
 caption's row is).
@@ -17,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
-from datasets import Dataset
 from tqdm.auto import tqdm
 
 from lvd2m_builder.card.write import write_card
@@ -32,8 +32,9 @@ from lvd2m_builder.schema import REJECT_FEATURES, REJECTS_DIR, ROW_FEATURES, TRA
 from lvd2m_builder.store.atomic import write_json_atomic
 from lvd2m_builder.store.manifest import Manifest, settings_hash
 from lvd2m_builder.store.output_dir import prepare_output
-from lvd2m_builder.store.series import ShardSeries
-from lvd2m_builder.store.shards import ShardResult
+from lvd2m_builder.store.parquet import DEFAULT_MAX_SHARD_SIZE, ParquetSeries
+from lvd2m_builder.store.reshard import parse_size
+from lvd2m_builder.store.shards import read_row
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +46,18 @@ _LINE_BITS = 40
 
 @dataclass(frozen=True)
 class ImportConfig:
-    """``shard_size`` rows per shard; a refined caption on more than ``max_caption_repeats`` rows is flagged (the
-    same rule and default as ``lvd2m validate --max-caption-repeats``)."""
+    """Published files of at most ``max_shard_size`` (uncompressed, as ``push_to_hub`` counts) and, when given,
+    ``shard_size`` rows; a refined caption on more than ``max_caption_repeats`` rows is flagged (the same rule and
+    default as ``lvd2m validate --max-caption-repeats``)."""
 
-    shard_size: int = 100_000
+    shard_size: Optional[int] = None
     max_caption_repeats: int = 5
     report_repeats: int = 20
+    max_shard_size: str = DEFAULT_MAX_SHARD_SIZE
 
     def __post_init__(self) -> None:
-        if self.shard_size < 1:
+        parse_size(self.max_shard_size)
+        if self.shard_size is not None and self.shard_size < 1:
             raise ConfigError("import.shard_size", self.shard_size, "must be >= 1")
         if self.max_caption_repeats < 1:
             raise ConfigError("import.max_caption_repeats", self.max_caption_repeats, "must be >= 1")
@@ -109,7 +113,8 @@ def import_settings(uris: list[str], config: ImportConfig) -> dict[str, Any]:
 
 
 def _check_empty(out: Path) -> None:
-    if any((out / TRAIN_DIR).glob("*.arrow")) or any((out / REJECTS_DIR).glob("*.arrow")):
+    patterns = ("*.parquet", "*.arrow")
+    if any(next((out / d).glob(p), None) for d in (TRAIN_DIR, REJECTS_DIR) for p in patterns):
         raise OutputError(str(out), "already holds shards; pass --overwrite to replace them")
 
 
@@ -123,21 +128,17 @@ def import_tables(uris: list[str], out: str | Path, config: ImportConfig = Impor
     settings = import_settings(uris, config)
     bar = tqdm(total=sum(sizes) if None not in sizes else None, unit="B", unit_scale=True, disable=bar_disabled(progress),
                dynamic_ncols=True, desc="import")
-    train = ShardSeries(out, TRAIN_DIR, "train", ROW_FEATURES)
-    rejects = ShardSeries(out, REJECTS_DIR, "rejects", REJECT_FEATURES)
-    parts: list[ShardStats] = []
+    max_bytes = parse_size(config.max_shard_size)
+    train = ParquetSeries(out, TRAIN_DIR, ROW_FEATURES, max_bytes, max_rows=config.shard_size)
+    rejects = ParquetSeries(out, REJECTS_DIR, REJECT_FEATURES, max_bytes, max_rows=config.shard_size)
+    stats = ShardStats()
     tallies = _Tallies()
     started = time.perf_counter()
     try:
         for row in iter_release(uris, bar.update):
-            if not parts or parts[-1].clips == config.shard_size:
-                train.start()
-                rejects.start()
-                parts.append(ShardStats())
-            _add(row, train, rejects, parts[-1], tallies)
-            if parts[-1].clips % 1000 == 0:
-                bar.set_postfix(rows=sum(p.clips for p in parts), rejected=sum(p.clips - p.accepted for p in parts),
-                                refresh=False)
+            _add(row, train, rejects, stats, tallies)
+            if stats.clips % 1000 == 0:
+                bar.set_postfix(rows=stats.clips, rejected=stats.clips - stats.accepted, refresh=False)
         train_paths, reject_paths = train.publish(), rejects.publish()
     except BaseException:
         train.abort()
@@ -145,13 +146,11 @@ def import_tables(uris: list[str], out: str | Path, config: ImportConfig = Impor
         raise
     finally:
         bar.close()
-    parts = parts or [ShardStats()]
-    parts[-1].wall_seconds = time.perf_counter() - started
-    manifest = Manifest(settings_hash(settings), settings)
-    for index, (stats, train_path, reject_path) in enumerate(zip(parts, train_paths, reject_paths)):
-        manifest.record(ShardResult(f"import-{index:05d}", index, train_path, reject_path, stats))
-    manifest.save(out)
-    stats = {**merge(parts), **_import_stats(out, train, train_paths, tallies, config)}
+    stats.wall_seconds = time.perf_counter() - started
+    Manifest(settings_hash(settings), settings, published={
+        "train": train_paths, "rejects": reject_paths, "stats": stats.to_dict(), "max_shard_size": max_bytes,
+    }).save(out)
+    stats = {**merge([stats]), **_import_stats(out, train, train_paths, tallies, config)}
     write_json_atomic(out / "stats.json", stats)
     write_card(out, stats, settings)
     log.info("imported %d rows: %d accepted, %d rejected -> %s", stats["clips"], stats["accepted"],
@@ -159,7 +158,7 @@ def import_tables(uris: list[str], out: str | Path, config: ImportConfig = Impor
     return stats
 
 
-def _add(row: ReleaseRow, train: ShardSeries, rejects: ShardSeries, stats: ShardStats, tallies: _Tallies) -> None:
+def _add(row: ReleaseRow, train: ParquetSeries, rejects: ParquetSeries, stats: ShardStats, tallies: _Tallies) -> None:
     counts = tallies.by_file.setdefault(row.file_name, Counter())
     counts["rows"] += 1
     tallies.extra_columns.update(row.extra)
@@ -183,19 +182,20 @@ def _add(row: ReleaseRow, train: ShardSeries, rejects: ShardSeries, stats: Shard
 
 
 def _row_at(out: Path, rows_per_file: list[int], paths: list[str], position: int) -> dict:
-    """The accepted row at ``position`` of the series, read back from its memory-mapped shard."""
+    """The accepted row at ``position`` of the series, read back from the row group that holds it."""
     for count, path in zip(rows_per_file, paths):
         if position < count:
-            return Dataset.from_file(str(out / path))[position]
+            return read_row(out / path, position)
         position -= count
     raise IndexError(position)
 
 
-def _import_stats(out: Path, train: ShardSeries, paths: list[str], tallies: _Tallies, config: ImportConfig) -> dict:
+def _import_stats(out: Path, train: ParquetSeries, paths: list[str], tallies: _Tallies, config: ImportConfig) -> dict:
     repeats = tallies.captions.repeats(config.max_caption_repeats + 1)
     top = []
+    rows_per_file = [writer.num_rows for writer in train.writers]
     for repeat in repeats[: config.report_repeats]:
-        row = _row_at(out, train.rows, paths, tallies.caption_rows[repeat.first])
+        row = _row_at(out, rows_per_file, paths, tallies.caption_rows[repeat.first])
         top.append({"rows": repeat.count, "first_key": row["key"], "caption": row["refined_caption"][:QUOTE_CHARS]})
     duplicate_keys = tallies.duplicate_keys
     if duplicate_keys:

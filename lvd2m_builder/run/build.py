@@ -1,4 +1,5 @@
-"""``lvd2m build``: list inputs, plan shards, run what is not finished yet, then write stats and the card."""
+"""``lvd2m build``: list inputs, plan shards, run what is not finished yet, publish them as Parquet (compaction),
+then write stats and the card."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from lvd2m_builder.store.atomic import write_json_atomic
 from lvd2m_builder.store.manifest import Manifest, settings_hash
 from lvd2m_builder.store.output_dir import check_output, inside, prepare_output
 from lvd2m_builder.store.remote import RemoteOutput
-from lvd2m_builder.store.reshard import recover
+from lvd2m_builder.store.reshard import compact, parse_size, recover
 from lvd2m_builder.store.shards import ShardResult, plan_shards, read_keys
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 
 def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite: bool = False,
           progress: Optional[bool] = None, keep_card: bool = False,
-          embed_videos: Optional[MaterializeConfig] = None) -> dict:
+          embed_videos: Optional[MaterializeConfig] = None, max_shard_size: Optional[str] = None) -> dict:
     """Build ``out`` from ``inputs``; returns the merged stats, plus ``missing_inputs`` (named inputs not found).
 
     An existing ``out`` is resumed: clips already in a shard are kept (shards no manifest records are adopted:
@@ -45,19 +46,22 @@ def build(inputs: Iterable[str], out: str | Path, config: BuildConfig, overwrite
     as an input. ``keep_card`` leaves README.md as it is. ``embed_videos``: also write the ``videos`` config;
     outputs an earlier materialize made from the accepted rows are made again when those rows changed. ``out`` may
     be an fsspec URL (``s3://bucket/prefix``): the build runs in a local mirror that store/remote.py keeps the
-    remote copy in step with, shard by shard.
+    remote copy in step with, shard by shard. The work units are compacted at the end into published Parquet
+    files of at most ``max_shard_size`` (default: as last time, else 500MB), so ``out`` is always what ``push``
+    uploads and ``load_dataset(out)`` reads.
     """
     inputs = list(inputs)
     if not is_url(str(out)):
-        return _build(inputs, Path(out), config, overwrite, progress, keep_card, embed_videos)
+        return _build(inputs, Path(out), config, overwrite, progress, keep_card, embed_videos, max_shard_size)
     with tempfile.TemporaryDirectory(prefix="lvd2m-out-") as mirror:  # a URL: built in a local mirror (remote.py)
         remote = RemoteOutput(str(out), Path(mirror))
         remote.pull(overwrite, keep_card)
-        return _build(inputs, Path(mirror), config, False, progress, keep_card, embed_videos, remote)
+        return _build(inputs, Path(mirror), config, False, progress, keep_card, embed_videos, max_shard_size, remote)
 
 
 def _build(inputs: list[str], out: Path, config: BuildConfig, overwrite: bool, progress: Optional[bool],
-           keep_card: bool, embed_videos: Optional[MaterializeConfig], remote: Optional[RemoteOutput] = None) -> dict:
+           keep_card: bool, embed_videos: Optional[MaterializeConfig], max_shard_size: Optional[str] = None,
+           remote: Optional[RemoteOutput] = None) -> dict:
     check_output(out, overwrite, keep_card)  # before any listing: refusals come first and cost nothing
     exclude = remote.url if remote is not None else str(out)  # an output is never read as an input
     fed = [i for i in inputs if inside(i, exclude)]
@@ -112,8 +116,11 @@ def _build(inputs: list[str], out: Path, config: BuildConfig, overwrite: bool, p
         run_shards(todo, config, out, on_result, on_clip, progress)
     finally:
         bar.close()
-    if config.dedup.enabled:  # a pass over the whole dataset, so it runs once every shard is finished
-        dedup_dataset(out, config.dedup, manifest)
+    max_bytes = parse_size(max_shard_size) if max_shard_size else None
+    if config.dedup.enabled:  # a pass over the whole dataset, so it runs once every shard is finished; it compacts
+        dedup_dataset(out, config.dedup, manifest, max_bytes)
+    else:
+        compact(out, manifest, max_bytes)
     manifest.save(out)  # card fields, also when no shard ran
     section = materialize_section(out)  # read before stats.json is written again
     stats = merge(manifest.stats())

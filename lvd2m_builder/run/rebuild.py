@@ -23,7 +23,7 @@ from lvd2m_builder.errors import OutputError
 from lvd2m_builder.schema import REJECT_FEATURES, ROW_FEATURES
 from lvd2m_builder.stages.registry import BY_NAME, REGISTRY
 from lvd2m_builder.store.manifest import Manifest
-from lvd2m_builder.store.reshard import stage_and_swap
+from lvd2m_builder.store.reshard import DEFAULT_MAX_BYTES, Sizing, as_reject, stage_and_swap
 from lvd2m_builder.store.shards import iter_batches
 
 log = logging.getLogger(__name__)
@@ -95,8 +95,9 @@ def rethreshold(out: Path, manifest: Manifest, settings: dict, input_keys: Itera
     models_changed = any(name.split(".")[0] in MODEL_SECTIONS for name in changed)
     config = from_dict(json.loads(json.dumps(settings)))
     inputs = set(input_keys)
-    files = sorted([(entry["train"], None) for entry in manifest.shards.values()] +
-                   [(entry["rejects"], "rejects") for entry in manifest.shards.values()])
+    files = [(rel, None) for rel in manifest.kind_files("train")] + [
+        (rel, "rejects") for rel in manifest.kind_files("rejects")
+    ]
     source = lambda row: row.get("source_key") or row["key"]  # rows written before source_key: their own
 
     def rows() -> Iterator[tuple[dict, Optional[str], str, Optional[tuple[str, str]]]]:
@@ -122,12 +123,13 @@ def rethreshold(out: Path, manifest: Manifest, settings: dict, input_keys: Itera
                     log.warning("%s: its input is not among this build's inputs; kept as it was", row["url"])
                 rejection = (stage, row["reason"])
             _restamp(row, settings, changed)
-            yield (row, False) if rejection is None else (_as_reject(row, *rejection), True)
+            yield (row, False) if rejection is None else (as_reject(row, *rejection), True)
 
     counts = Counter(None if row is None else rejected for row, rejected in decided(warn=True))
     train = (_batches(decided(False), False, ROW_FEATURES), counts[False])
     rejects = (_batches(decided(False), True, REJECT_FEATURES), counts[True])
-    stage_and_swap(out, settings, train, rejects, max(1, len(manifest.shards)), previous=manifest)
+    max_bytes = (manifest.published or {}).get("max_shard_size") or DEFAULT_MAX_BYTES
+    stage_and_swap(out, settings, train, rejects, Sizing(max_bytes), consumed=manifest.unit_files(), previous=manifest)
     log.info("%s: rows re-decided for %s; %d clip(s) go through the pipeline again", out, ", ".join(sorted(changed)),
              counts[None])
     return counts[None]
@@ -138,12 +140,6 @@ def _restamp(row: dict, settings: dict, changed: set[str]) -> None:
     provenance["settings"] = settings
     provenance["redecided"] = sorted(changed)
     row["provenance"] = json.dumps(provenance, sort_keys=True)
-
-
-def _as_reject(row: dict, stage: str, reason: str) -> dict:
-    reject = {name: row.get(name) for name in REJECT_FEATURES}
-    reject.update(stage=stage, reason=reason)
-    return reject
 
 
 def _batches(decided: Iterator[tuple[Optional[dict], bool]], rejects: bool, features,

@@ -90,28 +90,38 @@ class ShardStats:
         return cls(**data)
 
 
+def combine(parts: list[ShardStats]) -> ShardStats:
+    """Several shards' stats as one: what a compacted set of published files records."""
+    total = ShardStats()
+    for part in parts:
+        total.clips += part.clips
+        total.inputs += part.inputs or part.clips  # stats written before ``inputs`` counted clips only
+        total.accepted += part.accepted
+        total.shots += part.shots
+        total.wall_seconds += part.wall_seconds
+        total.shot_seconds += part.shot_seconds
+        total.kept_seconds += part.kept_seconds
+        for mine, theirs in ((total.rejected_by_stage, part.rejected_by_stage),
+                             (total.rejected_by_reason, part.rejected_by_reason), (total.seconds, part.seconds),
+                             (total.shot_rejected_by_stage, part.shot_rejected_by_stage)):
+            for name, value in theirs.items():
+                mine[name] = mine.get(name, 0) + value
+        total.not_run.update(part.not_run)
+    return total
+
+
 def merge(parts: list[ShardStats]) -> dict[str, Any]:
     """The run's ``stats.json``: totals, the funnel in stage order, rejects by reason, seconds per stage, and
     for a split build (cuts.on_cut=split) ``split``: videos in, shots found and kept, seconds of footage."""
-    by_stage: Counter = Counter()
+    total = combine(parts)
+    by_stage, shot_stage, seconds = Counter(total.rejected_by_stage), Counter(total.shot_rejected_by_stage), total.seconds
     by_reason: Counter = Counter()
-    seconds: Counter = Counter()
-    not_run: dict[str, str] = {}
-    shot_stage: Counter = Counter()
-    for part in parts:
-        by_stage.update(part.rejected_by_stage)
-        for key, count in part.rejected_by_reason.items():  # classes recorded by older versions join theirs
-            stage, _, reason = key.partition(": ")
-            by_reason[f"{stage}: {reason_class(reason)}"] += count
-        seconds.update(part.seconds)
-        not_run.update(part.not_run)
-        shot_stage.update(part.shot_rejected_by_stage)
-    ran = {stage for part in parts for stage in set(part.seconds) | set(part.rejected_by_stage)}
-    not_run = {stage: why for stage, why in not_run.items() if stage not in ran}  # ran in another run: it ran
-    clips = sum(p.clips for p in parts)
-    inputs = sum(p.inputs or p.clips for p in parts)  # stats written before ``inputs`` counted clips only
-    shots = sum(p.shots for p in parts)
-    accepted = sum(p.accepted for p in parts)
+    for key, count in total.rejected_by_reason.items():  # classes recorded by older versions join theirs
+        stage, _, reason = key.partition(": ")
+        by_reason[f"{stage}: {reason_class(reason)}"] += count
+    ran = set(total.seconds) | set(total.rejected_by_stage)
+    not_run = {stage: why for stage, why in total.not_run.items() if stage not in ran}  # ran in another run: it ran
+    clips, inputs, shots, accepted = total.clips, total.inputs, total.shots, total.accepted
     stats = {
         "clips": clips,
         "inputs": inputs,
@@ -122,7 +132,7 @@ def merge(parts: list[ShardStats]) -> dict[str, Any]:
         "rejected_by_stage": dict(by_stage.most_common()),
         "rejected_by_reason": dict(by_reason.most_common()),
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
-        "wall_seconds": round(sum(p.wall_seconds for p in parts), 3),
+        "wall_seconds": round(total.wall_seconds, 3),
         "shards": len(parts),
         "not_run": not_run,
     }
@@ -132,8 +142,8 @@ def merge(parts: list[ShardStats]) -> dict[str, Any]:
             "videos_split": inputs - sum((by_stage - shot_stage).values()),
             "shots": shots,
             "shots_kept": accepted,
-            "shot_seconds": round(sum(p.shot_seconds for p in parts), 3),
-            "kept_seconds": round(sum(p.kept_seconds for p in parts), 3),
+            "shot_seconds": round(total.shot_seconds, 3),
+            "kept_seconds": round(total.kept_seconds, 3),
         }
     return stats
 

@@ -26,7 +26,7 @@ from lvd2m_builder.errors import ManifestError, OutputError
 from lvd2m_builder.schema import REJECT_FEATURES, REJECTS_DIR, ROW_FEATURES, TRAIN_DIR
 from lvd2m_builder.store.atomic import remove_temporaries
 from lvd2m_builder.store.manifest import MANIFEST, Manifest, settings_hash
-from lvd2m_builder.store.shards import AtomicArrow, stats_of
+from lvd2m_builder.store.shards import AtomicArrow, read_keys, read_table, stats_of
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ def open_manifest(out: Path) -> Optional[Manifest]:
         remove_temporaries(out / directory)  # what killed writers left half-written
     if manifest is not None and _forget_missing(out, manifest):
         manifest.save(out)
+    manifest = _published(out, manifest)
     recorded = manifest.files() if manifest is not None else set()
     unrecorded = [f"{d}/{p.name}" for d in (TRAIN_DIR, REJECTS_DIR) for p in sorted((out / d).glob("*.arrow"))
                   if f"{d}/{p.name}" not in recorded]
@@ -75,6 +76,30 @@ def open_manifest(out: Path) -> Optional[Manifest]:
     return manifest
 
 
+def _published(out: Path, manifest: Optional[Manifest]) -> Optional[Manifest]:
+    """Published Parquet files the manifest does not list: with no published set recorded (a copy downloaded from
+    the Hub, a lost manifest) they are read, checked and adopted as that set; beside one, they are set aside."""
+    listed = {rel for kind in ("train", "rejects") for rel in ((manifest and manifest.published) or {}).get(kind, [])}
+    found = {kind: [f"{d}/{p.name}" for p in sorted((out / d).glob("*.parquet")) if f"{d}/{p.name}" not in listed]
+             for kind, d in (("train", TRAIN_DIR), ("rejects", REJECTS_DIR))}
+    if not any(found.values()):
+        return manifest
+    if manifest is not None and manifest.published is not None:
+        for rel in found["train"] + found["rejects"]:
+            _set_aside(out, rel, "a published file the manifest does not list")
+        return manifest
+    shards = [_read(out, rel) for rel in found["train"] + found["rejects"]]
+    if manifest is None:
+        settings = _common_settings(out, shards)
+        manifest = Manifest(settings_hash(settings), settings)
+    manifest.published = {**found, "max_shard_size": None,
+                          "stats": stats_of([out / rel for rel in found["train"]],
+                                            [out / rel for rel in found["rejects"]]).to_dict()}
+    manifest.save(out)
+    log.warning("%s: adopted %d published file(s) no manifest listed", out, len(shards))
+    return manifest
+
+
 def _forget_missing(out: Path, manifest: Manifest) -> bool:
     """Drop entries with a file gone (deleted by hand): those clips are built again like any missing clip, and a
     partner file still there is adopted on its own. True when an entry was dropped."""
@@ -90,8 +115,7 @@ def _read(out: Path, rel: str) -> _Shard:
     """Read and check one shard file: it opens, its features are the schema's, its keys are there and unique."""
     features = _KINDS[rel.split("/")[0]][1]
     try:
-        with pa.memory_map(str(out / rel)) as source:
-            table = pa.ipc.open_stream(source).read_all()
+        table = read_table(out / rel)
         found = Features.from_arrow_schema(table.schema)
         if found != features:
             raise ValueError("its features are not lvd2m's schema")
@@ -118,7 +142,7 @@ def _common_settings(out: Path, found: list[_Shard]) -> dict[str, Any]:
 
 def _without_conflicts(out: Path, manifest: Manifest, found: list[_Shard]) -> list[_Shard]:
     """The files that can be adopted; the others (keys already held, other settings) are moved aside."""
-    held = {key for rel in sorted(manifest.files()) for key in _keys(out / rel)}
+    held = {key for rel in sorted(manifest.files()) for key in read_keys(out / rel)}  # published Parquet too
     adopted = []
     for shard in found:
         if shard.settings is not None and settings_hash(shard.settings) != manifest.settings_hash:
@@ -129,11 +153,6 @@ def _without_conflicts(out: Path, manifest: Manifest, found: list[_Shard]) -> li
             held.update(shard.keys)
             adopted.append(shard)
     return adopted
-
-
-def _keys(path: Path) -> list[str]:
-    with pa.memory_map(str(path)) as source:
-        return pa.ipc.open_stream(source).read_all().column("key").to_pylist()
 
 
 def _set_aside(out: Path, rel: str, why: str) -> None:
@@ -162,6 +181,6 @@ def _record(out: Path, manifest: Manifest, adopted: list[_Shard]) -> None:
         match = _NAME.fullmatch(Path(pair["train"]).name)
         entry_index = int(match.group(1)) if match else index
         index = max(index, entry_index + 1)
-        stats = stats_of(out / pair["train"], out / pair["rejects"])
+        stats = stats_of([out / pair["train"]], [out / pair["rejects"]])
         manifest.shards[f"adopted-{suffix}"] = {"index": entry_index, "train": pair["train"],
                                                 "rejects": pair["rejects"], "stats": stats.to_dict()}

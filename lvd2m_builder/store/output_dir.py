@@ -32,8 +32,9 @@ README = "README.md"
 #: lvd2m's layout, as paths relative to the output; ``*`` never crosses a ``/``.
 OWNED = (
     MARKER, MANIFEST, f"{MANIFEST}.unreadable", "_manifest.reshard.json", "stats.json", "plots/*.png",
-    "data/*.arrow", "rejects/*.arrow", "videos/*.arrow", "webdataset/*.tar", "clips/*", "preview/index.html",
-    "preview/thumbs/*-[0-9]*.jpg", "data.reshard/*", "rejects.reshard/*", "data.old/*", "rejects.old/*",
+    "data/*.arrow", "rejects/*.arrow", "videos/*.arrow", "data/*.parquet", "rejects/*.parquet", "videos/*.parquet",
+    "webdataset/*.tar", "clips/*", "preview/index.html", "preview/thumbs/*-[0-9]*.jpg",
+    ".data.staged/*", ".rejects.staged/*", ".data.old/*", ".rejects.old/*",
     ".lvd2m-set-aside/*/*", ".staging-*/*/*", ".*.tmp-*", "*/.*.tmp-*", "*/*/.*.tmp-*", ".*.tmp-*/*/*",
 )
 #: The last line of a card lvd2m wrote: the digest of everything above it, so a hand edit shows.
@@ -87,7 +88,8 @@ def names(found: list[str]) -> str:
 def is_output(out: Path) -> bool:
     """An lvd2m output: marked, or (older outputs, Hub downloads) holding a manifest or shards."""
     return ((out / MARKER).exists() or (out / MANIFEST).exists()
-            or any(path.is_file() for d in ("data", "rejects") for path in (out / d).glob("*.arrow")))
+            or any(path.is_file() for d in ("data", "rejects") for s in ("arrow", "parquet")
+                   for path in (out / d).glob(f"*.{s}")))
 
 
 def check_output(out: Path, overwrite: bool = False, keep_card: bool = False) -> None:

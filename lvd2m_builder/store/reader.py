@@ -51,7 +51,7 @@ class DatasetSource:
         return sorted(self._rel(p) for p in self.fs.glob(self.path(pattern)) if self.fs.isfile(p))
 
     def data_files(self) -> list[str]:
-        """Every Arrow or Parquet file under the root, hidden files (temporary shards) excluded."""
+        """Every Arrow or Parquet file under the root, hidden files (temporary and staged shards) excluded."""
         found = self.fs.find(self.root)
         rels = (self._rel(p) for p in found)
         return sorted(r for r in rels if r.endswith(DATA_SUFFIXES) and not any(s.startswith(".") for s in r.split("/")))

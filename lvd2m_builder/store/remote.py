@@ -25,7 +25,7 @@ from lvd2m_builder.store.manifest import MANIFEST
 from lvd2m_builder.store.output_dir import MARKER, README, names, owned, readme_is_ours
 from lvd2m_builder.store.shards import ShardResult
 
-#: What a resumed build needs from the remote output besides its shards (data/*.arrow, rejects/*.arrow).
+#: What a resumed build needs from the remote output besides its shards (work units and published files).
 FETCHED = (MANIFEST, MARKER, README, "stats.json")
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,8 @@ class RemoteOutput:
         readme = readme_is_ours(self.mirror) or (keep_card and overwrite)
         self.own = [rel for rel in found if (readme if rel == README else owned(rel))]
         foreign = [rel for rel in found if rel not in self.own]
-        shards = [rel for rel in self.own if rel.split("/")[0] in (TRAIN_DIR, REJECTS_DIR) and rel.endswith(".arrow")]
+        shards = [rel for rel in self.own
+                  if rel.split("/")[0] in (TRAIN_DIR, REJECTS_DIR) and rel.endswith((".arrow", ".parquet"))]
         if foreign and not (shards or MARKER in self.own or MANIFEST in self.own):
             raise OutputError(self.url, f"is not empty and not an lvd2m output (holds {names(foreign)}): choose a "
                                         "new or empty prefix")
@@ -99,9 +100,9 @@ class RemoteOutput:
         return path[len(self.root) + 1:] if path.startswith(self.root + "/") else path
 
     def _shards(self) -> list[str]:
-        """The shard objects under the URL (relative paths), recorded or not."""
+        """The shard objects under the URL (relative paths): work units, recorded or not, and published files."""
         return sorted(f"{directory}/{path.rsplit('/', 1)[-1]}" for directory in (TRAIN_DIR, REJECTS_DIR)
-                      for path in self.fs.glob(self._remote(f"{directory}/*.arrow")))
+                      for suffix in ("arrow", "parquet") for path in self.fs.glob(self._remote(f"{directory}/*.{suffix}")))
 
     def _get(self, rel: str) -> None:
         local = self.mirror / rel

@@ -1,7 +1,8 @@
 """``lvd2m validate``: is a built dataset (local directory or Hub repo) what its card says and what LVD-2M promises?
 
 Checks, in order: the card's YAML parses and declares configs and features; every config's files exist and
-every data file belongs to a config; every shard opens with the card's features; keys are unique and never
+every data file belongs to a config; every Parquet file is whole (footer present) with row groups the Hub's
+viewer can read; every shard opens with the card's features; keys are unique and never
 both accepted and rejected; accepted rows keep the promises of the settings they were built with; no caption
 repeats across many clips; embedded clips decode and last as long as their rows say; stats.json counts match.
 """
@@ -13,11 +14,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Optional
 
+import pyarrow.parquet as pq
 from datasets import Features
 
 from lvd2m_builder.card.clip_report import ClipScores, min_clip_score
 from lvd2m_builder.config import preset
 from lvd2m_builder.errors import ConfigError
+from lvd2m_builder.hub_limits import HubLimits, large_row_groups, truncated
+from lvd2m_builder.store.manifest import MANIFEST
 from lvd2m_builder.store.reader import READ_ERRORS, DatasetSource, open_shard, open_source, read_settings
 from lvd2m_builder.validate.card import ACCEPTED, REJECTS, VIDEOS, card_configs, config_files
 from lvd2m_builder.validate.findings import Report
@@ -29,9 +33,11 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ValidateConfig:
     """``max_caption_repeats``: a refined_caption on more clips than this is an error (the LVD-2M release has one
-    caption on about 4,000 clips, from bad API replies)."""
+    caption on about 4,000 clips, from bad API replies). ``row_group_bytes``: the largest Parquet row group
+    (uncompressed) the Hub's dataset viewer reads."""
 
     max_caption_repeats: int = 5
+    row_group_bytes: int = HubLimits.row_group_bytes
 
     def __post_init__(self) -> None:
         if self.max_caption_repeats < 1:
@@ -43,9 +49,11 @@ def validate(path_or_repo_id: str, config: ValidateConfig = ValidateConfig(), re
     source = open_source(path_or_repo_id, revision, token)
     report = Report(source.label)
     configs, features = card_configs(source, report)
-    files = config_files(source, configs, report)
+    units = _work_units(source)
+    files = config_files(source, configs, report, units)
     checker = _Checker(config, _dataset_settings(source, report), report)
-    _shards(source, files, features, checker)
+    _shards(source, files, features, checker, config)
+    _format(source, files, units, report)
     _stats(source, report)
     _videos_drift(source, checker, report)
     log.info("validated %s: %d errors, %d warnings", source.label, report.errors, report.warnings)
@@ -63,12 +71,14 @@ def _dataset_settings(source: DatasetSource, report: Report) -> dict[str, Any]:
 
 
 def _shards(source: DatasetSource, files: dict[str, list[str]], features: dict[str, Features],
-            checker: "_Checker") -> None:
+            checker: "_Checker", config: ValidateConfig) -> None:
     report = checker.report
     for name, rels in files.items():
         report.rows[name] = 0
         for rel in rels:
             report.shards += 1
+            if rel.endswith(".parquet") and not _parquet_whole(source, rel, report, config.row_group_bytes):
+                continue
             try:
                 with open_shard(source, rel) as (found, batches):
                     if name in features and found != features[name]:
@@ -138,6 +148,57 @@ class _Checker:
             self.report.add("clip_score_low", f"clip_score {row['clip_score']:.3f} < embed.min_clip_score "
                             f"{self.clip_scores.threshold:g}: the caption may not describe the clip", "warning",
                             shard=rel, row=index, key=key)
+
+
+def _parquet_whole(source: DatasetSource, rel: str, report: Report, row_group_bytes: int) -> bool:
+    """Whether the Parquet file has its footer (else it is reported and not read); row groups larger than the
+    Hub's viewer reads are reported too (the file still reads)."""
+    try:
+        with source.fs.open(source.path(rel), "rb") as f:
+            head = f.read(4)
+            f.seek(max(f.seek(0, 2) - 4, 0))
+            if truncated(head, f.read(4)):
+                report.add("parquet_truncated", "truncated Parquet file: no footer (PAR1) at its end, as when a "
+                           "copy or upload is cut short; write or push it again", shard=rel)
+                return False
+            f.seek(0)
+            metadata = pq.ParquetFile(f).metadata
+    except READ_ERRORS as e:
+        report.add("shard_unreadable", f"{type(e).__name__}: {' '.join(str(e).split())[:200]}", shard=rel)
+        return False
+    for group, size in large_row_groups(metadata, row_group_bytes):
+        report.add("row_group_too_large", f"row group {group} holds {size} uncompressed bytes, over the "
+                   f"{row_group_bytes} the Hub's dataset viewer reads: rewrite it with `lvd2m reshard` "
+                   "(push does) so its row groups are smaller", shard=rel)
+    return True
+
+
+def _work_units(source: DatasetSource) -> set[str]:
+    """The work units the manifest records (Arrow files beside the published Parquet ones): not data files of the
+    card's configs (load_dataset does not read them) but rows not published yet."""
+    if not source.exists(MANIFEST):
+        return set()
+    try:
+        units = {rel for entry in json.loads(source.read_text(MANIFEST)).get("shards", {}).values()
+                 for rel in (entry["train"], entry["rejects"])}
+    except (ValueError, KeyError, TypeError, AttributeError, *READ_ERRORS):
+        return set()  # an unreadable manifest: the card and the files speak for themselves
+    return units
+
+
+def _format(source: DatasetSource, files: dict[str, list[str]], units: set[str], report: Report) -> None:
+    """Warnings about the layout: Arrow files where the Hub serves Parquet best, finished rows not published."""
+    arrow = [rel for rels in files.values() for rel in rels if rel.endswith(".arrow")]
+    if arrow:
+        report.add("arrow_format", f"{len(arrow)} data files are Arrow: the Hub converts only the first 5 GB of "
+                   "non-Parquet data for its viewer and SQL console, and column projection needs Parquet; "
+                   "`lvd2m reshard OUT --max-shard-size 500MB` (or `lvd2m push`) rewrites them as Parquet",
+                   "warning", shard=arrow[0])
+    waiting = sorted(units - {rel for rels in files.values() for rel in rels})
+    if waiting:
+        report.add("units_unpublished", f"{len(waiting) // 2 or 1} finished work units are not published yet (a "
+                   "build was stopped before its end): run the build again, or `lvd2m reshard`", "warning",
+                   shard=waiting[0])
 
 
 def video_problem(row: dict[str, Any]) -> Optional[str]:

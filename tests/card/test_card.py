@@ -58,15 +58,36 @@ def test_yaml_configs_and_features_come_from_schema(captioned_out):
     features = {info["config_name"]: Features._from_yaml_list(info["features"]) for info in data["dataset_info"]}
     assert features == {"default": schema.ROW_FEATURES, "rejects": schema.REJECT_FEATURES}
     assert data["size_categories"] == ["n<1K"] and data["task_categories"] == ["text-to-video"]
-    assert data["license"] and data["pretty_name"] and "long-take" in data["tags"]
+    assert data["pretty_name"] and "long-take" in data["tags"]
+    assert data["annotations_creators"] == ["machine-generated"] and data["source_datasets"] == ["original"]
+
+
+def test_license_other_names_and_links_its_terms(captioned_out):
+    card = (captioned_out / "README.md").read_text()
+    data = _yaml(card)
+    assert data["license"] == "other" and data["license_name"] and data["license_link"] == "README.md#license"
+    assert "\n## License\n" in card  # the section the link points at
+
+
+@pytest.mark.parametrize("accepted, category", [(999, "n<1K"), (2_000_000, "1M<n<10M"),
+                                                (220_000_000, "100M<n<1B"), (10**13, "n>1T")])
+def test_size_categories_go_beyond_a_million(accepted, category):
+    from lvd2m_builder.card.write import _size_category
+
+    assert _size_category(accepted) == category
 
 
 def test_videos_config_appears_only_when_videos_are_embedded(captioned_out):
     (captioned_out / schema.VIDEOS_DIR).mkdir()
-    (captioned_out / schema.VIDEOS_DIR / "train-00000-of-00001.arrow").write_bytes(b"")
+    card = (captioned_out / "README.md").read_text()
+    assert '"videos"' not in card and "videos/train-*.parquet" not in card
+    (captioned_out / schema.VIDEOS_DIR / "train-00000-of-00001.parquet").write_bytes(b"")
     assert main(["card", str(captioned_out)]) == 0
-    names = [c["config_name"] for c in _yaml((captioned_out / "README.md").read_text())["configs"]]
+    card = (captioned_out / "README.md").read_text()
+    names = [c["config_name"] for c in _yaml(card)["configs"]]
     assert names == ["default", "rejects", "videos"]
+    assert "`videos/train-*.parquet` for `videos`" in card  # the prose documents the config and how to read it
+    assert 'load_dataset("lvd2m", "videos", streaming=True)' in card
 
 
 def test_tables_count_the_accepted_rows(captioned_out):
@@ -92,7 +113,7 @@ def test_plots_are_pngs_linked_from_the_card(captioned_out):
 
 
 def test_a_rebuild_without_captions_drops_the_caption_plot(captioned_out):
-    for path in captioned_out.glob("*/*.arrow"):
+    for path in captioned_out.glob("*/*.parquet"):
         path.unlink()
     write_dataset(captioned_out, [[row(0), row(1)]])
     card = (captioned_out / "README.md").read_text()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pyarrow as pa
 import pytest
 
 pytest.importorskip("torch", reason="torch is not installed: pip install 'lvd2m-builder[embed]'")
@@ -16,8 +15,9 @@ from lvd2m_builder.dedup.search import find_duplicates  # noqa: E402
 from lvd2m_builder.errors import DedupError  # noqa: E402
 from lvd2m_builder.run.stats import ShardStats, merge  # noqa: E402
 from lvd2m_builder.schema import REJECT_FEATURES, ROW_FEATURES  # noqa: E402
+from lvd2m_builder.store import reshard  # noqa: E402
 from lvd2m_builder.store.manifest import Manifest, settings_hash  # noqa: E402
-from lvd2m_builder.store.shards import AtomicArrow, ShardResult  # noqa: E402
+from lvd2m_builder.store.shards import AtomicArrow, ShardResult, read_table  # noqa: E402
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -89,7 +89,7 @@ def row(key: str, vector, duration: float = 12.0, width: int = 320, height: int 
 
 
 def write_build(out, shards: list[list[dict]], rejects: list[list[dict]] | None = None) -> Manifest:
-    """``out`` laid out as lvd2m build leaves it: train and rejects per shard, recorded in the manifest."""
+    """``out`` as lvd2m build leaves it before its end: work units (train and rejects) recorded in the manifest."""
     manifest = Manifest(settings_hash(SETTINGS), SETTINGS)
     rejects = rejects or [[] for _ in shards]
     for index, (accepted, rejected) in enumerate(zip(shards, rejects)):
@@ -109,9 +109,8 @@ def write_build(out, shards: list[list[dict]], rejects: list[list[dict]] | None 
     return manifest
 
 
-def table(path) -> pa.Table:
-    with pa.memory_map(str(path)) as source:
-        return pa.ipc.open_stream(source).read_all()
+def published(out, config: str = "train") -> list[dict]:
+    return [r for rel in Manifest.load(out).published[config] for r in read_table(out / rel).to_pylist()]
 
 
 @pytest.fixture
@@ -133,23 +132,19 @@ def test_duplicates_across_shards_move_to_the_rejects_naming_the_kept_key(datase
     out, manifest = dataset
     summary = dedup_dataset(out, DedupConfig(threshold=0.95, block=2), manifest)
     assert summary["rows"] == 9 and summary["with_embedding"] == 8 and summary["duplicates"] == 4
-    train = {k for i in range(3) for k in table(out / f"data/train-{i:05d}-of-00003.arrow").column("key").to_pylist()}
-    assert train == {"a", "b-long", "c", "d", "none"}  # the larger of a/a-copy, the longer of b/b-long
-    moved = {}
-    for i in range(3):
-        for r in table(out / f"rejects/rejects-{i:05d}-of-00003.arrow").to_pylist():
-            moved[r["key"]] = r
+    assert [r["key"] for r in published(out)] == ["a", "c", "b-long", "none", "d"]  # the larger of a/a-copy, ...
+    moved = {r["key"]: r for r in published(out, "rejects")}
     assert moved["m"]["stage"] == "motion"  # earlier rejects stay
     expected = {"a-copy": "a", "b": "b-long", "a-copy2": "a", "c-copy": "c"}  # c/c-copy tie: the smaller key
     assert set(moved) == {"m", *expected}
     for key, kept in expected.items():
         assert moved[key]["stage"] == "dedup" and f"near-duplicate of {kept} (cosine " in moved[key]["reason"]
         assert moved[key]["flow_score"] == 30.0 and moved[key]["provenance"]  # the row's scores come along
-    assert table(out / "rejects/rejects-00000-of-00003.arrow").column("key").to_pylist() == ["m", "b", "a-copy"]
-    assert table(out / "rejects/rejects-00001-of-00003.arrow").num_rows == 0
+    assert [r["key"] for r in published(out, "rejects")] == ["m", "b", "a-copy", "c-copy", "a-copy2"]
     stats = merge(Manifest.load(out).stats())
     assert stats["accepted"] == 5 and stats["rejected_by_stage"] == {"dedup": 4, "motion": 1} and stats["clips"] == 10
     assert "dedup" in stats["seconds"]
+    assert not list(out.glob("*/*.arrow"))  # the work units were compacted into the published files
 
 
 def test_kept_row_does_not_depend_on_shard_order(tmp_path):
@@ -159,28 +154,25 @@ def test_kept_row_does_not_depend_on_shard_order(tmp_path):
     dedup_dataset(tmp_path / "one", DedupConfig(), first)
     dedup_dataset(tmp_path / "two", DedupConfig(), second)
     for out in (tmp_path / "one", tmp_path / "two"):
-        kept = [k for p in sorted(out.glob("data/*.arrow")) for k in table(p).column("key").to_pylist()]
-        assert kept == ["x"]  # equal duration and size: the smaller key
+        assert [r["key"] for r in published(out)] == ["x"]  # equal duration and size: the smaller key
 
 
-def test_rerun_changes_nothing_and_heals_a_crash_between_files(dataset):
+def test_rerun_changes_nothing_and_a_killed_pass_leaves_the_old_rows(dataset, monkeypatch):
     out, manifest = dataset
-    dedup_dataset(out, DedupConfig(), manifest)
-    files = {p: p.read_bytes() for p in out.glob("*/*.arrow")}
+    monkeypatch.setattr(reshard, "write_json_atomic", _die)  # killed after writing, before the swap
+    with pytest.raises(KeyboardInterrupt):
+        dedup_dataset(out, DedupConfig(), manifest)
+    assert Manifest.load(out).published is None and len(Manifest.load(out).shards) == 3  # the units stand
+    monkeypatch.undo()
+    assert dedup_dataset(out, DedupConfig(), Manifest.load(out))["duplicates"] == 4
+    files = {p: p.read_bytes() for p in out.glob("*/*.parquet")}
     assert dedup_dataset(out, DedupConfig(), Manifest.load(out))["duplicates"] == 0
-    assert {p: p.read_bytes() for p in out.glob("*/*.arrow")} == files
-    # a crash after the rejects were renamed and before the train file was: the row is in both files
-    train_path = out / "data/train-00000-of-00003.arrow"
-    rejected = table(out / "rejects/rejects-00000-of-00003.arrow").to_pylist()[1]
-    rows = table(train_path).to_pylist() + [{**row(rejected["key"], planted(8, 16, 0, 3)[1])}]
-    writer = AtomicArrow(train_path, ROW_FEATURES)
-    for r in rows:
-        writer.write(r)
-    writer.commit()
-    assert dedup_dataset(out, DedupConfig(), Manifest.load(out))["duplicates"] == 1
-    assert table(out / "rejects/rejects-00000-of-00003.arrow").column("key").to_pylist() == ["m", "a-copy", "b"]
-    assert rejected["key"] not in table(train_path).column("key").to_pylist()
+    assert {p: p.read_bytes() for p in out.glob("*/*.parquet")} == files  # nothing rewritten
     assert merge(Manifest.load(out).stats())["rejected_by_stage"]["dedup"] == 4
+
+
+def _die(*args, **kwargs):
+    raise KeyboardInterrupt
 
 
 def test_embeddings_of_different_models_are_refused(tmp_path):

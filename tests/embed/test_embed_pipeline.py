@@ -12,6 +12,7 @@ import json
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 pytest.importorskip("open_clip", reason="open_clip_torch is not installed: pip install 'lvd2m-builder[embed]'")
@@ -31,6 +32,7 @@ from lvd2m_builder.stages.align import Align  # noqa: E402
 from lvd2m_builder.stages.base import Built, Stage  # noqa: E402
 from lvd2m_builder.stages.registry import REGISTRY, STAGES  # noqa: E402
 from lvd2m_builder.stages.segments import split  # noqa: E402
+from lvd2m_builder.store.shards import read_table  # noqa: E402
 from lvd2m_builder.testing import samples
 from lvd2m_builder.testing.tiny_clip import TINY, write_tiny_model  # noqa: E402
 from lvd2m_builder.validate.run import validate  # noqa: E402
@@ -101,10 +103,7 @@ def built(tmp_path_factory, tiny, videos):
 
 
 def rows(out, folder):
-    found = []
-    for path in sorted((out / folder).glob("*.arrow")):
-        with pa.memory_map(str(path)) as source:
-            found += pa.ipc.open_stream(source).read_all().to_pylist()
+    found = [r for path in sorted((out / folder).glob("*.parquet")) for r in read_table(path).to_pylist()]
     return {r["video_id"]: r for r in found}
 
 
@@ -127,8 +126,7 @@ def test_rows_carry_unit_float16_embeddings_with_the_model_in_provenance(built, 
         assert provenance["models"]["embed"] == f"open_clip:local-dir:{tiny}"
         assert set(provenance["prefilter"]) == {"a static presentation slide"}
         assert provenance["settings"]["embed"]["enabled"] and "embed" in provenance["seconds"]
-    with pa.memory_map(str(next((out / "data").glob("*.arrow")))) as source:
-        schema = pa.ipc.open_stream(source).schema
+    schema = pq.read_schema(next((out / "data").glob("*.parquet")))
     assert schema.field("clip_embedding").type == pa.list_(pa.float16()) and "clip_score" in ROW_FEATURES
 
 
@@ -164,11 +162,11 @@ def test_card_describes_embeddings_chunking_and_duplicates(built):
 
 def test_dedup_command_on_a_finished_build_changes_nothing(built, capsys):
     out, _ = built
-    before = {p: p.read_bytes() for p in out.glob("*/*.arrow")}
+    before = {p: p.read_bytes() for p in out.glob("*/*.parquet")}
     assert main(["dedup", str(out), "--block", "1"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["duplicates"] == 0 and summary["with_embedding"] == 2
-    assert {p: p.read_bytes() for p in out.glob("*/*.arrow")} == before
+    assert {p: p.read_bytes() for p in out.glob("*/*.parquet")} == before
     assert json.loads((out / "stats.json").read_text())["rejected_by_stage"] == {"dedup": 1}
 
 

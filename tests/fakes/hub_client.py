@@ -3,8 +3,10 @@ datasets at the loopback Hub (both read HF_ENDPOINT when imported, so the parent
 
 ``python hub_client.py STEPS.json`` runs each step in turn and prints one JSON list of results:
 ``{"argv": [...], "token": T}`` runs ``lvd2m`` in this process with HF_TOKEN=T (unset when null) and returns
-its exit code, stdout and stderr; ``{"stream": [PATH, CONFIG]}`` returns the rows ``load_dataset(PATH, CONFIG,
-streaming=True)["train"]`` yields.
+its exit code, stdout and stderr; ``{"stream": [PATH, CONFIG], "kwargs": {...}}`` returns the rows
+``load_dataset(PATH, CONFIG, streaming=True, **kwargs)["train"]`` yields (``filters`` given as lists);
+``{"push": {...}, "limits": {...}}`` calls ``lvd2m_builder.hub.push(**push, limits=HubLimits(**limits))`` with
+HF_TOKEN set and returns its plan's text, or the one-line error it raised.
 """
 
 from __future__ import annotations
@@ -22,7 +24,20 @@ def run(step: dict) -> dict:
         from datasets import load_dataset
 
         path, name = step["stream"]
-        return {"rows": list(load_dataset(path, name, streaming=True)["train"])}
+        kwargs = dict(step.get("kwargs", {}))
+        if "filters" in kwargs:
+            kwargs["filters"] = [tuple(f) for f in kwargs["filters"]]
+        return {"rows": list(load_dataset(path, name, streaming=True, **kwargs)["train"])}
+    if "push" in step:
+        from lvd2m_builder.errors import Lvd2mError
+        from lvd2m_builder.hub import push
+        from lvd2m_builder.hub_limits import HubLimits
+
+        try:
+            result = push(**step["push"], limits=HubLimits(**step.get("limits", {})))
+        except Lvd2mError as e:
+            return {"error": type(e).__name__, "fields": {k: str(v) for k, v in e.fields.items()}, "message": str(e)}
+        return {"plan": result.plan.text(), "commit_url": result.commit_url}
     from lvd2m_builder.cli import main
 
     if step.get("token"):

@@ -2,8 +2,9 @@
 
 Bound to 127.0.0.1 on a free port. Clients reach it through ``HF_ENDPOINT`` with ``HF_HUB_DISABLE_XET=1`` (the
 legacy LFS upload path). Covered: create repo, whoami, validate-yaml, repo info, refs, tree, paths-info,
-preupload, LFS batch + basic upload + verify, NDJSON commit (branches, ``create_pr``), branch creation, and resolve
-with HEAD and Range. Faults can be injected per route to interrupt a push; every request is logged.
+preupload, LFS batch + basic upload + verify, NDJSON commit (branches, ``create_pr``, ``parentCommit``, copies of
+LFS files as ``lfsFile`` lines naming an uploaded object), branch creation and deletion, and resolve with HEAD and
+Range. Faults can be injected per route to interrupt a push; every request is logged.
 """
 
 from __future__ import annotations
@@ -48,10 +49,12 @@ class Repo:
     private: bool
     commits: dict[str, dict[str, Blob]] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)
+    titles: dict[str, str] = field(default_factory=dict)
 
     def commit(self, branch: str, files: dict[str, Blob], title: str) -> str:
         sha = hashlib.sha1(f"{self.repo_id}{branch}{len(self.commits)}{title}{time.time_ns()}".encode()).hexdigest()
         self.commits[sha] = files
+        self.titles[sha] = title
         self.refs[branch] = sha
         return sha
 
@@ -67,6 +70,7 @@ class Fault:
     pattern: str
     status: int
     times: int
+    after: int  # matching requests let through before the first failure
 
 
 class HubServer:
@@ -92,9 +96,10 @@ class HubServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def fail(self, method: str, pattern: str, status: int = 500, times: int = 1) -> None:
-        """Answer the next ``times`` requests whose path matches ``pattern`` with ``status``."""
-        self.faults.append(Fault(method, pattern, status, times))
+    def fail(self, method: str, pattern: str, status: int = 500, times: int = 1, after: int = 0) -> None:
+        """Answer ``times`` requests whose path matches ``pattern`` with ``status``, after letting ``after``
+        matching requests through."""
+        self.faults.append(Fault(method, pattern, status, times, after))
 
     def files(self, repo_id: str, revision: str = "main", repo_type: str = "dataset") -> dict[str, bytes]:
         repo = self.repos[(repo_type, repo_id)]
@@ -129,6 +134,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         self._dispatch("PUT")
 
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
     # -- plumbing ----------------------------------------------------------------------------------------------
     def _dispatch(self, method: str) -> None:
         url = urlsplit(self.path)
@@ -140,6 +148,9 @@ class _Handler(BaseHTTPRequestHandler):
             with self.hub.lock:
                 for fault in self.hub.faults:
                     if fault.times > 0 and fault.method == method and re.search(fault.pattern, url.path):
+                        if fault.after > 0:
+                            fault.after -= 1
+                            continue
                         fault.times -= 1
                         raise HubError(fault.status, "injected fault")
                 self.user = self._user()
@@ -264,8 +275,13 @@ class _Handler(BaseHTTPRequestHandler):
         if rest[0] == "branch" and method == "POST":
             if rest[1] in repo.refs:
                 raise HubError(409, f"Branch {rest[1]} already exists")
-            sha, files = self._files(repo, (json.loads(self.body or b"{}")).get("startingPoint", "main"))
+            sha, files = self._files(repo, (json.loads(self.body or b"{}")).get("startingPoint") or "main")
             repo.refs[rest[1]] = sha
+            return self._json({})
+        if rest[0] == "branch" and method == "DELETE":
+            if rest[1] not in repo.refs or rest[1] == "main":
+                raise HubError(404 if rest[1] not in repo.refs else 403, f"cannot delete branch {rest[1]}")
+            del repo.refs[rest[1]]
             return self._json({})
         raise HubError(404, f"no route {method} api/{kind}s/{repo_id}/{'/'.join(rest)}")
 
@@ -273,6 +289,8 @@ class _Handler(BaseHTTPRequestHandler):
         lines = [json.loads(line) for line in self.body.splitlines() if line.strip()]
         header = lines[0]["value"]
         base_sha, files = self._files(repo, revision)
+        if header.get("parentCommit") and header["parentCommit"] != base_sha:
+            raise HubError(412, f"A commit has happened since {header['parentCommit']}: {revision} is at {base_sha}")
         files = dict(files)
         for line in lines[1:]:
             value = line["value"]

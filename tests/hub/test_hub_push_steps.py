@@ -43,8 +43,18 @@ class Recorder:
     def create_branch(self, repo_id, **kwargs):
         self._call("create_branch", repo_id=repo_id, **kwargs)
 
-    def upload_folder(self, **kwargs):
-        self._call("upload_folder", **kwargs)
+    def repo_info(self, repo_id, **kwargs):
+        self._call("repo_info", repo_id=repo_id, **kwargs)
+        return type("Info", (), {"sha": "c0ffee"})()
+
+    def list_repo_tree(self, repo_id, **kwargs):
+        """The repo holds a card, a file of its own, and the data of an earlier push in the Arrow layout."""
+        self._call("list_repo_tree", repo_id=repo_id, **kwargs)
+        return [huggingface_hub.RepoFile(path=path, size=3, oid="0" * 40, lfs=None)
+                for path in ("README.md", "notes.txt", "data/train-00000-of-00001.arrow")]
+
+    def create_commit(self, repo_id, operations, **kwargs):
+        self._call("create_commit", repo_id=repo_id, operations=list(operations), **kwargs)
         pr = "https://hub/pr/1" if kwargs.get("create_pr") else None
         return type("Commit", (), {"commit_url": "https://hub/commit/1", "pr_url": pr})()
 
@@ -62,25 +72,30 @@ def out(tmp_path):
     return write_dataset(tmp_path / "lvd2m", [[row(0), row(1)]], [[reject(0)]], plots=False)
 
 
+STEPS = ["HfApi", "whoami", "create_repo", "repo_info", "list_repo_tree", "create_commit"]
+
+
 def test_a_push_creates_the_repo_then_uploads_only_public_files(api, out):
     result = hub.push(out, "dave/lvd2m", private=True, render=False)
-    assert result == hub.PushResult("dave/lvd2m", "https://hub/commit/1", None)
-    assert [name for name, _ in api.calls] == ["HfApi", "whoami", "create_repo", "upload_folder"]
+    assert (result.commit_url, result.pr_url) == ("https://hub/commit/1", None)
+    assert [name for name, _ in api.calls] == STEPS
     assert api.calls[0][1] == {"token": TOKEN}
     assert api.calls[2][1] == {"repo_id": "dave/lvd2m", "repo_type": "dataset", "private": True, "exist_ok": True}
-    upload = api.calls[3][1]
-    assert upload["folder_path"] == out and upload["repo_type"] == "dataset" and upload["revision"] is None
-    assert upload["allow_patterns"] == hub.PUBLIC_PATTERNS and "_manifest.json" not in hub.PUBLIC_PATTERNS
-    assert set(upload["delete_patterns"]) == {*hub.DATA_PATTERNS, "plots/*.png"}
-    assert "README.md" not in upload["delete_patterns"]
-    assert upload["commit_message"] == "lvd2m push: 2 clips, 1 rejects"
+    commit = api.calls[5][1]
+    assert commit["repo_type"] == "dataset" and commit["revision"] == "main" and commit["parent_commit"] == "c0ffee"
+    added = {op.path_in_repo for op in commit["operations"] if isinstance(op, huggingface_hub.CommitOperationAdd)}
+    assert added == {"README.md", "stats.json", "data/train-00000-of-00001.parquet",
+                     "rejects/train-00000-of-00001.parquet"}  # never _manifest.json
+    deleted = [op.path_in_repo for op in commit["operations"] if isinstance(op, huggingface_hub.CommitOperationDelete)]
+    assert deleted == ["data/train-00000-of-00001.arrow"]  # an earlier push's data; the repo's own notes stay
+    assert commit["commit_message"] == "lvd2m push: 2 clips, 1 rejects"
 
 
 def test_a_revision_gets_its_branch_first_and_a_pr_gets_none(api, out):
     hub.push(out, "dave/lvd2m", revision="dev", render=False)
-    assert [name for name, _ in api.calls] == ["HfApi", "whoami", "create_repo", "create_branch", "upload_folder"]
+    assert [name for name, _ in api.calls] == [*STEPS[:3], "create_branch", *STEPS[3:]]
     assert api.calls[3][1] == {"repo_id": "dave/lvd2m", "repo_type": "dataset", "branch": "dev", "exist_ok": True}
-    assert api.calls[4][1]["revision"] == "dev"
+    assert api.calls[-1][1]["revision"] == "dev"
     api.calls.clear()
     hub.push(out, "dave/lvd2m", revision="refs/pr/3", render=False)
     assert "create_branch" not in [name for name, _ in api.calls]
@@ -120,7 +135,7 @@ def _http_error(status: int, method: str = "POST", path: str = "/api/datasets/da
     (httpx2.ConnectError("refused"), HubError, "cannot reach the Hub: ConnectError: refused"),
 ], ids=["401", "403", "500-with-message", "no-http-cause", "unreachable"])
 def test_hub_failures_become_one_line_typed_errors(api, out, raised, error, message):
-    api.fail["upload_folder"] = raised
+    api.fail["create_commit"] = raised
     with pytest.raises(error) as info:
         hub.push(out, "dave/lvd2m", render=False)
     assert message in str(info.value) and "\n" not in str(info.value)
@@ -129,12 +144,12 @@ def test_hub_failures_become_one_line_typed_errors(api, out, raised, error, mess
 
 def test_a_failure_wrapped_by_the_client_is_read_from_its_cause(api, out):
     """LFS upload failures arrive as a RuntimeError whose cause is the HTTP error: the status still decides."""
-    wrapped = RuntimeError("Error while uploading 'data/train.arrow' to the Hub.")
+    wrapped = RuntimeError("Error while uploading 'data/train.parquet' to the Hub.")
     wrapped.__cause__ = _http_error(403, "PUT", "/lfs/abc")
-    api.fail["upload_folder"] = wrapped
+    api.fail["create_commit"] = wrapped
     with pytest.raises(HubAuthError, match="may not write to dave/lvd2m"):
         hub.push(out, "dave/lvd2m", render=False)
-    api.fail["upload_folder"] = RuntimeError("outer")
-    api.fail["upload_folder"].__cause__ = _http_error(502, "PUT", "/lfs/abc")
+    api.fail["create_commit"] = RuntimeError("outer")
+    api.fail["create_commit"].__cause__ = _http_error(502, "PUT", "/lfs/abc")
     with pytest.raises(HubError, match=r"HTTP 502 on PUT /lfs/abc: 502 error \(run the push again"):
         hub.push(out, "dave/lvd2m", render=False)

@@ -96,13 +96,10 @@ def test_the_build_decides_such_files_by_their_content(avis, clips_dir, tmp_path
     stats = build([str(avis["pan"]), str(avis["hard_cut"]), str(clips_dir / "pan_long_take.mp4")], tmp_path / "o",
                   preset("paper"), progress=False)
     assert stats["accepted"] == 2 and stats["rejected_by_stage"] == {"cuts": 1}
-    import pyarrow as pa
+    from lvd2m_builder.store.shards import read_table
 
     def rows(folder: str) -> dict[str, dict]:
-        found = []
-        for path in (tmp_path / "o" / folder).glob("*.arrow"):
-            with pa.memory_map(str(path)) as source:
-                found += pa.ipc.open_stream(source).read_all().to_pylist()
+        found = [r for path in (tmp_path / "o" / folder).glob("*.parquet") for r in read_table(path).to_pylist()]
         return {Path(r["url"]).name: r for r in found}
 
     accepted, rejected = rows("data"), rows("rejects")

@@ -20,7 +20,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pytest
 from markupsafe import escape
 from PIL import Image
@@ -36,6 +35,7 @@ from lvd2m_builder.media.sampler import FrameSampler
 from lvd2m_builder.media.streams import frame_at
 from lvd2m_builder.preview.report import PreviewConfig, preview
 from lvd2m_builder.schema import REJECT_FEATURES, ROW_FEATURES
+from lvd2m_builder.store.shards import read_table
 from lvd2m_builder.testing import samples
 
 ARTIFACTS = REPO_ROOT / "artifacts"
@@ -133,17 +133,13 @@ def embedded(page: Path) -> dict:
 
 
 def shard_rows(out: Path, pattern: str) -> list[dict]:
-    rows = []
-    for path in sorted(out.glob(pattern)):
-        with pa.memory_map(str(path)) as f:
-            rows += pa.ipc.open_stream(f).read_all().to_pylist()
-    return rows
+    return [r for path in sorted(out.glob(pattern)) for r in read_table(path).to_pylist()]
 
 
 def decisions(out: Path) -> dict[str, str]:
     """key -> accepted or the stage that rejected it, read from the shards themselves."""
-    fates = {r["key"]: "accepted" for r in shard_rows(out, "data/*.arrow")}
-    return {**fates, **{r["key"]: r["stage"] for r in shard_rows(out, "rejects/*.arrow")}}
+    fates = {r["key"]: "accepted" for r in shard_rows(out, "data/*.parquet")}
+    return {**fates, **{r["key"]: r["stage"] for r in shard_rows(out, "rejects/*.parquet")}}
 
 
 def rows_of(features, rows: list[dict]) -> list[list[dict]]:
@@ -168,7 +164,7 @@ def test_every_clip_is_embedded_with_its_decision_and_the_funnel(demo):
     out, page = demo
     clips = embedded(page)["clips"]
     assert {c["key"]: c["stage"] for c in clips} == decisions(out)
-    rejects = {r["key"]: r for r in shard_rows(out, "rejects/*.arrow")}
+    rejects = {r["key"]: r for r in shard_rows(out, "rejects/*.parquet")}
     for clip in clips:
         if clip["key"] in rejects:
             assert clip["reason"] == rejects[clip["key"]]["reason"]
@@ -335,7 +331,7 @@ def test_report_of_a_build_over_the_real_sample_videos(tmp_path, shared_videos, 
     fates = decisions(out)
     dom = dump(chromium, page)
     assert {a["data-key"]: a["data-stage"] for a in dom.articles} == fates
-    rejects = {r["key"]: r for r in shard_rows(out, "rejects/*.arrow")}
+    rejects = {r["key"]: r for r in shard_rows(out, "rejects/*.parquet")}
     for article in dom.articles:
         assert len(article["imgs"]) == 8  # every real video decodes
         if article["data-key"] in rejects:

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import fsspec
+import pyarrow.parquet as pq
 import pytest
 from datasets import load_dataset
 
@@ -137,17 +138,28 @@ def test_malformed_rows_become_rejects_with_file_and_line(rejects, key, line, re
     assert reject["reason"].startswith("hdvg_300k_720p.csv" if key.startswith("hd") else "ytb_600k_720p.csv")
 
 
-def test_every_row_leaves_once_and_shards_pair_up(imported):
+def test_every_row_leaves_once_in_parquet_files_of_at_most_shard_size_rows(imported):
     out, stats = imported
     assert stats["clips"] == 8 + 3 + 8 and stats["accepted"] == 12 and stats["rejected"] == 7
-    train = sorted(p.name for p in (out / "data").glob("train-*.arrow"))
-    rejects = sorted(p.name for p in (out / "rejects").glob("rejects-*.arrow"))
-    assert train == [f"train-{i:05d}-of-00005.arrow" for i in range(5)]  # 19 rows, 4 per shard
-    assert rejects == [f"rejects-{i:05d}-of-00005.arrow" for i in range(5)]
+    train = sorted(p.name for p in (out / "data").glob("*"))
+    rejects = sorted(p.name for p in (out / "rejects").glob("*"))
+    assert train == [f"train-{i:05d}-of-00003.parquet" for i in range(3)]  # 12 accepted rows, 4 a file
+    assert rejects == [f"train-{i:05d}-of-00002.parquet" for i in range(2)]  # 7 rejects
+    assert [pq.ParquetFile(out / "data" / name).metadata.num_rows for name in train] == [4, 4, 4]
     assert not list(out.rglob(".*tmp*"))
     assert [f["rows"] for f in stats["import"]["files"]] == [8, 3, 8]
     manifest = json.loads((out / "_manifest.json").read_text())
-    assert sum(s["stats"]["clips"] for s in manifest["shards"].values()) == 19
+    assert manifest["shards"] == {} and manifest["published"]["stats"]["clips"] == 19
+    assert manifest["published"]["train"] == [f"data/{name}" for name in train]
+
+
+def test_an_import_is_one_file_per_config_by_default_and_says_where_it_comes_from(tables, tmp_path):
+    out = tmp_path / "out"
+    import_tables([str(t) for t in tables], out, progress=False)
+    assert sorted(p.relative_to(out).as_posix() for p in out.glob("*/*.parquet")) == [
+        "data/train-00000-of-00001.parquet", "rejects/train-00000-of-00001.parquet"]
+    card = (out / "README.md").read_text()
+    assert "source_datasets:\n- extended|lvd2m\n" in card
 
 
 def test_repeated_refined_caption_is_flagged(imported, tables, tmp_path):

@@ -110,11 +110,12 @@ def test_stats_funnel_adds_up(built):
 def test_rerun_resumes_without_rework_or_duplicates(built, inputs):
     out, stats = built
     manifest = json.loads((out / "_manifest.json").read_text())
-    before = {p: p.stat().st_mtime_ns for p in out.glob("*/*.arrow")}
+    before = {p: p.stat().st_mtime_ns for p in out.glob("*/*.parquet")}
+    assert len(before) == 2 and manifest["shards"] == {}  # 4 work units compacted into one file per config
     again = build([str(inputs), str(inputs / "does_not_exist.mp4")], out,
                   preset("paper").replace({"shard_size": 3}), progress=False)
-    assert {p: p.stat().st_mtime_ns for p in out.glob("*/*.arrow")} == before  # nothing rebuilt
-    assert again["clips"] == stats["clips"] and len(manifest["shards"]) == 4
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/*.parquet")} == before  # nothing rebuilt or rewritten
+    assert again["clips"] == stats["clips"] and manifest["published"]["stats"]["clips"] == stats["clips"]
 
 
 def test_changed_settings_refuse_to_mix_with_old_shards(built, inputs):
@@ -155,7 +156,7 @@ def test_demo_and_clip_cutting_run_no_ffmpeg_program(tmp_path):
     result = _cli("build", "--demo", "--out", str(out), "--embed-videos", "--no-progress", "--json", env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["accepted"] == 1
-    assert len(list((out / "videos").glob("train-*.arrow"))) == 1
+    assert len(list((out / "videos").glob("train-*.parquet"))) == 1
     copied = _cli("materialize", str(out), "--mode", "copy", "--no-webdataset", "--no-progress", env=env)
     assert copied.returncode == 0, copied.stderr
     assert json.loads(copied.stdout.strip().splitlines()[-1])["cut"] == 1

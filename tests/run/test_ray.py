@@ -189,8 +189,8 @@ def test_the_stream_writes_the_rows_a_local_build_writes(ray_local, shared_video
     assert on_ray["funnel"] == local["funnel"] and on_ray["not_run"] == local["not_run"] == {
         "dedup": "off in this build's settings"}
     assert {"decode", "embed", "semantic", "captions", "align"} <= set(on_ray["seconds"])
-    assert sorted(p.name for p in (tmp_path / "ray").glob("*/*.arrow")) == sorted(
-        p.name for p in (tmp_path / "local").glob("*/*.arrow"))  # the same planned shards
+    assert sorted(p.name for p in (tmp_path / "ray").glob("*/*.parquet")) == sorted(
+        p.name for p in (tmp_path / "local").glob("*/*.parquet"))  # the same published files
     lines = [r.getMessage() for r in caplog.records if r.name == "lvd2m_builder.run.executors.ray"]
     assert any(line.startswith("ray: source+probe+duration+decode+cuts+motion: 1 actors of 1 CPU")
                and "embed+prefilter: 1-20 actors of " in line and " + 0.1 GPU, 8 clips per call" in line
@@ -252,7 +252,7 @@ def test_a_killed_driver_resumes_on_s3_with_the_same_rows_and_no_duplicates(clip
     remote = {"storage_options": {"endpoint_url": s3}}
     for name, folder in ((None, "data"), ("rejects", "rejects")):
         streamed = []
-        for row in load_dataset("arrow", data_files={"train": f"{url}/{folder}/*.arrow"}, streaming=True,
+        for row in load_dataset("parquet", data_files={"train": f"{url}/{folder}/*.parquet"}, streaming=True,
                                 **remote)["train"]:
             provenance = json.loads(row.pop("provenance"))
             provenance.pop("seconds")

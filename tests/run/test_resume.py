@@ -16,7 +16,6 @@ from datasets import load_dataset
 
 from lvd2m_builder.config import preset
 from lvd2m_builder.run.build import build
-from lvd2m_builder.testing import samples
 
 
 def _rows(out: Path) -> list[dict]:
@@ -26,18 +25,6 @@ def _rows(out: Path) -> list[dict]:
             row.pop("provenance")  # holds per-run seconds
             rows.append(row)
     return sorted(rows, key=lambda r: r["key"])
-
-
-@pytest.fixture(scope="module")
-def many(tmp_path_factory, clips_dir):
-    """Twelve small clips: pans of several speeds and lengths, stills and cuts."""
-    d = tmp_path_factory.mktemp("many")
-    for i in range(4):
-        samples.pan(d / f"pan{i}.mp4", seconds=10.5 + i, px_per_frame=1 + i)
-        samples.static(d / f"still{i}.mp4", seconds=10.5 + i)
-    for name in ("hard_cut.mp4", "short_pan.mp4", "corrupt.mp4", "pan_long_take.mp4"):
-        shutil.copy(clips_dir / name, d / name)
-    return d
 
 
 @pytest.fixture(scope="module")
@@ -91,13 +78,21 @@ def test_new_inputs_add_only_new_clips(many, tmp_path, clips_dir):
     out = tmp_path / "out"
     config = preset("paper").replace({"shard_size": 2})
     build([str(inputs)], out, config, progress=False)
-    first = {p.name: p.stat().st_mtime_ns for p in out.glob("*/*.arrow")}
+    first = _published(out)
     shutil.copy(many / "pan1.mp4", inputs / "pan1.mp4")
     stats = build([str(inputs)], out, config, progress=False)
-    after = {p.name: p.stat().st_mtime_ns for p in out.glob("*/*.arrow")}
-    assert {k: after[k] for k in first} == first  # old shards untouched
-    assert len(after) == len(first) + 2  # one new train and one new rejects file
+    after = _published(out)
+    assert {k: after[k] for k in first} == first  # old rows untouched: their provenance holds per-run seconds
+    assert len(after) == len(first) + 1
     assert stats["clips"] == 4 and len(_rows(out)) == 4
+    # compacted again into one file per config; the work units are gone
+    assert sorted(p.relative_to(out).as_posix() for p in out.glob("*/*.parquet")) == [
+        "data/train-00000-of-00001.parquet", "rejects/train-00000-of-00001.parquet"]
+    assert not list(out.glob("*/*.arrow"))
+
+
+def _published(out: Path) -> dict[str, dict]:
+    return {r["key"]: r for name in (None, "rejects") for r in load_dataset(str(out), name, streaming=True)["train"]}
 
 
 def test_a_hung_decoder_times_out_into_a_reject(many, tmp_path):

@@ -1,5 +1,6 @@
 """No shard is deleted for want of a manifest record: missing, torn or behind manifests are made whole from the
-shards (issue 13, items 1 and 4), and a rerun never holds a key twice."""
+shards (issue 13, items 1 and 4), and a rerun never holds a key twice. Shards are the published Parquet files of a
+finished build, and the Arrow work units of a build killed before its end (``unpublished``)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from datasets import load_dataset
 
 from fakes.cli_runner import lvd2m, one_line_error
 from lvd2m_builder.config import preset
+from lvd2m_builder.run import build as build_module
 from lvd2m_builder.run.build import build
 from lvd2m_builder.store.adopt import SET_ASIDE
+from lvd2m_builder.store.shards import read_table
 from lvd2m_builder.validate.run import validate
 
 CONFIG = preset("paper").replace({"shard_size": 1})
@@ -29,13 +32,33 @@ def rows(out: Path) -> list[tuple[str, str | None]]:
 
 def shard_sums(out: Path) -> dict[str, str]:
     return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for d in ("data", "rejects") for p in sorted((out / d).glob("*.arrow"))}
+            for d in ("data", "rejects") for s in ("arrow", "parquet") for p in sorted((out / d).glob(f"*.{s}"))}
+
+
+def published(out: Path) -> dict[str, dict]:
+    """Every published row by key, provenance (with the seconds each stage took on this run) included."""
+    return {r["key"]: r for d in ("data", "rejects") for p in (out / d).glob("*.parquet")
+            for r in read_table(p).to_pylist()}
+
+
+def unit_rows(*paths: Path) -> dict[str, dict]:
+    return {r["key"]: r for path in paths for r in read_table(path).to_pylist()}
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, clips_dir) -> Path:
     out = tmp_path_factory.mktemp("reference") / "out"
     build([str(clips_dir)], out, CONFIG, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory, clips_dir) -> Path:
+    """A build killed after its last work unit and before its end: five units recorded, nothing published."""
+    out = tmp_path_factory.mktemp("killed") / "out"
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(build_module, "compact", lambda out, manifest, max_bytes: manifest)
+        build([str(clips_dir)], out, CONFIG, progress=False)
     return out
 
 
@@ -46,16 +69,24 @@ def out(reference, tmp_path) -> Path:
     return copy
 
 
+@pytest.fixture
+def unpublished(killed, tmp_path) -> Path:
+    copy = tmp_path / "unpublished"
+    shutil.copytree(killed, copy)
+    return copy
+
+
 def test_a_build_over_an_output_without_its_manifest_keeps_every_row(tmp_path, clips_dir, reference):
     out = tmp_path / "out"
     first = sorted(clips_dir.iterdir())[:4]
     assert lvd2m("build", *first, "--out", out, "--shard-size", "1", "--no-progress").returncode == 0
-    before = shard_sums(out)
+    before = published(out)
     (out / "_manifest.json").unlink()  # a hand deletion, or a copy downloaded from the Hub
     result = lvd2m("build", clips_dir, "--out", out, "--shard-size", "1", "--no-progress", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1])["clips"] == 5
-    assert before.items() <= shard_sums(out).items()  # every earlier shard still there, byte for byte
+    after = published(out)
+    assert {key: after[key] for key in before} == before  # every earlier row still there, as it was: not rebuilt
     assert rows(out) == rows(reference)
     assert validate(str(out)).ok
 
@@ -70,27 +101,30 @@ def test_a_torn_manifest_is_rebuilt_from_the_shards(out, reference, clips_dir):
     assert result.returncode == 0, result.stderr
     assert {rel: (out / rel).stat().st_mtime_ns for rel in shard_sums(out)} == before  # adopted, nothing redone
     assert (out / "_manifest.json.unreadable").read_bytes() == torn  # kept, for whoever wants to look
-    assert len(json.loads(manifest.read_text())["shards"]) == 5
+    assert json.loads(manifest.read_text())["published"]["stats"]["clips"] == 5
     assert rows(out) == rows(reference) and validate(str(out)).ok
 
 
-def test_a_shard_renamed_before_its_record_is_adopted_not_redone(out, reference, clips_dir):
+def test_a_shard_renamed_before_its_record_is_adopted_not_redone(unpublished, reference, clips_dir):
     """Two workers finishing out of order: the later shard's files were renamed, the build was killed before the
     manifest recorded them."""
+    out = unpublished
     manifest = json.loads((out / "_manifest.json").read_text())
     shard_id, entry = sorted(manifest["shards"].items(), key=lambda kv: kv[1]["index"])[1]
     del manifest["shards"][shard_id]
     (out / "_manifest.json").write_text(json.dumps(manifest))
-    unrecorded = {rel: (out / rel).stat().st_mtime_ns for rel in (entry["train"], entry["rejects"])}
+    unrecorded = unit_rows(out / entry["train"], out / entry["rejects"])
     build([str(clips_dir)], out, CONFIG, progress=False)
-    assert {rel: (out / rel).stat().st_mtime_ns for rel in unrecorded} == unrecorded  # adopted as they were
-    recorded = json.loads((out / "_manifest.json").read_text())["shards"]
-    assert len(recorded) == 5 and sum(e["stats"]["clips"] for e in recorded.values()) == 5
+    after = published(out)
+    assert {key: after[key] for key in unrecorded} == unrecorded  # adopted as they were, then published
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["shards"] == {} and manifest["published"]["stats"]["clips"] == 5
     assert rows(out) == rows(reference)
     assert json.loads((out / "stats.json").read_text())["clips"] == 5
 
 
-def test_an_unrecorded_copy_of_recorded_rows_is_set_aside_never_duplicated(out, reference, clips_dir):
+def test_an_unrecorded_copy_of_recorded_rows_is_set_aside_never_duplicated(unpublished, reference, clips_dir):
+    out = unpublished
     copy = out / "data" / "train-00099-of-00100.arrow"
     entry = next(e for e in json.loads((out / "_manifest.json").read_text())["shards"].values() if e["stats"]["accepted"])
     shutil.copy(out / entry["train"], copy)
@@ -109,11 +143,12 @@ def test_an_unreadable_unrecorded_shard_is_refused_and_left_alone(out, clips_dir
     assert shard_sums(out) == before
 
 
-def test_a_recorded_shard_deleted_by_hand_is_built_again(out, reference, clips_dir):
+def test_a_recorded_shard_deleted_by_hand_is_built_again(unpublished, reference, clips_dir):
+    out = unpublished
     manifest = json.loads((out / "_manifest.json").read_text())
     entry = next(e for e in manifest["shards"].values() if e["stats"]["accepted"])
     (out / entry["train"]).unlink()
-    partner = (out / entry["rejects"]).stat().st_mtime_ns
     build([str(clips_dir)], out, CONFIG, progress=False)
     assert rows(out) == rows(reference)  # the accepted clip is back
-    assert (out / entry["rejects"]).stat().st_mtime_ns == partner  # its rejects partner adopted as it was
+    # its (empty) rejects partner was adopted and published with the others, not set aside
+    assert not (out / entry["rejects"]).exists() and not (out / SET_ASIDE).exists()

@@ -39,10 +39,10 @@ def clips(tmp_path_factory):
     return d
 
 
-def _keys(endpoint: str, url: str, folder: str) -> list[str]:
-    rows = load_dataset("arrow", data_files={"train": f"{url}/{folder}/*.arrow"}, streaming=True,
+def _rows(endpoint: str, url: str, folder: str) -> dict[str, dict]:
+    rows = load_dataset("parquet", data_files={"train": f"{url}/{folder}/*.parquet"}, streaming=True,
                         storage_options={"endpoint_url": endpoint})["train"]
-    return sorted(row["key"] for row in rows)
+    return {row["key"]: row for row in rows}
 
 
 def _fs():
@@ -52,26 +52,36 @@ def _fs():
 
 
 def test_a_rerun_sets_aside_a_duplicate_shard_adopts_a_new_one_and_builds_only_new_clips(s3, url, clips, tmp_path):
+    from datasets.arrow_writer import ArrowWriter
+
+    from lvd2m_builder.schema import REJECT_FEATURES
+    from lvd2m_builder.store.shards import read_table
+
     fs = _fs()
     first = build([str(clips / "pan.mp4")], url, CONFIG, progress=False)
     assert (first["clips"], first["accepted"]) == (1, 1)
     manifest = json.loads(fs.cat_file(f"{url}/_manifest.json"))
-    (entry,) = manifest["shards"].values()
-    # shards uploaded by a build killed before its manifest named them: a copy of a recorded one (its keys would
-    # be there twice) and one of a clip not built yet (the short clip's reject, built elsewhere)
-    fs.copy(f"{url}/{entry['train']}", f"{url}/data/train-00007-of-00008.arrow")
-    copy = fs.cat_file(f"{url}/data/train-00007-of-00008.arrow")
+    (published,) = manifest["published"]["train"]
+    # files uploaded by a build killed before its manifest named them: a copy of a published one (its keys would
+    # be there twice) and a work unit of a clip not built yet (the short clip's reject, built elsewhere)
+    fs.copy(f"{url}/{published}", f"{url}/data/train-00007-of-00008.parquet")
+    copy = fs.cat_file(f"{url}/data/train-00007-of-00008.parquet")
     build([str(clips / "short.mp4")], tmp_path / "elsewhere", CONFIG, progress=False)
-    fs.put_file(str(next((tmp_path / "elsewhere" / "rejects").glob("*.arrow"))),
-                f"{url}/rejects/rejects-00009-of-00010.arrow")
+    (reject,) = read_table(next((tmp_path / "elsewhere" / "rejects").glob("*.parquet"))).to_pylist()
+    unit = tmp_path / "rejects-00009-of-00010.arrow"
+    with ArrowWriter(features=REJECT_FEATURES, path=str(unit)) as writer:
+        writer.write(reject)
+        writer.finalize()
+    fs.put_file(str(unit), f"{url}/rejects/rejects-00009-of-00010.arrow")
     second = build([str(clips)], url, CONFIG, progress=False)
     assert (second["clips"], second["accepted"]) == (2, 1)
-    assert not fs.exists(f"{url}/data/train-00007-of-00008.arrow")
-    assert fs.cat_file(f"{url}/.lvd2m-set-aside/data/train-00007-of-00008.arrow") == copy  # moved, not deleted
-    assert fs.exists(f"{url}/rejects/rejects-00009-of-00010.arrow")  # adopted: the short clip was not built again
-    assert len(_keys(s3, url, "data")) == 1 and len(_keys(s3, url, "rejects")) == 1
-    shards = json.loads(fs.cat_file(f"{url}/_manifest.json"))["shards"]
-    assert len(shards) == 2 and entry in shards.values()
+    assert not fs.exists(f"{url}/data/train-00007-of-00008.parquet")
+    assert fs.cat_file(f"{url}/.lvd2m-set-aside/data/train-00007-of-00008.parquet") == copy  # moved, not deleted
+    assert _rows(s3, url, "rejects") == {reject["key"]: reject}  # adopted: the short clip was not built again
+    assert len(_rows(s3, url, "data")) == 1
+    assert not fs.exists(f"{url}/rejects/rejects-00009-of-00010.arrow")  # its row is in the published files now
+    manifest = json.loads(fs.cat_file(f"{url}/_manifest.json"))
+    assert manifest["shards"] == {} and manifest["published"]["stats"]["clips"] == 2
     assert json.loads(fs.cat_file(f"{url}/stats.json"))["clips"] == 2 and fs.exists(f"{url}/README.md")
 
 
@@ -79,15 +89,16 @@ def test_a_rerun_sets_aside_a_duplicate_shard_adopts_a_new_one_and_builds_only_n
 def test_shards_of_a_remote_output_without_a_readable_manifest_are_adopted(s3, url, clips, damage):
     fs = _fs()
     build([str(clips / "pan.mp4")], url, CONFIG, progress=False)
-    shards = {path: fs.cat_file(path) for d in ("data", "rejects") for path in fs.glob(f"{url}/{d}/*.arrow")}
+    before = {**_rows(s3, url, "data"), **_rows(s3, url, "rejects")}
     if damage == "deleted":
         fs.rm_file(f"{url}/_manifest.json")
     else:
         fs.pipe_file(f"{url}/_manifest.json", fs.cat_file(f"{url}/_manifest.json")[:40])
     again = build([str(clips)], url, CONFIG, progress=False)
     assert (again["clips"], again["accepted"]) == (2, 1)
-    assert {path: fs.cat_file(path) for path in shards} == shards  # every earlier shard still there, as it was
-    assert len(_keys(s3, url, "data")) == 1 and len(_keys(s3, url, "rejects")) == 1
+    after = {**_rows(s3, url, "data"), **_rows(s3, url, "rejects")}
+    assert {key: after[key] for key in before} == before  # every earlier row still there, as it was: adopted
+    assert len(_rows(s3, url, "data")) == 1 and len(_rows(s3, url, "rejects")) == 1
 
 
 def test_a_prefix_holding_someone_elses_objects_is_refused_and_kept(url, clips, capsys):

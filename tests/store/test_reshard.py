@@ -8,6 +8,8 @@ import shutil
 import pytest
 from datasets import load_dataset
 
+from fakes.synthetic_dataset import reject, row, write_legacy
+from lvd2m_builder.cli import main
 from lvd2m_builder.config import preset
 from lvd2m_builder.errors import ConfigError
 from lvd2m_builder.run.build import build
@@ -41,25 +43,32 @@ def _errors(out):
     return [f for f in validate(str(out)).findings if f.severity == "error"]
 
 
-def test_reshard_to_n_keeps_rows_card_and_validate(out):
+def _names(out, directory):
+    return sorted(p.name for p in (out / directory).iterdir())
+
+
+def test_a_build_publishes_one_file_per_config_and_reshard_cuts_it_to_n(out):
     before = _rows(out)
-    assert len(list((out / "data").glob("*.arrow"))) == 5
+    assert _names(out, "data") == ["train-00000-of-00001.parquet"]  # 5 work units of one clip, compacted
     stats = reshard(out, num_shards=2)
-    assert sorted(p.name for p in (out / "data").glob("*.arrow")) == ["train-00000-of-00002.arrow",
-                                                                       "train-00001-of-00002.arrow"]
-    assert len(list((out / "rejects").glob("*.arrow"))) == 2
+    assert _names(out, "data") == ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet"]
+    assert _names(out, "rejects") == ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet"]
     assert _rows(out) == before
-    assert stats["shards"] == 2 and stats["clips"] == 5
+    assert stats["files"] == {"train": 2, "rejects": 2} and stats["clips"] == 5
     manifest = json.loads((out / "_manifest.json").read_text())
-    assert sum(e["stats"]["clips"] for e in manifest["shards"].values()) == 5
+    assert manifest["published"]["stats"]["clips"] == 5 and manifest["shards"] == {}
     assert _errors(out) == []
 
 
 def test_reshard_by_size(out):
     before = _rows(out)
+    reshard(out, num_shards=3)
     reshard(out, max_shard_size="1GB")
-    assert len(list((out / "data").glob("*.arrow"))) == 1
+    assert _names(out, "data") == ["train-00000-of-00001.parquet"]
     assert _rows(out) == before
+    reshard(out, max_shard_size="1KB")  # every row is larger: a file each
+    assert len(_names(out, "rejects")) == len([r for r in before if "stage" in r])
+    assert _rows(out) == before and _errors(out) == []
 
 
 def test_a_reshard_killed_before_its_manifest_is_rolled_back(out, monkeypatch):
@@ -67,10 +76,10 @@ def test_a_reshard_killed_before_its_manifest_is_rolled_back(out, monkeypatch):
     monkeypatch.setattr(reshard_module, "write_json_atomic", _die)
     with pytest.raises(KeyboardInterrupt):
         reshard(out, num_shards=2)
-    assert (out / "data.reshard").exists()  # staged files left behind, as a kill would
+    assert (out / ".data.staged").exists()  # staged files left behind, as a kill would
     recover(out)
-    assert not (out / "data.reshard").exists()
-    assert len(list((out / "data").glob("*.arrow"))) == 5 and _rows(out) == before
+    assert not (out / ".data.staged").exists()
+    assert _names(out, "data") == ["train-00000-of-00001.parquet"] and _rows(out) == before
 
 
 def test_a_reshard_killed_between_the_swaps_is_finished(out, monkeypatch):
@@ -81,7 +90,7 @@ def test_a_reshard_killed_between_the_swaps_is_finished(out, monkeypatch):
     def recover_then_die(path):
         calls.append(path)
         if len(calls) == 2:  # the swap: move data aside, then die before anything else
-            (path / "data").rename(path / "data.old")
+            (path / "data").rename(path / ".data.old")
             raise KeyboardInterrupt
         real_recover(path)
 
@@ -89,12 +98,32 @@ def test_a_reshard_killed_between_the_swaps_is_finished(out, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         reshard(out, num_shards=2)
     real_recover(out)
-    assert sorted(p.name for p in (out / "data").glob("*.arrow"))[0].endswith("-of-00002.arrow")
+    assert _names(out, "data")[0].endswith("-of-00002.parquet")
     assert _rows(out) == before and _errors(out) == []
 
 
 def _die(*args, **kwargs):
     raise KeyboardInterrupt
+
+
+def test_an_older_arrow_output_is_read_then_converted(tmp_path):
+    clip = {"bytes": b"not decoded here", "path": None}
+    out = write_legacy(tmp_path / "old", [[row(0), row(1)], [row(2)]], [[reject(0)], [reject(1)]],
+                       videos=[{**row(i), "video": clip} for i in range(3)])
+    report = validate(str(out))
+    assert report.rows == {"default": 3, "rejects": 2, "videos": 3}  # still read as it is
+    assert [f.code for f in report.findings if f.severity == "warning"] == ["arrow_format"]
+    before = _rows(out)
+    assert main(["reshard", str(out), "--max-shard-size", "500MB"]) == 0
+    assert not list(out.rglob("*.arrow"))
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.parquet")) == [
+        "data/train-00000-of-00001.parquet", "rejects/train-00000-of-00001.parquet",
+        "videos/train-00000-of-00001.parquet"]
+    assert _rows(out) == before
+    videos = list(load_dataset(str(out), "videos", streaming=True)["train"].decode(False))
+    assert [v["video"]["bytes"] for v in videos] == [b"not decoded here"] * 3
+    findings = validate(str(out)).findings
+    assert [f.code for f in findings if f.code != "video_invalid"] == []  # the card names Parquet now
 
 
 def test_sizes_and_bad_arguments(out):

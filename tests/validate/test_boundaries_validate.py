@@ -22,8 +22,8 @@ def _retype(out, config: str, column: str, dtype: str) -> None:
 
 
 @pytest.mark.parametrize("config, column, shard", [
-    ("default", "flow_score", "data/train-00000-of-00001.arrow"),
-    ("rejects", "duration", "rejects/rejects-00000-of-00001.arrow"),
+    ("default", "flow_score", "data/train-00000-of-00001.parquet"),
+    ("rejects", "duration", "rejects/train-00000-of-00001.parquet"),
 ], ids=["accepted-flow_score", "rejects-duration"])
 def test_a_card_whose_dtype_changed_fails_validate(tmp_path, config, column, shard):
     out = write_dataset(tmp_path / "out", [[row(0), row(1)]], [[reject(0)]], plots=False)

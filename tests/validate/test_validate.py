@@ -17,14 +17,15 @@ from fakes.synthetic_dataset import (
     reject,
     row,
     write_dataset,
+    write_legacy,
 )
 from lvd2m_builder.cli import main
 from lvd2m_builder.errors import ConfigError
 from lvd2m_builder.validate.rows import RowRules, rules_for
 from lvd2m_builder.validate.run import ValidateConfig, validate
 
-TRAIN0, TRAIN1 = "data/train-00000-of-00002.arrow", "data/train-00001-of-00002.arrow"
-REJECTS0 = "rejects/rejects-00000-of-00002.arrow"
+TRAIN0, TRAIN1 = "data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet"
+REJECTS0 = "rejects/train-00000-of-00002.parquet"
 
 
 def _dataset(out, replace=None, reject_replace=None, settings=CAPTION_SETTINGS):
@@ -109,7 +110,7 @@ def test_one_caption_on_many_clips_is_flagged_above_the_limit(tmp_path, limit, f
     out = write_dataset(tmp_path / "out", [rows[:4], rows[4:]], settings=CAPTION_SETTINGS, plots=False)
     report = validate(str(out), ValidateConfig(max_caption_repeats=limit))
     found = [(f.code, f.shard, f.row, f.key) for f in report.findings]
-    assert found == ([("caption_repeated", "data/train-00000-of-00002.arrow", 1, "clip-0001")] if flagged else [])
+    assert found == ([("caption_repeated", TRAIN0, 1, "clip-0001")] if flagged else [])
     if flagged:
         assert "on 4 clips (limit 3)" in report.findings[0].message
 
@@ -145,22 +146,50 @@ def test_card_features_that_differ_from_the_shards(tmp_path):
 
 def test_configs_must_match_the_files_present(tmp_path):
     out = _dataset(tmp_path / "out")
-    _edit_card(out, lambda d: d["configs"][0]["data_files"][0].update(path="data/nothing-*.arrow"))
+    _edit_card(out, lambda d: d["configs"][0]["data_files"][0].update(path="data/nothing-*.parquet"))
     (out / "extra").mkdir()
-    shutil.copy(out / REJECTS0, out / "extra" / "more.arrow")
-    (out / "data" / ".train-00009.arrow.tmp-1").write_bytes(b"")  # a temporary file is no data file
+    shutil.copy(out / REJECTS0, out / "extra" / "more.parquet")
+    (out / "data" / ".train-00009.parquet.tmp-1").write_bytes(b"")  # a temporary file is no data file
     found = sorted((f.code, f.shard) for f in validate(str(out)).findings)
     assert found == [("config_no_files", "README.md"), ("file_not_in_config", TRAIN0),
-                     ("file_not_in_config", TRAIN1), ("file_not_in_config", "extra/more.arrow"),
+                     ("file_not_in_config", TRAIN1), ("file_not_in_config", "extra/more.parquet"),
                      ("stats_mismatch", "stats.json")]
 
 
-def test_a_truncated_shard_is_a_finding_not_a_crash(tmp_path):
+def test_a_truncated_parquet_file_is_a_finding_not_a_crash(tmp_path):
     out = _dataset(tmp_path / "out")
     data = (out / TRAIN1).read_bytes()
-    (out / TRAIN1).write_bytes(data[: len(data) // 2])
-    found = [(f.code, f.shard) for f in validate(str(out)).findings]
-    assert ("shard_unreadable", TRAIN1) in found
+    (out / TRAIN1).write_bytes(data[: len(data) - 100])  # the footer is gone, as after a cut-short copy
+    report = validate(str(out))
+    assert [(f.code, f.shard) for f in report.findings if f.code != "stats_mismatch"] == [
+        ("parquet_truncated", TRAIN1)]
+    assert "no footer" in report.findings[0].message and report.rows["default"] == 3  # TRAIN0's rows
+
+
+def test_a_parquet_file_whose_schema_differs_from_the_card(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = _dataset(tmp_path / "out")
+    table = pq.read_table(out / TRAIN1)
+    index = table.schema.get_field_index("flow_score")
+    pq.write_table(table.set_column(index, "flow_score", table.column("flow_score").cast(pa.float64()))
+                   .replace_schema_metadata(None), out / TRAIN1)  # as another tool may write it
+    findings = [f for f in validate(str(out)).findings if f.code == "features_mismatch"]
+    assert [f.shard for f in findings] == [TRAIN1] and "other type: flow_score" in findings[0].message
+
+
+def test_a_row_group_larger_than_the_viewer_reads(tmp_path):
+    import pyarrow.parquet as pq
+
+    out = _dataset(tmp_path / "out")
+    sizes = {rel: pq.ParquetFile(out / rel).metadata.row_group(0).total_byte_size for rel in (TRAIN0, TRAIN1)}
+    limit = (sizes[TRAIN0] + sizes[TRAIN1]) // 2  # TRAIN0 holds three rows, TRAIN1 two: only TRAIN0 is over
+    assert sizes[TRAIN0] > limit >= sizes[TRAIN1]
+    report = validate(str(out), ValidateConfig(row_group_bytes=limit))
+    assert [(f.code, f.shard) for f in report.findings] == [("row_group_too_large", TRAIN0)]
+    assert f"row group 0 holds {sizes[TRAIN0]} uncompressed bytes, over the {limit}" in report.findings[0].message
+    assert report.rows == {"default": 5, "rejects": 2}  # its rows are still checked
 
 
 def test_stats_json_must_count_the_rows(tmp_path):
@@ -180,7 +209,7 @@ def test_cli_report_for_people_and_json_for_machines(tmp_path, capsys):
     assert main(["validate", str(bad)]) == 1
     text = capsys.readouterr().out
     assert "INVALID" in text and "14 errors" in text
-    assert "ERROR duration_below_min: data/train-00000-of-00001.arrow, row 0, key clip-0000: duration 5.000 s" in text
+    assert "ERROR duration_below_min: data/train-00000-of-00001.parquet, row 0, key clip-0000: duration 5.000 s" in text
     assert "... 4 more duration_below_min (all with --json)" in text
     assert main(["validate", str(bad), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
@@ -192,3 +221,21 @@ def test_the_real_pipeline_output_is_valid(tmp_path_factory, clips_dir):
     report = validate(str(demo_build(tmp_path_factory, clips_dir)))
     assert report.ok, report.text()
     assert report.rows["default"] >= 1 and report.rows["rejects"] >= 1
+
+
+def test_work_units_a_stopped_build_left_are_a_warning_not_data_files(tmp_path):
+    from lvd2m_builder.store.manifest import Manifest
+
+    out = _dataset(tmp_path / "out")
+    unit = "data/train-00007-of-00009.arrow"  # as a build writes its work units, recorded, not yet published
+    write_legacy(tmp_path / "old", [[captioned(5)]], [[]], settings=CAPTION_SETTINGS)
+    shutil.copy(tmp_path / "old" / "data/train-00000-of-00001.arrow", out / unit)
+    shutil.copy(tmp_path / "old" / "rejects/rejects-00000-of-00001.arrow", out / "rejects/rejects-00007-of-00009.arrow")
+    assert [f.code for f in validate(str(out)).findings] == ["file_not_in_config"] * 2  # not recorded: foreign
+    manifest = Manifest.load(out)
+    manifest.shards["unit"] = {"index": 7, "train": unit, "rejects": "rejects/rejects-00007-of-00009.arrow",
+                               "stats": {}}
+    manifest.save(out)
+    report = validate(str(out))
+    assert report.ok and [(f.code, f.severity, f.shard) for f in report.findings] == [
+        ("units_unpublished", "warning", unit)]
