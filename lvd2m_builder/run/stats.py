@@ -51,15 +51,15 @@ class ShardStats:
         for stage, seconds in clip.seconds.items():
             self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
 
-    def add_outcome(self, stage: str | None = None, reason: str = "") -> None:
-        """Count one clip: accepted when ``stage`` is None, else rejected there (rows made without a Clip)."""
-        self.clips += 1
+    def add_outcome(self, stage: str | None = None, reason: str = "", count: int = 1) -> None:
+        """Count ``count`` clips: accepted when ``stage`` is None, else rejected there (rows made without a Clip)."""
+        self.clips += count
         if stage is None:
-            self.accepted += 1
+            self.accepted += count
             return
-        self.rejected_by_stage[stage] = self.rejected_by_stage.get(stage, 0) + 1
+        self.rejected_by_stage[stage] = self.rejected_by_stage.get(stage, 0) + count
         key = f"{stage}: {reason_class(reason)}"
-        self.rejected_by_reason[key] = self.rejected_by_reason.get(key, 0) + 1
+        self.rejected_by_reason[key] = self.rejected_by_reason.get(key, 0) + count
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

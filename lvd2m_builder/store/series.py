@@ -35,6 +35,12 @@ class ShardSeries:
             self.start()
         self.files[-1].write(row)
 
+    def write_table(self, table) -> None:
+        """Rows already in the features' Arrow schema, into the current file (``max_rows`` is not applied)."""
+        if not self.files:
+            self.start()
+        self.files[-1].write_table(table)
+
     @property
     def rows(self) -> list[int]:
         return [f.rows for f in self.files]
