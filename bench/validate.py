@@ -31,7 +31,8 @@ from lvd2m_builder.validate.run import validate
 def _write(out: Path, rows: int, shards: int) -> None:
     settings = BuildConfig().to_dict()
     models = {"segments": "vlm", "merge": "llm"}
-    provenance = json.dumps({"settings": settings, "models": models, "seconds": {"captions": 1.0}})
+    provenance = json.dumps({"lvd2m_builder": "bench", "settings": settings, "models": models, "cut_scores": [12.5],
+                             "seconds": {"captions": 1.0}}, sort_keys=True)  # as records.provenance writes it
     per = rows // shards
     for s in range(shards):
         (out / "data").mkdir(parents=True, exist_ok=True)
@@ -44,7 +45,8 @@ def _write(out: Path, rows: int, shards: int) -> None:
                          "num_frames": int(d * 24), "cut_times": [], "flow_score": 20.0 + i % 50, "flow_backend": "dis",
                          "semantic": None, "segments": [{"start": 0.0, "end": d, "caption": f"segment {i}"}],
                          "raw_caption": f"Caption 1: segment {i}", "refined_caption": f"clip {i} " + "word " * 80,
-                         "rewritten_caption": None, "orig_caption": None, "provenance": provenance})
+                         "rewritten_caption": None, "orig_caption": None, "clip_embedding": None, "clip_score": None,
+                         "segment_clip_scores": None, "provenance": provenance})
             w.finalize()
         rejects = out / f"rejects/rejects-{s:05d}-of-{shards:05d}.arrow"
         with ArrowWriter(features=REJECT_FEATURES, path=str(rejects)) as w:
