@@ -1,17 +1,22 @@
 """One PyAV decode of a clip, in presentation order, that decodes no frame it can avoid.
 
-Why PyAV (``bench/filters.py --decoders`` measures it against decord and torchcodec on the sample videos): it is
-the only one of the three that can tell FFmpeg to skip frames no other frame references (``skip_frame =
-"NONREF"``: B-frames, mostly, which a 2 fps sampler rarely needs; the frames it does decode are bit-exact, where
-``"BIDIR"`` also drops B-frames that others reference and corrupts later frames), that hands over each decoded
-frame unconverted, so only the sampled ones are converted, each straight from YUV to the size and format its
-stage reads (grey at half size for the flow, ~320 px for the cut check), and that seeks where no wanted frame
-lies between here and the next keyframe. decord converts every frame it decodes at one size; torchcodec decodes
-every frame and converts to full-size RGB.
+Why PyAV (``bench/filters.py --decoders`` measures the sampled-frame job on the sample videos: PyAV skipping
+0.70x decord's CPU, PyAV decoding everything 0.90x, torchcodec 1.33x): it is the only one of the three that lets
+FFmpeg skip a frame no other frame references (``skip_frame = "NONREF"``, set packet by packet, so a wanted frame
+is always decoded and every frame that is decoded is bit-exact; ``"BIDIR"``, the ffmpeg ``-skip_frame bidir``
+limit, also drops B-frames that other frames reference, and the frames after them decode wrong), that hands over
+each decoded frame unconverted, so only the wanted ones are converted, straight from YUV, and that seeks where
+no wanted frame lies between here and the next keyframe. decord converts every frame it decodes; torchcodec
+decodes every frame and converts it to RGB.
 
-A sample whose frame was skipped takes the nearest decoded frame (the earlier on a tie); its real time goes to the
-stage with it. Frames are matched to the probe's indices by timestamp, counted from the stream's start as decord
-counts them; the probe's rotation is applied, as decord applies it.
+Converting to smaller sizes or to grey straight from YUV was tried for the cut check and the flow and left out:
+FFmpeg's grey and small RGB differ from the 520x960 RGB copy by a level or two, and DIS ultrafast and the
+ContentDetector's hue on dark frames are that sensitive (synthetic pans moved 3-6%, two sample videos' cut times
+moved), so every stage still reads the one 520x960 copy it read before.
+
+A wanted frame that does not come out of the decoder gives way to the nearest decoded frame (the earlier on a
+tie), whose real time goes to the stage with it. Frames are matched to the probe's indices by timestamp, counted
+from the stream's start; the probe's rotation is applied, as decord applies it.
 """
 
 from __future__ import annotations

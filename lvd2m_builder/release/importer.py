@@ -221,11 +221,8 @@ def _without_repeats(mapped: _Block, block: Block, index: int, names: list[str],
     """The accepted rows whose key an earlier row had, moved to the rejects (the first row wins)."""
     lines = (block.lines[mapped.accepted_at] if block.table is not None
              else np.array([block.records[i].line for i in mapped.accepted_at.tolist()], dtype=np.int64))
-    repeats = []
-    for j, (key, line) in enumerate(zip(mapped.accepted.column("key").to_pylist(), lines.tolist())):
-        first = seen.first(key, index << _LINE_BITS | line)
-        if first is not None:
-            repeats.append((j, first))
+    firsts = seen.firsts(mapped.accepted.column("key").to_pylist(), [index << _LINE_BITS | line for line in lines.tolist()])
+    repeats = [(j, first) for j, first in enumerate(firsts) if first is not None]
     if not repeats:
         return mapped
     rejected = list(zip(mapped.rejected_at.tolist(), mapped.rejected))

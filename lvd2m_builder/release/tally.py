@@ -85,6 +85,28 @@ class FirstSeen:
             self._merge()
         return None
 
+    def firsts(self, texts: list[str], places: list[int]) -> list[Optional[int]]:
+        """``first`` of each text in turn, for a block of them: the older digests are searched all at once (a
+        numpy call per value costs more than the rest of ``first``), then each value against the recent ones."""
+        values = [digest(text) for text in texts]
+        at = np.searchsorted(self.digests, np.fromiter(values, np.uint64, len(values)))
+        found = at < len(self.digests)
+        found[found] = self.digests[at[found]] == np.fromiter(values, np.uint64, len(values))[found]
+        places_then = self.places[np.minimum(at, len(self.places) - 1)].astype(np.int64) if len(self.places) else 0
+        older = np.where(found, places_then, -1).tolist()
+        answers: list[Optional[int]] = []
+        for value, place, old in zip(values, places, older):
+            if old >= 0:
+                answers.append(old)
+            elif value in self.recent:
+                answers.append(self.recent[value])
+            else:
+                self.recent[value] = place
+                answers.append(None)
+        if len(self.recent) >= self.batch:
+            self._merge()
+        return answers
+
     def _merge(self) -> None:
         count = len(self.recent)
         digests = np.concatenate([self.digests, np.fromiter(self.recent.keys(), np.uint64, count)])

@@ -12,6 +12,7 @@ from test_import import COLUMNS, hdvg_rows, record, webvid_rows, write_csv, ytb_
 from lvd2m_builder.inputs.csv_stream import read_blocks
 from lvd2m_builder.release.columns import map_columns
 from lvd2m_builder.release.importer import ImportConfig, import_tables, iter_release
+from lvd2m_builder.release.tally import FirstSeen
 from lvd2m_builder.schema import REJECT_FEATURES, ROW_FEATURES
 from lvd2m_builder.store.shards import read_table
 
@@ -78,3 +79,16 @@ def test_only_the_plain_forms_are_mapped_column_wise(tmp_path):
     assert mapped.fast.tolist() == [True, True, False, False, False, False]
     assert mapped.rows.column("key").to_pylist() == ["plain", "webvid"]
     assert np.array_equal(mapped.rules, ["even", "even"])  # two captions over 25.52 s
+
+
+def test_first_seen_answers_a_block_at_a_time_as_one_at_a_time():
+    rng = random.Random(2)
+    keys = [f"v{i // 3}.{i % 3}" for i in range(3000)]
+    keys += [rng.choice(keys) for _ in range(600)]
+    rng.shuffle(keys)
+    one = FirstSeen(batch=100)
+    want = [one.first(key, i) for i, key in enumerate(keys)]
+    blocks, got = FirstSeen(batch=100), []
+    for lo in range(0, len(keys), 250):
+        got += blocks.firsts(keys[lo:lo + 250], list(range(lo, min(lo + 250, len(keys)))))
+    assert got == want and sum(answer is not None for answer in got) == 600
