@@ -9,6 +9,7 @@
 (c) naive: ``scenedetect.detect()`` on each file at its defaults, plus a separate decord decode for the flow.
 
 Every round runs each, in rotating order, so the machine's load hits all alike; medians of ``--repeat`` rounds.
+OpenCV runs on one thread here (its DIS flow would take a second core), as ffmpeg does with ``-threads 1``.
 CPU seconds (this process's, or ffmpeg's) are the robust figure on a shared machine; wall seconds are printed
 too. For (t), "critical path" is its busier thread's CPU: on a machine with a free core the pass takes no less.
 Targets: (b)/(L) <= 1.25x, (c)/(b) >= 3x.
@@ -32,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import cv2
 import numpy as np
 
 from lvd2m_builder.config import preset
@@ -169,6 +171,8 @@ def main() -> None:
     parser.add_argument("--decoders", action="store_true", help="also time the decode job alone per decoder")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("pyscenedetect").setLevel(logging.ERROR)
+    cv2.setNumThreads(1)
     config = preset("paper").replace({"duration.min_s": 0.0, "semantic.enabled": False,  # score every sample
                                       "captions.enabled": False, "embed.enabled": False})
     paths = [r.uri for r in list_refs([args.videos])]

@@ -48,8 +48,8 @@ QUOTE_CHARS = 300
 #: Where a key was first seen, packed in one integer: the table's index above the line number.
 _LINE_BITS = 40
 ROW_SCHEMA = ROW_FEATURES.arrow_schema
-#: Blocks (~16 MB of CSV each) read and mapped ahead of the writer.
-READ_AHEAD = 2
+#: Blocks (~8 MB of CSV each) read and mapped ahead of the writer, at each of the two steps.
+READ_AHEAD = 1
 
 
 @dataclass(frozen=True)
