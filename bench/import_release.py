@@ -1,11 +1,13 @@
-"""Benchmark ``lvd2m import`` on synthetic release-style CSVs: rows/s and peak memory against a pandas baseline.
+"""Benchmark ``lvd2m import`` on synthetic release-style CSVs: rows/s and memory against a pandas baseline.
 
 The baseline is what the release's own script does (``pandas.read_csv`` of the whole file, then
-``ast.literal_eval`` of every span). Each measurement runs in a fresh process so peak RSS is its own. Memory
-should stay flat in the row count for the import (apart from 24 bytes per row of digests and positions) and
-grow for pandas. Peak RSS counts the memory-mapped shard pages the card's summary reads at the end.
+``ast.literal_eval`` of every span). Each measurement runs in a fresh process, with its modules imported before
+the clock starts (both sides), so its peak RSS is its own; rounds alternate which side runs first and medians
+are printed. CPU seconds count every thread (the import reads, maps and writes on three; pandas uses one); wall
+seconds are what a user waits. "grown" is the peak RSS less the RSS after the imports: flat in the row count for
+the import (apart from 32 bytes per row of digests and positions), proportional to the table for pandas.
 
-    .venv/bin/python bench/import_release.py --rows 20000 80000
+    python bench/import_release.py --rows 100000 1000000 [--repeat 3]
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import csv
 import json
 import random
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,25 +55,35 @@ def _clock(seconds: float) -> str:
 
 
 def _child(kind: str, table: str, out: str) -> None:
-    started = time.perf_counter()
     if kind == "import":
-        from lvd2m_builder.release.importer import import_tables
+        import matplotlib.backends.backend_agg  # noqa: F401
 
-        rows = import_tables([table], out, progress=False)["clips"]
+        import lvd2m_builder.card.plots  # noqa: F401  (the card's plots load matplotlib: an import, not work)
+        from lvd2m_builder.release.importer import import_tables
     else:
         import ast
 
         import pandas as pd
-
+    ready = _rss_mib()
+    cpu, wall = time.process_time(), time.perf_counter()
+    if kind == "import":
+        rows = import_tables([table], out, progress=False)["clips"]
+    else:
         frame = pd.read_csv(table)
         frame["span"] = frame["span"].apply(ast.literal_eval)
         rows = len(frame)
-    seconds = time.perf_counter() - started
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"kind": kind, "rows": rows, "seconds": seconds, "peak_mib": peak_mib}))
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"kind": kind, "rows": rows, "cpu": cpu, "wall": wall, "peak_mib": peak, "grown_mib": peak - ready}))
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 def _measure(kind: str, table: Path, out: Path) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
     done = subprocess.run([sys.executable, __file__, "--child", kind, str(table), str(out)], check=True,
                           capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -77,23 +91,29 @@ def _measure(kind: str, table: Path, out: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, nargs="+", default=[20_000, 80_000])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(*args.child)
         return
     with tempfile.TemporaryDirectory(prefix="lvd2m-bench-") as tmp:
-        print(f"{'rows':>8} {'MB':>7} {'import rows/s':>14} {'import MiB':>11} {'pandas rows/s':>14} "
-              f"{'pandas MiB':>11} {'speed x':>8} {'memory x':>9}")
+        print(f"{'rows':>8} {'MB':>6} | {'import rows/s':>13} {'cpu s':>6} {'peak':>6} {'grown':>6} | "
+              f"{'pandas rows/s':>13} {'cpu s':>6} {'peak':>6} {'grown':>6} | {'wall x':>6} {'cpu x':>6}  (MiB)")
         for rows in args.rows:
             table = Path(tmp) / f"ytb_{rows}.csv"
             make_table(table, rows)
-            ours = _measure("import", table, Path(tmp) / f"out_{rows}")
-            base = _measure("pandas", table, Path(tmp) / "unused")
-            print(f"{rows:>8} {table.stat().st_size / 1e6:>7.1f} {rows / ours['seconds']:>14.0f} "
-                  f"{ours['peak_mib']:>11.0f} {rows / base['seconds']:>14.0f} {base['peak_mib']:>11.0f} "
-                  f"{base['seconds'] / ours['seconds']:>8.2f} {base['peak_mib'] / ours['peak_mib']:>9.2f}")
+            runs: dict[str, list[dict]] = {"import": [], "pandas": []}
+            for round_ in range(args.repeat):
+                for kind in (("import", "pandas") if round_ % 2 == 0 else ("pandas", "import")):
+                    runs[kind].append(_measure(kind, table, Path(tmp) / f"out_{rows}"))
+            ours, base = ({k: statistics.median(r[k] for r in runs[kind]) for k in runs[kind][0] if k != "kind"}
+                          for kind in ("import", "pandas"))
+            print(f"{rows:>8} {table.stat().st_size / 1e6:>6.0f} | {rows / ours['wall']:>13.0f} {ours['cpu']:>6.1f} "
+                  f"{ours['peak_mib']:>6.0f} {ours['grown_mib']:>6.0f} | {rows / base['wall']:>13.0f} {base['cpu']:>6.1f} "
+                  f"{base['peak_mib']:>6.0f} {base['grown_mib']:>6.0f} | {base['wall'] / ours['wall']:>6.2f} "
+                  f"{base['cpu'] / ours['cpu']:>6.2f}")
 
 
 if __name__ == "__main__":

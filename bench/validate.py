@@ -3,15 +3,18 @@
 (a) read: every shard streamed with pyarrow and turned into Python rows (what any row check must at least do);
 (b) validate: card, configs, features, keys, per-row rules from each row's provenance, caption repeats;
 (c) card statistics: the columns the card needs, summed into its tables (no plots).
-Prints rows per second and the ratios (b)/(a) and (c)/(a), all measured in this one run.
+Rounds alternate the order of the three; medians of CPU seconds (the robust figure on a shared machine) and wall
+seconds, and the ratios (b)/(a) and (c)/(a), all measured in this one run. The provenance is written as a build
+writes it (``records.provenance``: ``json.dumps(sort_keys=True)``).
 
-    python bench/validate.py [--rows 100000] [--shards 8]
+    python bench/validate.py [--rows 100000] [--shards 8] [--repeat 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -31,7 +34,8 @@ from lvd2m_builder.validate.run import validate
 def _write(out: Path, rows: int, shards: int) -> None:
     settings = BuildConfig().to_dict()
     models = {"segments": "vlm", "merge": "llm"}
-    provenance = json.dumps({"settings": settings, "models": models, "seconds": {"captions": 1.0}})
+    provenance = json.dumps({"lvd2m_builder": "bench", "settings": settings, "models": models, "cut_scores": [12.5],
+                             "seconds": {"captions": 1.0}}, sort_keys=True)  # as records.provenance writes it
     per = rows // shards
     for s in range(shards):
         (out / "data").mkdir(parents=True, exist_ok=True)
@@ -44,7 +48,8 @@ def _write(out: Path, rows: int, shards: int) -> None:
                          "num_frames": int(d * 24), "cut_times": [], "flow_score": 20.0 + i % 50, "flow_backend": "dis",
                          "semantic": None, "segments": [{"start": 0.0, "end": d, "caption": f"segment {i}"}],
                          "raw_caption": f"Caption 1: segment {i}", "refined_caption": f"clip {i} " + "word " * 80,
-                         "rewritten_caption": None, "orig_caption": None, "provenance": provenance})
+                         "rewritten_caption": None, "orig_caption": None, "clip_embedding": None, "clip_score": None,
+                         "segment_clip_scores": None, "provenance": provenance})
             w.finalize()
         rejects = out / f"rejects/rejects-{s:05d}-of-{shards:05d}.arrow"
         with ArrowWriter(features=REJECT_FEATURES, path=str(rejects)) as w:
@@ -54,10 +59,10 @@ def _write(out: Path, rows: int, shards: int) -> None:
     render_card(stats, settings).save(out / "README.md")
 
 
-def _timed(fn) -> float:
-    started = time.perf_counter()
+def _timed(fn) -> tuple[float, float]:
+    cpu, wall = time.process_time(), time.perf_counter()
     fn()
-    return time.perf_counter() - started
+    return time.process_time() - cpu, time.perf_counter() - wall
 
 
 def _read(out: Path) -> int:
@@ -73,25 +78,28 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--shards", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "lvd2m"
         _write(out, args.rows, args.shards)
         rows = args.rows // args.shards * args.shards
-        read = _timed(lambda: _read(out))
-        report = None
-
-        def run_validate() -> None:
-            nonlocal report
-            report = validate(str(out))
-
-        checked = _timed(run_validate)
-        card = _timed(lambda: summarize(out))
-        assert report is not None and report.ok, report.text() if report else "no report"
-        print(f"rows: {rows} in {args.shards} shards")
-        print(f"(a) read:     {read:7.2f} s  {rows / read:9.0f} rows/s")
-        print(f"(b) validate: {checked:7.2f} s  {rows / checked:9.0f} rows/s  (b)/(a) = {checked / read:.2f}")
-        print(f"(c) card:     {card:7.2f} s  {rows / card:9.0f} rows/s  (c)/(a) = {card / read:.2f}")
+        reports = []
+        runs = {"read": lambda: _read(out), "validate": lambda: reports.append(validate(str(out))),
+                "card": lambda: summarize(out)}
+        seconds: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
+        for round_ in range(args.repeat):
+            names = list(runs)
+            for name in names[round_ % 3:] + names[: round_ % 3]:
+                seconds[name].append(_timed(runs[name]))
+        assert all(r.ok for r in reports), reports[0].text()
+        cpu = {name: statistics.median(c for c, _ in values) for name, values in seconds.items()}
+        wall = {name: statistics.median(w for _, w in values) for name, values in seconds.items()}
+        print(f"rows: {rows} in {args.shards} shards; medians of {args.repeat} rounds (CPU s | wall s)")
+        for label, name in (("(a) read", "read"), ("(b) validate", "validate"), ("(c) card", "card")):
+            ratio = "" if name == "read" else (f"  {label[:3]}/(a) = {cpu[name] / cpu['read']:.2f}x CPU, "
+                                               f"{wall[name] / wall['read']:.2f}x wall")
+            print(f"{label:13s} {cpu[name]:6.2f} | {wall[name]:6.2f}  {rows / cpu[name]:9.0f} rows/CPU-s{ratio}")
     return 0
 
 

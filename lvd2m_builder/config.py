@@ -446,7 +446,7 @@ class BuildConfig(_Section):
     dedup: DedupConfig = field(default_factory=DedupConfig)
     card: CardConfig = field(default_factory=CardConfig)  # the card's fields: kept apart from settings()
     shard_size: int = 16
-    decode_chunk: int = 16
+    decode_chunk: int = 16  # frames a decode thread keeps ready ahead of the scorers; 0: no thread, no overlap
     # Where it runs, not what it makes: these stay out of settings() (rows' provenance, the settings hash).
     workers: int = field(default=1, metadata={"run": True})
     clip_timeout_s: Optional[float] = field(default=None, metadata={"run": True})
@@ -461,7 +461,7 @@ class BuildConfig(_Section):
         _check(self.shard_size >= 1, "shard_size", self.shard_size, "must be >= 1")
         _check(self.workers >= 1, "workers", self.workers, "must be >= 1")
         _check(self.clip_timeout_s is None or self.clip_timeout_s > 0, "clip_timeout_s", self.clip_timeout_s, "must be > 0")
-        _check(self.decode_chunk >= 1, "decode_chunk", self.decode_chunk, "must be >= 1")
+        _check(self.decode_chunk >= 0, "decode_chunk", self.decode_chunk, "must be >= 0")
         _check(self.ray_address is None or self.executor == "ray", "ray_address", self.ray_address,
                "only means something with executor=ray")
         _check(self.ray_cpu_actors is None or self.ray_cpu_actors >= 1, "ray_cpu_actors", self.ray_cpu_actors,

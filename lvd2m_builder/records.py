@@ -70,7 +70,7 @@ class VideoInfo:
     width: int
     height: int
     rotation: int = 0
-    decoder: str = "decord"  # "pyav" where decord's frame times were wrong (media/timing.py)
+    keyframes: tuple[int, ...] = ()  # indices of the file's keyframes (where a decode can start), from its index
 
 
 @dataclass

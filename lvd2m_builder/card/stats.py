@@ -87,8 +87,9 @@ def summarize(out: Path, pattern: Optional[str] = None) -> Summary:
     for rel in source.glob(pattern or schema.TRAIN_PATTERN):
         with open_shard(source, rel, COLUMNS) as (_, batches):
             for batch in batches:
-                durations.append(batch.column("duration").drop_null().to_numpy())
-                flows.append(batch.column("flow_score").drop_null().to_numpy())
+                # copies (astype): a zero-copy view would keep the whole batch it was read with alive
+                durations.append(batch.column("duration").drop_null().to_numpy().astype(float))
+                flows.append(batch.column("flow_score").drop_null().to_numpy().astype(float))
                 counts = pc.list_value_length(pc.utf8_split_whitespace(batch.column("refined_caption"))).drop_null()
                 words.append(counts.filter(pc.greater(counts, 0)).to_numpy())
                 sizes = zip(batch.column("width").to_pylist(), batch.column("height").to_pylist())

@@ -2,14 +2,13 @@
 
 A stage that needs frames hands the sampler a :class:`GridTask` (the clip-relative times it wants, and what to
 do with each frame). The sampler maps times to frames by their real timestamps (so VFR files are sampled by
-time), decodes the unique frames in order, in chunks (memory stays flat on long clips), resized on decode to
-one size, and feeds each frame to the tasks that asked for its time.
+time) and decodes the clip once, in order, through media/decoder.py: frames that are neither wanted nor
+referenced by another frame are not decoded, GOPs that hold no wanted frame are seeked over, and only the wanted
+frames are converted, each once, straight from YUV to the sampler's size (RGB). Memory stays flat: one decoded
+frame is held at a time (``ahead`` more when a decode thread runs ahead of the scorers).
 
 A :class:`NativeTask` gets every frame of the clip instead, at the native frame rate, shrunk to its
-``native_size`` from the same decode (a cut detector that locates cuts to the frame). Then the clip is decoded
-once through PyAV, which scales each frame to both sizes straight from YUV (media/native.py says why not decord).
-Without such a task nothing changes, except for a file whose frame times decord got wrong
-(``VideoInfo.decoder == "pyav"``, media/timing.py): it is decoded through PyAV too.
+``native_size`` from the same decode (a cut detector that locates cuts to the frame); then nothing is skipped.
 """
 
 from __future__ import annotations
@@ -18,18 +17,17 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
+from contextlib import closing
 from typing import ClassVar, Iterable, Iterator, Optional
 
-import cv2
 import numpy as np
 
 from lvd2m_builder.errors import DecodeError, StageError
-from lvd2m_builder.media.native import every_frame
-from lvd2m_builder.media.probe import decord_message, open_reader
+from lvd2m_builder.media.decoder import Scaler, View, decoded, nearest
 from lvd2m_builder.records import Clip
+from lvd2m_builder.threads import ahead
 
 log = logging.getLogger(__name__)
-
 
 class FrameTask(ABC):
     """One stage's frame needs for one clip: a :class:`GridTask` or a :class:`NativeTask`."""
@@ -49,8 +47,9 @@ class GridTask(FrameTask):
         """Clip-relative seconds this stage wants, ascending."""
 
     @abstractmethod
-    def feed(self, t: float, frame: np.ndarray) -> None:
-        """One RGB uint8 frame (height x width x 3) for time ``t``; called in time order."""
+    def feed(self, t: float, frame: np.ndarray, shown: float) -> None:
+        """One RGB uint8 frame (height x width x 3) for time ``t``, called in time order; ``shown`` is the clip
+        time at which that frame starts (a frame that does not decode gives way to the nearest one that does)."""
 
 
 class NativeTask(FrameTask):
@@ -73,18 +72,24 @@ def uniform(duration: float, count: int, start: float = 0.0) -> np.ndarray:
     return start + (np.arange(count) + 0.5) * duration / count
 
 
-class FrameSampler:
-    """Decodes the frames a clip's tasks need, once, at ``height`` x ``width``."""
+#: One decoded frame as the tasks take it: (its index, its clip time, the native tasks' copies,
+#: [(time, grid task, frame)]).
+Converted = tuple[int, float, list[np.ndarray], list[tuple[float, GridTask, np.ndarray]]]
 
-    def __init__(self, height: int, width: int, chunk: int = 16) -> None:
+
+class FrameSampler:
+    """Decodes the frames a clip's tasks need, once, at ``height`` x ``width``. ``ahead``: converted frames a
+    decode thread keeps ready for the scorers, so decoding overlaps scoring (0: decode on the caller's thread)."""
+
+    def __init__(self, height: int, width: int, ahead: int = 0) -> None:
         self.height = height
         self.width = width
-        self.chunk = chunk
+        self.ahead = ahead
 
     def plan(self, clip: Clip, tasks: Iterable[FrameTask]) -> tuple[np.ndarray, dict[int, list[tuple[float, GridTask]]]]:
-        """Unique frame indices to decode, and for each the (time, grid task) pairs it serves."""
+        """Unique frame indices the grid tasks' times land on, and for each the (time, grid task) pairs it serves."""
         starts = clip.frame_starts
-        offset = (clip.ref.span_start or 0.0) + float(starts[0])
+        offset = _offset(clip)
         wants: dict[int, list[tuple[float, GridTask]]] = defaultdict(list)
         for task in tasks:
             if not isinstance(task, GridTask):
@@ -93,6 +98,8 @@ class FrameSampler:
             index = np.clip(np.searchsorted(starts, offset + times + 1e-6, side="right") - 1, 0, len(starts) - 1)
             for t, i in zip(times.tolist(), index.tolist()):
                 wants[i].append((t, task))
+        for pairs in wants.values():
+            pairs.sort(key=lambda pair: pair[0])
         return np.array(sorted(wants), dtype=np.int64), wants
 
     def run(self, clip: Clip, tasks: list[FrameTask], partial: bool = False) -> None:
@@ -105,21 +112,55 @@ class FrameSampler:
         seconds = clip.seconds
         indices, wants = self.plan(clip, tasks)
         natives = [task for task in tasks if isinstance(task, NativeTask)]
-        offset = (clip.ref.span_start or 0.0) + float(clip.frame_starts[0])
+        wanted = indices
+        if natives:  # every frame of the clip's span, and any grid frame outside it
+            starts, offset = clip.frame_starts, _offset(clip)
+            span = np.flatnonzero((starts >= offset - 1e-6) & (starts < offset + clip.info.duration - 1e-6))
+            bounds = np.concatenate([span[[0, -1]] if len(span) else [], indices]).astype(np.int64)
+            wanted = np.arange(bounds.min(), bounds.max() + 1) if len(bounds) else bounds
+        last = -1  # the last frame handed to the tasks
         try:
-            if natives or clip.info.decoder == "pyav":  # decord's seeks go by its frame times: wrong there
-                self._run_native(clip, natives, indices, wants)
-            else:
-                for i, frame in self._grid(clip.path, indices, seconds):
-                    for t, task in sorted(wants[i], key=lambda pair: pair[0]):
-                        _timed(seconds, task.stage, task.feed, t, frame)
+            if len(wanted):
+                frames = self._frames(clip, natives, wanted, indices, wants)
+                # closed on a stage's failure too, so a decode thread stops and the file is closed at once
+                with closing(ahead(frames, self.ahead) if self.ahead else frames) as frames:
+                    started = time.perf_counter()
+                    for index, shown, tiny, feeds in frames:
+                        seconds["decode"] = seconds.get("decode", 0.0) + time.perf_counter() - started
+                        for task, frame in zip(natives, tiny):
+                            _timed(seconds, task.stage, task.feed_native, shown, frame)
+                        for t, task, frame in feeds:
+                            _timed(seconds, task.stage, task.feed, t, frame, shown)
+                        last = index
+                        started = time.perf_counter()
+            if partial and len(wanted) and last < int(wanted[-1]):  # the stream ended early, without an error
+                raise DecodeError(clip.path, f"the stream ends after frame {last} of {int(wanted[-1])}", frame=last + 1)
         except DecodeError as e:
             if not partial:
                 raise
-            stopped = e.frame if e.frame is not None else int(np.searchsorted(clip.frame_starts, offset - 1e-6))
-            clip.decode_failure = (float(clip.frame_starts[min(stopped, len(clip.frame_starts) - 1)]) - offset, e.why)
+            # the first frame no task got: the one the error names, or the frame held back when it came
+            stopped = min(last + 1, e.frame) if e.frame is not None else last + 1
+            starts = clip.frame_starts
+            clip.decode_failure = (float(starts[min(stopped, len(starts) - 1)]) - _offset(clip), e.why)
         for task in tasks:
             _timed(seconds, task.stage, task.finish)
+
+    def _frames(self, clip: Clip, natives: list[NativeTask], wanted: np.ndarray, indices: np.ndarray,
+                wants: dict[int, list[tuple[float, GridTask]]]) -> Iterator[Converted]:
+        """Each decoded frame that a task takes: its index and clip time, the natives' copies and the grid tasks'
+        feeds."""
+        starts, offset = clip.frame_starts, _offset(clip)
+        size = View(self.width, self.height)
+        tiny = [View(*task.native_size, interpolation="AREA") for task in natives]
+        scale = Scaler(clip.info.rotation)
+        first = int(wanted[0])
+        for item in nearest(decoded(clip.path, starts, clip.info.keyframes, wanted, skip=not natives), indices, starts):
+            if not item.serves and (not natives or item.index < first):
+                continue
+            frame = scale(item.frame, size) if item.serves else None
+            feeds = [(t, task, frame) for i in item.serves for t, task in wants[i]]
+            copies = [scale(item.frame, view) for view in tiny] if natives and item.index >= first else []
+            yield item.index, float(starts[item.index]) - offset, copies, feeds
 
     def run_group(self, clips: list[tuple[Clip, list[GridTask]]]) -> dict[int, tuple[Optional[str], str]]:
         """Feed several clips of one file (a video's shots) from one pass over it: their frames, decoded once.
@@ -133,105 +174,50 @@ class FrameSampler:
             _, mine = self.plan(clip, tasks)
             for i, pairs in mine.items():
                 wants[i].extend((t, task, n) for t, task in pairs)
+        first = clips[0][0]
+        starts, offsets = first.frame_starts, [_offset(clip) for clip, _ in clips]
+        indices = np.array(sorted(wants), dtype=np.int64)
+        size, scale = View(self.width, self.height), Scaler(first.info.rotation)
         failed: dict[int, tuple[Optional[str], str]] = {}
-        decode: dict[str, float] = {}
+        served: set[int] = set()
+        decode = 0.0
         try:
-            for i, frame in self._sparse(clips[0][0], np.array(sorted(wants), dtype=np.int64), decode):
-                for t, task, n in sorted(wants[i], key=lambda entry: entry[0]):
-                    if n not in failed:
-                        failed.update(_fed(clips[n][0].seconds, task, t, frame, n))
+            if len(indices):
+                started = time.perf_counter()
+                for item in nearest(decoded(first.path, starts, first.info.keyframes, indices, skip=True), indices,
+                                    starts):
+                    frame = scale(item.frame, size) if item.serves else None
+                    decode += time.perf_counter() - started
+                    for i in item.serves:
+                        for t, task, n in sorted(wants[i], key=lambda entry: entry[0]):
+                            if n not in failed:
+                                shown = float(starts[item.index]) - offsets[n]
+                                failed.update(_fed(clips[n][0].seconds, task, n, t, frame, shown))
+                        served.add(i)
+                    started = time.perf_counter()
         except DecodeError as e:
-            stopped = e.frame if e.frame is not None else -1
-            for n in {n for i, entries in wants.items() if i >= stopped for _t, _task, n in entries}:
+            for n in {n for i, entries in wants.items() if i not in served for _t, _task, n in entries}:
                 failed.setdefault(n, (None, e.why))
         for n, (clip, tasks) in enumerate(clips):
-            clip.seconds["decode"] = clip.seconds.get("decode", 0.0) + decode.get("decode", 0.0) / len(clips)
+            clip.seconds["decode"] = clip.seconds.get("decode", 0.0) + decode / len(clips)
             for task in tasks if n not in failed else ():
-                failed.update(_fed(clip.seconds, task, None, None, n))
+                failed.update(_fed(clip.seconds, task, n))
         return failed
 
-    def _sparse(self, clip: Clip, indices: np.ndarray, seconds: dict[str, float]) -> Iterator[tuple[int, np.ndarray]]:
-        """(index, frame) for ``indices`` of ``clip``'s file: seeks with decord, or through PyAV from the first to
-        the last where decord's frame times are wrong (``VideoInfo.decoder``)."""
-        if clip.info.decoder != "pyav":
-            yield from self._grid(clip.path, indices, seconds)
-            return
-        if not len(indices):
-            return
-        started = time.perf_counter()
-        for i, _tiny, frame in every_frame(clip.path, clip.frame_starts, int(indices[0]), int(indices[-1]), [],
-                                           set(indices.tolist()), (self.width, self.height), clip.info.rotation):
-            if frame is not None:
-                seconds["decode"] = seconds.get("decode", 0.0) + time.perf_counter() - started
-                yield i, frame
-                started = time.perf_counter()
 
-    def _grid(self, path: str, indices: np.ndarray, seconds: dict[str, float]) -> Iterator[tuple[int, np.ndarray]]:
-        """(index, frame) for ``indices``, decoded with decord in chunks; decode time goes to ``seconds``."""
-        if not len(indices):
-            return
-        reader, resize = open_reader(path, width=self.width, height=self.height), False
-        for lo in range(0, len(indices), self.chunk):
-            part = indices[lo : lo + self.chunk]
-            started = time.perf_counter()
-            try:
-                frames = self._decode(reader, resize, path, part)
-            except DecodeError as e:
-                if resize:
-                    raise
-                # decord's resize-on-decode refuses some sizes ("The size must exactly match"): decode at
-                # the native size and resize after, for the rest of this clip.
-                log.debug("resize-on-decode failed for %s (%s); resizing after decode", path, e.why)
-                reader, resize = open_reader(path), True
-                frames = self._decode(reader, resize, path, part)
-            seconds["decode"] = seconds.get("decode", 0.0) + time.perf_counter() - started
-            yield from zip(part.tolist(), frames)
-
-    def _run_native(self, clip: Clip, natives: list[NativeTask], indices: np.ndarray, wants: dict) -> None:
-        """Decode every frame of the clip once; feed tiny copies to ``natives`` and full ones to the grid tasks."""
-        seconds = clip.seconds
-        starts = clip.frame_starts
-        offset = (clip.ref.span_start or 0.0) + float(starts[0])
-        span = np.flatnonzero((starts >= offset - 1e-6) & (starts < offset + clip.info.duration - 1e-6))
-        bounds = np.concatenate([span[[0, -1]] if len(span) else [], indices]).astype(np.int64)
-        if not len(bounds):
-            return
-        frames = every_frame(clip.path, starts, int(bounds.min()), int(bounds.max()),
-                             [task.native_size for task in natives], set(wants), (self.width, self.height),
-                             clip.info.rotation)
-        started = time.perf_counter()
-        last = int(bounds.min()) - 1
-        for i, tiny, big in frames:
-            seconds["decode"] = seconds.get("decode", 0.0) + time.perf_counter() - started
-            t = float(starts[i]) - offset
-            for task in natives:
-                _timed(seconds, task.stage, task.feed_native, t, tiny[task.native_size])
-            for t_want, task in sorted(wants.get(i, []), key=lambda pair: pair[0]):
-                _timed(seconds, task.stage, task.feed, t_want, big)
-            last = i
-            started = time.perf_counter()
-        if last < int(bounds.max()):  # the stream ended early without an error: what is missing did not decode
-            raise DecodeError(clip.path, f"the stream ends after frame {last} of {int(bounds.max())}", frame=last + 1)
-
-    def _decode(self, reader, resize: bool, path: str, indices: np.ndarray) -> np.ndarray:
-        try:
-            frames = reader.get_batch(indices.tolist()).asnumpy()
-        except Exception as e:  # decord raises DECORDError/RuntimeError on damaged streams
-            raise DecodeError(path, f"frames {int(indices[0])}-{int(indices[-1])} do not decode "
-                                    f"({decord_message(e, path)})", frame=int(indices[0])) from e
-        if resize or frames.shape[1:3] != (self.height, self.width):
-            frames = np.stack([cv2.resize(f, (self.width, self.height), interpolation=cv2.INTER_AREA) for f in frames])
-        return frames
+def _offset(clip: Clip) -> float:
+    """Where the clip starts in its file's frame times."""
+    return (clip.ref.span_start or 0.0) + float(clip.frame_starts[0])
 
 
-def _fed(seconds: dict[str, float], task: FrameTask, t: Optional[float], frame: Optional[np.ndarray],
-         n: int) -> dict[int, tuple[Optional[str], str]]:
+def _fed(seconds: dict[str, float], task: GridTask, n: int, t: Optional[float] = None,
+         frame: Optional[np.ndarray] = None, shown: float = 0.0) -> dict[int, tuple[Optional[str], str]]:
     """Feed ``task`` one frame (or finish it, without one); {n: (stage, why)} when the stage fails."""
     try:
         if frame is None:
             _timed(seconds, task.stage, task.finish)
         else:
-            _timed(seconds, task.stage, task.feed, t, frame)
+            _timed(seconds, task.stage, task.feed, t, frame, shown)
     except StageError as e:
         return {n: (e.stage, e.why)}
     return {}

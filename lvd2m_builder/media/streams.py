@@ -1,7 +1,7 @@
 """What a video's container and first video stream say, read with PyAV (no ``ffprobe`` program).
 
-The probe cross-checks decord against these (``media/timing.py``), the cutter takes its frame rate and duration
-from them, and the packet counts are ``ffprobe -count_packets``'s: every video packet, nothing decoded.
+The cutter takes its frame rate and duration from them, and the packet counts are ``ffprobe -count_packets``'s:
+every video packet, nothing decoded.
 """
 
 from __future__ import annotations
@@ -45,18 +45,18 @@ def open_video(path: str) -> Iterator[tuple]:
     try:
         container = av.open(path)
     except (av.error.FFmpegError, OSError) as e:
-        raise DecodeError(path, f"not a readable video ({_message(e)})") from e
+        raise DecodeError(path, f"not a readable video ({message(e)})") from e
     try:
         if not container.streams.video:
             raise DecodeError(path, "not a readable video (no video stream)")
         yield container, container.streams.video[0]
     except av.error.FFmpegError as e:
-        raise DecodeError(path, f"stream does not read ({_message(e)})") from e
+        raise DecodeError(path, f"stream does not read ({message(e)})") from e
     finally:
         container.close()
 
 
-def _message(error: BaseException) -> str:
+def message(error: BaseException) -> str:
     """FFmpeg's reason without the file name PyAV appends (the row names the file already)."""
     text = getattr(error, "strerror", None) or str(error)
     return str(text).splitlines()[0][:200] if text else type(error).__name__
@@ -79,7 +79,7 @@ def stream_facts(path: str) -> StreamFacts:
         try:
             first = next(container.decode(stream), None)
         except av.error.FFmpegError as e:
-            raise DecodeError(path, f"first frame does not decode ({_message(e)})") from e
+            raise DecodeError(path, f"first frame does not decode ({message(e)})") from e
         if first is None:
             raise DecodeError(path, "first frame does not decode (no frame in the stream)")
         if stream.duration is not None:
@@ -97,26 +97,6 @@ def stream_facts(path: str) -> StreamFacts:
             rotation=round(first.rotation or 0) % 360,
             start=float(first.time or 0.0),
         )
-
-
-def packet_times(path: str) -> tuple[np.ndarray, float]:
-    """Every video packet's start (s from the stream's start, as decord counts), sorted, and the last one's end.
-
-    Read from the packets alone, nothing decoded. A packet without a presentation time takes its decode time.
-    """
-    with open_video(path) as (container, stream):
-        base = stream.time_base
-        zero = stream.start_time or 0
-        stamps, ends = [], []
-        for packet in container.demux(stream):
-            pts = packet.pts if packet.pts is not None else packet.dts
-            if pts is None:  # the flush packet PyAV yields at the end
-                continue
-            stamps.append(float((pts - zero) * base))
-            ends.append(float((pts - zero + (packet.duration or 0)) * base))
-    if not stamps:
-        raise DecodeError(path, "no video packets")
-    return np.sort(np.asarray(stamps)), max(ends)
 
 
 def count_packets(path: str) -> int:

@@ -23,7 +23,6 @@ import numpy as np
 from lvd2m_builder.errors import Lvd2mError
 from lvd2m_builder.inputs.names import VIDEO_EXTENSIONS
 from lvd2m_builder.materialize.names import clip_stem
-from lvd2m_builder.media.probe import open_reader
 from lvd2m_builder.media.sampler import FrameSampler, GridTask, uniform
 from lvd2m_builder.preview.origins import Origins
 from lvd2m_builder.records import Clip, ClipRef
@@ -55,7 +54,7 @@ class SheetTask(GridTask):
     def times(self) -> np.ndarray:
         return self._times
 
-    def feed(self, t: float, frame: np.ndarray) -> None:
+    def feed(self, t: float, frame: np.ndarray, shown: float) -> None:
         self.frames.append((t, frame))
 
     def finish(self) -> None:
@@ -126,8 +125,8 @@ class ContactSheets:
 
 
 def keyframe_times(clip: Clip) -> np.ndarray:
-    """Clip-relative start times of the keyframes inside the clip, from the container's index (nothing decoded)."""
-    keys = np.asarray(open_reader(clip.path).get_key_indices(), dtype=np.int64)
+    """Clip-relative start times of the keyframes inside the clip, from the probe (nothing decoded)."""
+    keys = np.asarray(clip.info.keyframes, dtype=np.int64)
     keys = keys[(keys >= 0) & (keys < len(clip.frame_starts))]
     times = clip.frame_starts[keys] - ((clip.ref.span_start or 0.0) + float(clip.frame_starts[0]))
     return times[(times >= 0) & (times < clip.info.duration)]

@@ -14,17 +14,22 @@ import logging
 import time
 from array import array
 from collections import Counter
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from lvd2m_builder.card.write import write_card
 from lvd2m_builder.config import MODEL_PRESETS, preset
 from lvd2m_builder.errors import ConfigError, OutputError
-from lvd2m_builder.inputs.csv_stream import read_records, size_of
-from lvd2m_builder.release.rows import ReleaseRow
+from lvd2m_builder.inputs.csv_stream import Block, read_blocks, read_records, size_of
+from lvd2m_builder.release.columns import map_columns
+from lvd2m_builder.release.rows import KNOWN_COLUMNS, ReleaseRow
 from lvd2m_builder.release.tally import FirstSeen, HashTally
 from lvd2m_builder.run.logs import bar_disabled
 from lvd2m_builder.run.stats import ShardStats, merge
@@ -35,6 +40,7 @@ from lvd2m_builder.store.output_dir import prepare_output
 from lvd2m_builder.store.parquet import DEFAULT_MAX_SHARD_SIZE, ParquetSeries
 from lvd2m_builder.store.reshard import parse_size
 from lvd2m_builder.store.shards import read_row
+from lvd2m_builder.threads import ahead
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,9 @@ log = logging.getLogger(__name__)
 QUOTE_CHARS = 300
 #: Where a key was first seen, packed in one integer: the table's index above the line number.
 _LINE_BITS = 40
+ROW_SCHEMA = ROW_FEATURES.arrow_schema
+#: Blocks (~8 MB of CSV each) read and mapped ahead of the writer, at each of the two steps.
+READ_AHEAD = 1
 
 
 @dataclass(frozen=True)
@@ -131,14 +140,15 @@ def import_tables(uris: list[str], out: str | Path, config: ImportConfig = Impor
     max_bytes = parse_size(config.max_shard_size)
     train = ParquetSeries(out, TRAIN_DIR, ROW_FEATURES, max_bytes, max_rows=config.shard_size)
     rejects = ParquetSeries(out, REJECTS_DIR, REJECT_FEATURES, max_bytes, max_rows=config.shard_size)
-    stats = ShardStats()
-    tallies = _Tallies()
+    writer = _Writer(train, rejects)
     started = time.perf_counter()
     try:
-        for row in iter_release(uris, bar.update):
-            _add(row, train, rejects, stats, tallies)
-            if stats.clips % 1000 == 0:
-                bar.set_postfix(rows=stats.clips, rejected=stats.clips - stats.accepted, refresh=False)
+        # reading, mapping and writing overlap on three threads (pyarrow and numpy work without the GIL)
+        with closing(ahead(_mapped_blocks(uris, bar.update), READ_AHEAD, "lvd2m-map")) as blocks:
+            for block in blocks:
+                writer.add(block)
+                bar.set_postfix(rows=writer.stats.clips, rejected=writer.stats.clips - writer.stats.accepted,
+                                refresh=False)
         train_paths, reject_paths = train.publish(), rejects.publish()
     except BaseException:
         train.abort()
@@ -146,11 +156,12 @@ def import_tables(uris: list[str], out: str | Path, config: ImportConfig = Impor
         raise
     finally:
         bar.close()
+    stats = writer.stats
     stats.wall_seconds = time.perf_counter() - started
     Manifest(settings_hash(settings), settings, published={
         "train": train_paths, "rejects": reject_paths, "stats": stats.to_dict(), "max_shard_size": max_bytes,
     }).save(out)
-    stats = {**merge([stats]), **_import_stats(out, train, train_paths, tallies, config)}
+    stats = {**merge([stats]), **_import_stats(out, train, train_paths, writer.tallies, config)}
     write_json_atomic(out / "stats.json", stats)
     write_card(out, stats, settings)
     log.info("imported %d rows: %d accepted, %d rejected -> %s", stats["clips"], stats["accepted"],
@@ -158,27 +169,115 @@ def import_tables(uris: list[str], out: str | Path, config: ImportConfig = Impor
     return stats
 
 
-def _add(row: ReleaseRow, train: ParquetSeries, rejects: ParquetSeries, stats: ShardStats, tallies: _Tallies) -> None:
-    counts = tallies.by_file.setdefault(row.file_name, Counter())
-    counts["rows"] += 1
-    tallies.extra_columns.update(row.extra)
-    if row.error is not None:
-        tallies.duplicate_keys += row.duplicate_of is not None
-        rejects.write(row.reject())
-        stats.add_outcome("source", f"{row.error.column}: {row.error.why}")
-        counts["rejected"] += 1
-        return
-    data = row.row()
-    position = tallies.accepted
-    train.write(data)
-    stats.add_outcome()
-    counts["accepted"] += 1
-    tallies.accepted += 1
-    tallies.by_src[data["dataset_src"] or "(empty)"] += 1
-    tallies.segment_rules[row.segment_rule] += 1
-    if data["refined_caption"]:
-        tallies.captions.add(data["refined_caption"])
-        tallies.caption_rows.append(position)
+@dataclass
+class _Block:
+    """One block of a table, mapped: the accepted rows (shard schema) and the rejected ones, each in input order
+    with their positions in the block, and the extra columns that hold a value."""
+
+    file_name: str
+    size: int
+    accepted: pa.Table
+    accepted_at: np.ndarray
+    rules: list[str]
+    rejected: list[ReleaseRow]
+    rejected_at: np.ndarray
+    extra: set[str]
+
+
+def _mapped_blocks(uris: list[str], on_bytes: Callable[[int], None]) -> Iterator[_Block]:
+    """Every block of every table, mapped, in order; a row whose key an earlier row of these tables already has is
+    a reject naming both lines, as ``iter_release`` makes it."""
+    names = [file_name(uri) for uri in uris]
+    seen = FirstSeen()
+    for index, uri in enumerate(uris):
+        for block in ahead(read_blocks(uri, on_bytes), READ_AHEAD, "lvd2m-read"):
+            yield _without_repeats(_mapped(block, names[index]), block, index, names, seen)
+
+
+def _mapped(block: Block, name: str) -> _Block:
+    """A block's rows mapped column-wise where ``columns.map_columns`` can, the rest row by row (``ReleaseRow``)."""
+    if block.table is not None:
+        fast = map_columns(block.table, block.lines, name)
+        slow_at = np.flatnonzero(~fast.fast)
+        records = block.table.take(pa.array(slow_at, pa.int64())).to_pylist()
+        slow = [ReleaseRow(record, name, line) for record, line in zip(records, block.lines[slow_at].tolist())]
+        kept = block.table.filter(pa.array(fast.fast))
+        extra = {c for c in kept.column_names if c not in KNOWN_COLUMNS and pc.any(pc.not_equal(kept[c], "")).as_py()}
+        size, rows, rules, fast_at = block.table.num_rows, fast.rows, fast.rules.tolist(), np.flatnonzero(fast.fast)
+    else:
+        slow = [ReleaseRow.unreadable(name, r.line, r.error) if r.fields is None else ReleaseRow(r.fields, name, r.line)
+                for r in block.records]
+        slow_at = np.arange(len(slow))
+        size, rows, rules, fast_at, extra = len(slow), ROW_SCHEMA.empty_table(), [], np.zeros(0, np.int64), set()
+    for row in slow:
+        extra.update(row.extra)
+    good = [i for i, row in enumerate(slow) if row.error is None]
+    bad = [i for i, row in enumerate(slow) if row.error is not None]
+    accepted_at = np.concatenate([fast_at, slow_at[good]]).astype(np.int64)
+    rules += [slow[i].segment_rule for i in good]
+    if good:  # rows mapped one by one go back to their places among the others
+        order = np.argsort(accepted_at, kind="stable")
+        slow_rows = pa.Table.from_pylist([slow[i].row() for i in good], schema=ROW_SCHEMA)
+        rows = pa.concat_tables([rows, slow_rows]).take(pa.array(order, pa.int64()))
+        accepted_at, rules = accepted_at[order], [rules[i] for i in order]
+    return _Block(name, size, rows, accepted_at, rules, [slow[i] for i in bad], slow_at[bad].astype(np.int64), extra)
+
+
+def _without_repeats(mapped: _Block, block: Block, index: int, names: list[str], seen: FirstSeen) -> _Block:
+    """The accepted rows whose key an earlier row had, moved to the rejects (the first row wins)."""
+    lines = (block.lines[mapped.accepted_at] if block.table is not None
+             else np.array([block.records[i].line for i in mapped.accepted_at.tolist()], dtype=np.int64))
+    firsts = seen.firsts(mapped.accepted.column("key").to_pylist(), [index << _LINE_BITS | line for line in lines.tolist()])
+    repeats = [(j, first) for j, first in enumerate(firsts) if first is not None]
+    if not repeats:
+        return mapped
+    rejected = list(zip(mapped.rejected_at.tolist(), mapped.rejected))
+    for j, first in repeats:
+        at = int(mapped.accepted_at[j])
+        record = block.table.slice(at, 1).to_pylist()[0] if block.table is not None else block.records[at].fields
+        row = ReleaseRow(record, mapped.file_name, int(lines[j]))
+        row.repeats(f"{names[first >> _LINE_BITS]} line {first & (1 << _LINE_BITS) - 1}")
+        rejected.append((at, row))
+    rejected.sort(key=lambda pair: pair[0])
+    keep = np.ones(len(mapped.accepted_at), dtype=bool)
+    keep[[j for j, _ in repeats]] = False
+    return _Block(mapped.file_name, mapped.size, mapped.accepted.filter(pa.array(keep)), mapped.accepted_at[keep],
+                  [rule for rule, kept in zip(mapped.rules, keep) if kept], [row for _, row in rejected],
+                  np.array([at for at, _ in rejected], dtype=np.int64), mapped.extra)
+
+
+class _Writer:
+    """Rows into the published series (accepted and rejected apart, each in input order), tallied as they go."""
+
+    def __init__(self, train: ParquetSeries, rejects: ParquetSeries) -> None:
+        self.train, self.rejects = train, rejects
+        self.stats = ShardStats()
+        self.tallies = _Tallies()
+
+    def add(self, block: _Block) -> None:
+        counts = self.tallies.by_file.setdefault(block.file_name, Counter())
+        counts["rows"] += block.size
+        counts["accepted"] += len(block.accepted_at)
+        counts["rejected"] += len(block.rejected_at)
+        self.tallies.extra_columns |= block.extra
+        if len(block.accepted_at):
+            self._accept(block.accepted, block.rules)
+        self.stats.add_outcome(count=len(block.accepted_at))
+        for row in block.rejected:
+            self.tallies.duplicate_keys += row.duplicate_of is not None
+            self.rejects.write(row.reject())
+            self.stats.add_outcome("source", f"{row.error.column}: {row.error.why}")
+
+    def _accept(self, rows: pa.Table, rules: list[str]) -> None:
+        tallies = self.tallies
+        first = tallies.accepted  # accepted rows so far
+        self.train.write_batch(rows)
+        tallies.accepted += rows.num_rows
+        tallies.by_src.update(src or "(empty)" for src in rows.column("dataset_src").to_pylist())
+        tallies.segment_rules.update(rules)
+        captions = rows.column("refined_caption").to_pylist()
+        tallies.captions.extend([caption for caption in captions if caption])
+        tallies.caption_rows.extend(first + i for i, caption in enumerate(captions) if caption)
 
 
 def _row_at(out: Path, rows_per_file: list[int], paths: list[str], position: int) -> dict:

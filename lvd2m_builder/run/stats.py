@@ -64,23 +64,24 @@ class ShardStats:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
 
     def add_outcome(self, stage: str | None = None, reason: str = "", duration: float | None = None,
-                    shot: int | None = None) -> None:
-        """Count one clip: accepted when ``stage`` is None, else rejected there (rows made without a Clip too).
-        ``shot``: its place among a split video's shots (None: an input of its own); ``duration``: its seconds."""
-        self.clips += 1
-        self.inputs += shot is None or shot == 0
+                    shot: int | None = None, count: int = 1) -> None:
+        """Count ``count`` clips alike: accepted when ``stage`` is None, else rejected there (rows made without a
+        Clip too). ``shot``: their place among a split video's shots (None: inputs of their own); ``duration``:
+        the seconds of each."""
+        self.clips += count
+        self.inputs += count if shot is None or shot == 0 else 0
         if shot is not None:
-            self.shots += 1
-            self.shot_seconds += duration or 0.0
+            self.shots += count
+            self.shot_seconds += (duration or 0.0) * count
             if stage is not None:
-                self.shot_rejected_by_stage[stage] = self.shot_rejected_by_stage.get(stage, 0) + 1
+                self.shot_rejected_by_stage[stage] = self.shot_rejected_by_stage.get(stage, 0) + count
         if stage is None:
-            self.accepted += 1
-            self.kept_seconds += duration or 0.0
+            self.accepted += count
+            self.kept_seconds += (duration or 0.0) * count
             return
-        self.rejected_by_stage[stage] = self.rejected_by_stage.get(stage, 0) + 1
+        self.rejected_by_stage[stage] = self.rejected_by_stage.get(stage, 0) + count
         key = f"{stage}: {reason_class(reason)}"
-        self.rejected_by_reason[key] = self.rejected_by_reason.get(key, 0) + 1
+        self.rejected_by_reason[key] = self.rejected_by_reason.get(key, 0) + count
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

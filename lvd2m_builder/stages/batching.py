@@ -7,15 +7,13 @@ decode, frame tiling, the cheap filters) for the next clips, so CPU work stays o
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from typing import Callable, Iterable, Iterator
 
 from lvd2m_builder.records import Clip
 from lvd2m_builder.stages.base import Stage
+from lvd2m_builder.threads import ahead
 
-_DONE = object()
 log = logging.getLogger(__name__)
 
 
@@ -63,39 +61,4 @@ class Prefetch(Stage):
         self.depth = max(1, depth)
 
     def __call__(self, clips: Iterable[Clip]) -> Iterator[Clip]:
-        ready: queue.Queue = queue.Queue(self.depth)
-        stop = threading.Event()
-
-        def produce() -> None:
-            try:
-                for clip in clips:
-                    if not _put(ready, clip, stop):
-                        return
-                _put(ready, _DONE, stop)
-            except BaseException as e:  # handed to the consumer, which re-raises it
-                _put(ready, e, stop)
-
-        worker = threading.Thread(target=produce, name="lvd2m-prefetch", daemon=True)
-        worker.start()
-        try:
-            while True:
-                item = ready.get()
-                if item is _DONE:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop.set()
-            worker.join()
-
-
-def _put(ready: queue.Queue, item: object, stop: threading.Event) -> bool:
-    """Put ``item`` unless the consumer has gone; False when it has."""
-    while not stop.is_set():
-        try:
-            ready.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
+        return ahead(clips, self.depth, "lvd2m-prefetch")

@@ -24,6 +24,10 @@ Residual = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[float, float]]
 
 
 class _MotionTask(GridTask):
+    """Flow between consecutive frames; each pair's magnitude is divided by the real time between the frames
+    decoded and multiplied by the time asked for, so a sample that took a neighbouring frame (media/sampler.py)
+    scores the motion of one step, not of a step a frame longer or shorter."""
+
     stage = "motion"
 
     def __init__(self, clip: Clip, config: MotionConfig, backend: FlowBackend, residual: Optional[Residual] = None) -> None:
@@ -31,34 +35,35 @@ class _MotionTask(GridTask):
         self.config = config
         self.backend = backend
         self.residual = residual
-        self.previous: np.ndarray | None = None
-        self.previous_t = 0.0
+        self.previous: Optional[tuple[float, float, np.ndarray]] = None  # (time asked, time shown, frame)
         self.pending: list[tuple[np.ndarray, np.ndarray]] = []
-        self.pending_times: list[tuple[float, float]] = []
+        self.pending_times: list[tuple[float, float, float]] = []  # (t0, t1, time asked / time shown)
 
     def times(self) -> np.ndarray:
         return grid(self.clip.info.duration, self.config.fps)
 
-    def feed(self, t: float, frame: np.ndarray) -> None:
+    def feed(self, t: float, frame: np.ndarray, shown: float) -> None:
         if self.previous is not None:
-            self.pending.append((self.previous, frame))
-            self.pending_times.append((self.previous_t, t))
-            if len(self.pending) >= self.backend.batch_size:
-                self._flush()
-        self.previous = frame
-        self.previous_t = t
+            t0, shown0, previous = self.previous
+            if shown > shown0:  # two samples on one decoded frame say nothing about motion
+                self.pending.append((previous, frame))
+                self.pending_times.append((t0, t, (t - t0) / (shown - shown0)))
+                if len(self.pending) >= self.backend.batch_size:
+                    self._flush()
+        self.previous = (t, shown, frame)
 
     def _flush(self) -> None:
         if self.pending and self.residual is None:
             magnitudes = self.backend.mean_magnitudes(self.pending)
+            magnitudes = [m * rate for m, (_t0, _t1, rate) in zip(magnitudes, self.pending_times)]
         elif self.pending:
             magnitudes = []
-            for (first, second), (t0, t1), flow in zip(self.pending, self.pending_times, self.backend.flows(self.pending)):
-                magnitudes.append(mean_magnitude(flow))
+            for (first, second), (t0, t1, rate), flow in zip(self.pending, self.pending_times, self.backend.flows(self.pending)):
+                magnitudes.append(mean_magnitude(flow) * rate)
                 self.clip.flow_residuals.append((t0, t1, *self.residual(first, second, flow)))
         else:
             magnitudes = []
-        self.clip.flow_pairs.extend((t0, t1, m) for (t0, t1), m in zip(self.pending_times, magnitudes))
+        self.clip.flow_pairs.extend((t0, t1, m) for (t0, t1, _rate), m in zip(self.pending_times, magnitudes))
         self.pending = []
         self.pending_times = []
 

@@ -19,12 +19,13 @@ is one ``decode`` reject with the reason.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any, Iterable, Iterator, Optional
 
 import numpy as np
 
 from lvd2m_builder.config import DurationConfig, SplitConfig
-from lvd2m_builder.records import Clip, ClipRef, ShotOf, VideoInfo
+from lvd2m_builder.records import Clip, ClipRef, ShotOf
 from lvd2m_builder.stages.base import Stage
 from lvd2m_builder.stages.duration import duration_reason
 from lvd2m_builder.stages.motion import pairs_score
@@ -150,7 +151,7 @@ def _shot(video: Clip, frames: _Frames, first: int, end: int, of: ShotOf, share:
     return Clip(
         ref=shot_ref,
         path=video.path,
-        info=VideoInfo(info.fps, end - first, stop - start, info.width, info.height, info.rotation),
+        info=replace(info, num_frames=end - first, duration=stop - start),  # keyframes kept: decodes seek
         frame_starts=video.frame_starts,
         flow_score=pairs_score(video.flow_pairs, start, frames.time(end - 1)),
         flow_backend=video.flow_backend,

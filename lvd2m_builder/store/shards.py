@@ -165,6 +165,12 @@ class AtomicArrow:
         self.writer.write(row)
         self.rows += 1
 
+    def write_table(self, table: pa.Table) -> None:
+        """Rows already in the features' Arrow schema, after any rows ``write`` holds back: order is kept."""
+        self.writer.write_examples_on_file()
+        self.writer.write_table(table)
+        self.rows += table.num_rows
+
     def finish(self) -> None:
         """Complete the file under its temporary name (not yet visible to readers)."""
         if not self.finished:

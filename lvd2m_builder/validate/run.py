@@ -17,7 +17,7 @@ from typing import Any, Optional
 import pyarrow.parquet as pq
 from datasets import Features
 
-from lvd2m_builder.card.clip_report import ClipScores, min_clip_score
+from lvd2m_builder.card.clip_report import min_clip_score
 from lvd2m_builder.config import preset
 from lvd2m_builder.errors import ConfigError
 from lvd2m_builder.hub_limits import HubLimits, large_row_groups, truncated
@@ -25,7 +25,7 @@ from lvd2m_builder.store.manifest import MANIFEST
 from lvd2m_builder.store.reader import READ_ERRORS, DatasetSource, open_shard, open_source, read_settings
 from lvd2m_builder.validate.card import ACCEPTED, REJECTS, VIDEOS, card_configs, config_files
 from lvd2m_builder.validate.findings import Report
-from lvd2m_builder.validate.rows import CaptionRepeats, check_accepted, rules_for
+from lvd2m_builder.validate.rows import RowChecker
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,9 @@ def validate(path_or_repo_id: str, config: ValidateConfig = ValidateConfig(), re
     configs, features = card_configs(source, report)
     units = _work_units(source)
     files = config_files(source, configs, report, units)
-    checker = _Checker(config, _dataset_settings(source, report), report)
-    _shards(source, files, features, checker, config)
+    settings = _dataset_settings(source, report)
+    checker = RowChecker(config.max_caption_repeats, settings, min_clip_score(settings), report.findings.append)
+    _shards(source, files, features, checker, report, config)
     _format(source, files, units, report)
     _stats(source, report)
     _videos_drift(source, checker, report)
@@ -71,8 +72,7 @@ def _dataset_settings(source: DatasetSource, report: Report) -> dict[str, Any]:
 
 
 def _shards(source: DatasetSource, files: dict[str, list[str]], features: dict[str, Features],
-            checker: "_Checker", config: ValidateConfig) -> None:
-    report = checker.report
+            checker: RowChecker, report: Report, config: ValidateConfig) -> None:
     for name, rels in files.items():
         report.rows[name] = 0
         for rel in rels:
@@ -85,69 +85,17 @@ def _shards(source: DatasetSource, files: dict[str, list[str]], features: dict[s
                         report.add("features_mismatch", _difference(features[name], found), shard=rel)
                     row_index = 0
                     for batch in batches:
-                        for row in batch.to_pylist():
-                            checker.row(name, rel, row_index, row)
-                            row_index += 1
+                        checker.batch(name, rel, row_index, batch)
+                        row_index += batch.num_rows
                     report.rows[name] += row_index
             except READ_ERRORS as e:  # a finding, not a crash
                 report.add("shard_unreadable", f"{type(e).__name__}: {' '.join(str(e).split())[:200]}", shard=rel)
-    report.findings.extend(checker.repeats.findings())
+    report.findings.extend(checker.repeats.findings(lambda rel, index: _row_at(source, rel, index)))
     if checker.clip_scores.values:
         report.summary["clip_score"] = checker.clip_scores.summary()
     if checker.borrowed:
         report.add("settings_from_dataset", f"{checker.borrowed} accepted rows name no settings in their "
                    "provenance: checked against the build's settings (manifest, else the paper preset)", "warning")
-
-
-class _Checker:
-    """Row by row: keys unique per config and never both accepted and rejected, accepted rows kept honest."""
-
-    def __init__(self, config: ValidateConfig, settings: dict[str, Any], report: Report) -> None:
-        self.settings = settings
-        self.report = report
-        self.keys: dict[str, dict[str, tuple[str, int]]] = {}  # config -> key -> (shard, row)
-        self.repeats = CaptionRepeats(config.max_caption_repeats)
-        self.borrowed = 0
-        self.clip_scores = ClipScores(min_clip_score(settings))
-
-    def row(self, config: str, rel: str, index: int, row: dict[str, Any]) -> None:
-        key = row.get("key")
-        keys = self.keys.setdefault(config, {})
-        if not key:
-            self.report.add("key_missing", "row has no key", shard=rel, row=index)
-        elif key in keys:
-            other = keys[key]
-            self.report.add("key_duplicate", f"key also at {other[0]} row {other[1]}", shard=rel, row=index, key=key)
-        else:
-            keys[key] = (rel, index)
-            if config in (ACCEPTED, REJECTS):
-                other = self.keys.get(REJECTS if config == ACCEPTED else ACCEPTED, {}).get(key)
-                if other is not None:
-                    self.report.add("key_accepted_and_rejected", f"key is also at {other[0]} row {other[1]}",
-                                    shard=rel, row=index, key=key)
-        if config == ACCEPTED:
-            self._accepted(rel, index, key, row)
-        elif config == REJECTS and not (row.get("stage") and row.get("reason")):
-            self.report.add("reject_unexplained", "reject without stage or reason", shard=rel, row=index, key=key)
-        elif config == VIDEOS:
-            problem = video_problem(row)
-            if problem:
-                self.report.add("video_invalid", problem, shard=rel, row=index, key=key)
-
-    def _accepted(self, rel: str, index: int, key: Optional[str], row: dict[str, Any]) -> None:
-        try:
-            rules, own = rules_for(row.get("provenance"), self.settings)
-        except ValueError as e:
-            self.report.add("provenance_invalid", f"cannot read settings: {e}", shard=rel, row=index, key=key)
-        else:
-            self.borrowed += not own
-            for code, message in check_accepted(row, rules):
-                self.report.add(code, message, shard=rel, row=index, key=key)
-        self.repeats.add(row.get("refined_caption"), rel, index, key)
-        if self.clip_scores.add(row.get("clip_score")):
-            self.report.add("clip_score_low", f"clip_score {row['clip_score']:.3f} < embed.min_clip_score "
-                            f"{self.clip_scores.threshold:g}: the caption may not describe the clip", "warning",
-                            shard=rel, row=index, key=key)
 
 
 def _parquet_whole(source: DatasetSource, rel: str, report: Report, row_group_bytes: int) -> bool:
@@ -201,24 +149,14 @@ def _format(source: DatasetSource, files: dict[str, list[str]], units: set[str],
                    shard=waiting[0])
 
 
-def video_problem(row: dict[str, Any]) -> Optional[str]:
-    """Why an embedded clip is unusable: it does not decode, or its length is more than one frame off the row's."""
-    import io
-
-    import decord
-
-    data = (row.get("video") or {}).get("bytes")
-    if not data:
-        return "no video bytes"
-    try:
-        reader = decord.VideoReader(io.BytesIO(data), num_threads=1)
-        reader.get_batch([0, len(reader) - 1])
-    except Exception as e:  # decord raises its own DECORDError/RuntimeError types on damaged data
-        return f"video does not decode: {str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__}"
-    expected = round((row.get("duration") or 0) * (row.get("fps") or 0))
-    if abs(len(reader) - expected) > 1:
-        return f"video has {len(reader)} frames, the row's duration x fps says {expected}"
-    return None
+def _row_at(source: DatasetSource, rel: str, index: int) -> dict[str, Any]:
+    """Row ``index`` of a shard, read again (for the few findings that quote one)."""
+    with open_shard(source, rel) as (_, batches):
+        for batch in batches:
+            if index < batch.num_rows:
+                return batch.slice(index, 1).to_pylist()[0]
+            index -= batch.num_rows
+    raise IndexError(f"{rel} has no row {index}")
 
 
 def _difference(expected: Features, found: Features) -> str:
@@ -230,7 +168,7 @@ def _difference(expected: Features, found: Features) -> str:
     return "shard features differ from the card's (" + "; ".join(parts or ["field order"]) + ")"
 
 
-def _videos_drift(source: DatasetSource, checker: "_Checker", report: Report) -> None:
+def _videos_drift(source: DatasetSource, checker: RowChecker, report: Report) -> None:
     """The ``videos`` config must hold the accepted rows, no other: a build that changed them without making the
     videos again leaves it stale. Accepted rows materialize could not cut (its ``rejected`` count) may be absent."""
     if VIDEOS not in checker.keys or ACCEPTED not in checker.keys:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from lvd2m_builder.errors import DecodeError
+from lvd2m_builder.media import sampler
 from lvd2m_builder.media.encode import write_tone
 from lvd2m_builder.media.probe import probe
 from lvd2m_builder.media.sampler import FrameSampler, GridTask, grid, uniform
@@ -23,7 +24,7 @@ class Keep(GridTask):
     def times(self):
         return self._times
 
-    def feed(self, t, frame):
+    def feed(self, t, frame, shown):
         self.fed.append((t, frame.shape))
 
     def finish(self):
@@ -52,19 +53,24 @@ def test_grid_and_uniform_times():
 def test_sampler_decodes_the_union_once_and_feeds_each_task_its_subset(clips_dir, monkeypatch):
     clip = _clip(clips_dir / "pan_long_take.mp4")
     motion, cuts, semantic = Keep(grid(12.0, 2.0)), Keep(grid(12.0, 0.5)), Keep(uniform(12.0, 8))
-    sampler = FrameSampler(52, 96)
-    calls = []
-    original = sampler._decode
+    decoded, converted = [], []
+    real_decoded, real_scale = sampler.decoded, sampler.Scaler.__call__
 
-    def spy(reader, resize, path, indices):
-        calls.append(indices.tolist())
-        return original(reader, resize, path, indices)
+    def spy_decoded(*args, **kwargs):
+        for index, frame in real_decoded(*args, **kwargs):
+            decoded.append(index)
+            yield index, frame
 
-    monkeypatch.setattr(sampler, "_decode", spy)
-    sampler.run(clip, [motion, cuts, semantic])
-    decoded = [i for chunk in calls for i in chunk]
-    assert len(decoded) == len(set(decoded)), "a frame was decoded twice"
-    assert len(decoded) == 24 + 8  # the 2 fps grid (0.5 fps is a subset) plus 8 uniform frames off the grid
+    def spy_scale(self, frame, view):
+        converted.append(frame.pts)
+        return real_scale(self, frame, view)
+
+    monkeypatch.setattr(sampler, "decoded", spy_decoded)
+    monkeypatch.setattr(sampler.Scaler, "__call__", spy_scale)
+    FrameSampler(52, 96).run(clip, [motion, cuts, semantic])
+    assert decoded == sorted(set(decoded)), "a frame was decoded twice"
+    assert len(decoded) < clip.info.num_frames  # frames nobody wants or references (B-frames) are skipped
+    assert len(converted) == len(set(converted)) == 24 + 8  # the 2 fps grid (0.5 fps is a subset) + 8 uniform
     assert [t for t, _ in motion.fed] == grid(12.0, 2.0).tolist()
     assert [t for t, _ in cuts.fed] == grid(12.0, 0.5).tolist()
     assert len(semantic.fed) == 8 and all(shape == (52, 96, 3) for _, shape in semantic.fed)
@@ -102,26 +108,6 @@ def test_rotated_file_reports_display_size_and_rotation(shared_videos):
     info, _ = probe(str(shared_videos / "issue-134-rotate.mp4"))
     assert info.rotation in (90, 270)
     assert (info.width, info.height) == (544, 1280)  # display orientation: portrait
-
-
-def test_sampler_falls_back_to_resizing_after_decode(clips_dir, monkeypatch):
-    """decord's resize-on-decode refuses some sizes; the sampler then decodes at native size and resizes."""
-    clip = _clip(clips_dir / "pan_long_take.mp4")
-    sampler = FrameSampler(52, 96)
-    real = sampler._decode
-    calls = []
-
-    def refuse_resized(reader, resize, path, indices):
-        calls.append(resize)
-        if not resize:
-            raise DecodeError(path, "The size must exactly match")
-        return real(reader, resize, path, indices)
-
-    monkeypatch.setattr(sampler, "_decode", refuse_resized)
-    task = Keep(grid(12.0, 2.0))
-    sampler.run(clip, [task])
-    assert calls[:2] == [False, True] and all(calls[1:])  # one refusal, then native size for the whole clip
-    assert len(task.fed) == 24 and all(shape == (52, 96, 3) for _, shape in task.fed)
 
 
 def test_synthetic_clips_are_the_same_bytes_for_the_same_seed(tmp_path):

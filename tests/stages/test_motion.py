@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from lvd2m_builder.config import MotionConfig
@@ -66,3 +67,31 @@ def test_raft_loads_a_local_checkpoint_and_scores(tmp_path, monkeypatch):
     clip = _score(clip_path, config)
     assert clip.flow_backend == "raft"
     assert clip.flow_score is not None and clip.flow_score >= 0
+
+
+class _Positions:
+    """A flow backend whose 'flow' is how far a frame's marker moved: frames carry their pan position."""
+
+    batch_size = 4
+
+    def mean_magnitudes(self, pairs):
+        return [abs(float(second[0, 0, 0]) - float(first[0, 0, 0])) for first, second in pairs]
+
+
+def test_each_pair_is_scored_per_step_asked_for_not_per_the_time_between_the_frames_shown():
+    """A pan at 10 px per 0.5 s step: samples that got a neighbouring frame (shown early or late) still score 10
+    a step, pair by pair, and two samples on one frame make no pair (no zero, and no double step after it)."""
+    clip = Clip(ref=ClipRef(uri="pan.mp4", video_id="pan"))
+    scorer = MotionScorer.__new__(MotionScorer)  # the real task, with a backend that reads the pan's positions
+    scorer.config, scorer.backend, scorer.residual = MotionConfig(), _Positions(), None
+    motion = scorer.task(clip)
+    asked = np.arange(12) * 0.5
+    shown = asked.copy()
+    shown[[3, 7, 11]] -= 1 / 24  # took the frame before
+    shown[9] += 1 / 24  # took the frame after
+    shown[5] = shown[4]  # one frame served two samples
+    for t, s in zip(asked, shown):
+        motion.feed(float(t), np.full((2, 2, 3), 20 * s, dtype=np.float32), float(s))
+    motion.finish()
+    assert motion.magnitudes == pytest.approx([10.0] * 10)  # 11 pairs, less the one on a single frame
+    assert clip.flow_score == pytest.approx(10.0)

@@ -108,7 +108,7 @@ def test_sampler_feeds_every_frame_tiny_and_the_grid_full_size_from_one_decode(s
         def times(self):
             return grid(SECONDS, 2.0)
 
-        def feed(self, t, frame):
+        def feed(self, t, frame, shown):
             self.grid.append((t, frame.shape))
 
         def feed_native(self, t, frame):
@@ -261,7 +261,7 @@ def test_native_frames_follow_the_display_rotation(shared_videos):
         times = staticmethod(lambda: clip.frame_starts[[48]] - clip.frame_starts[0])
         finish = staticmethod(lambda: None)
 
-        def feed(self, t, frame):
+        def feed(self, t, frame, shown):
             kept["grid"] = frame
 
         def feed_native(self, t, frame):

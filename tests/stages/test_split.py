@@ -14,7 +14,7 @@ import pytest
 from lvd2m_builder.config import preset
 from lvd2m_builder.errors import ConfigError
 from lvd2m_builder.inputs.listing import list_refs
-from lvd2m_builder.media import native, sampler
+from lvd2m_builder.media import sampler
 from lvd2m_builder.media.probe import probe
 from lvd2m_builder.media.sampler import GridTask, uniform
 from lvd2m_builder.records import Clip, ClipRef, ShotOf
@@ -124,7 +124,7 @@ class _Uniform(FrameScorer):
             def times(self) -> np.ndarray:
                 return times
 
-            def feed(self, t: float, frame: np.ndarray) -> None:
+            def feed(self, t: float, frame: np.ndarray, shown: float) -> None:
                 seen.append(t)
 
             def finish(self) -> None:
@@ -134,24 +134,20 @@ class _Uniform(FrameScorer):
 
 
 def test_one_decode_per_video_and_one_pass_for_the_shots_model_frames(made, monkeypatch):
-    calls = {"native": 0, "grid": 0}
-    every_frame, grid = native.every_frame, sampler.FrameSampler._grid
+    skips = []
+    decoded = sampler.decoded
 
-    def counted_native(*args, **kwargs):
-        calls["native"] += 1
-        return every_frame(*args, **kwargs)
+    def counted(*args, **kwargs):
+        skips.append(kwargs["skip"])
+        return decoded(*args, **kwargs)
 
-    def counted_grid(self, *args, **kwargs):
-        calls["grid"] += 1
-        return grid(self, *args, **kwargs)
-
-    monkeypatch.setattr(sampler, "every_frame", counted_native)
-    monkeypatch.setattr(sampler.FrameSampler, "_grid", counted_grid)
+    monkeypatch.setattr(sampler, "decoded", counted)
     pipeline = Pipeline(preset("robust").replace(SPLIT))
     seen: dict[str, list[float]] = {}
     pipeline.scorers.append(_Uniform(seen))  # a model stage's scorer, as the registry would add it
     clips = list(pipeline(list_refs([str(made["raw"].path)])))
-    assert calls == {"native": 1, "grid": 1}  # cuts + motion over the video once; the shots' frames in one pass
+    # cuts + motion over every frame of the video once; the shots' model frames in one sparse pass
+    assert skips == [False, True]
     kept = [clip for clip in clips if not clip.rejected]
     assert set(seen) == {clip.ref.key for clip in kept}  # rejected shots need no model frames
     for clip in kept:

@@ -49,7 +49,7 @@ class _CutTask(GridTask):
             times = np.union1d(times, grid(self.clip.info.duration, self.config.refine_fps))
         return times
 
-    def feed(self, t: float, frame: np.ndarray) -> None:
+    def feed(self, t: float, frame: np.ndarray, shown: float) -> None:
         small = _downscale(frame)  # shrink first: every later step runs on ~1/9 of the pixels
         if self.config.refine_fps:
             hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)

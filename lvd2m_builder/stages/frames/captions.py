@@ -32,7 +32,7 @@ class _Keep(GridTask):
     def times(self) -> np.ndarray:
         return self._times
 
-    def feed(self, t: float, frame: np.ndarray) -> None:
+    def feed(self, t: float, frame: np.ndarray, shown: float) -> None:
         self.kept.append((t, fit(frame, tile_size(frame.shape[0], frame.shape[1], self.width))))
 
     def finish(self) -> None:

@@ -48,7 +48,7 @@ class _Keep(GridTask):
     def times(self) -> np.ndarray:
         return self._times
 
-    def feed(self, t: float, frame: np.ndarray) -> None:
+    def feed(self, t: float, frame: np.ndarray, shown: float) -> None:
         self.kept.append((t, square(frame, self.aspect, self.size)))
 
     def finish(self) -> None:

@@ -1,0 +1,199 @@
+"""The release's rows mapped a block at a time: ``ReleaseRow``'s mapping done on whole columns with pyarrow
+compute, for rows in the forms the release uses.
+
+A row is mapped here only where the vectorised reading is provably the same as ``ReleaseRow``'s: numbers and
+clock times in plain ASCII forms (pyarrow parses decimals to the same doubles as Python's ``float``), no
+character that Python and RE2 class differently (Unicode whitespace), no control character that ``json.dumps``
+would escape as ``\\uXXXX``. Any other row (a malformed one, an HD-VG span, an odd character) is left to
+``ReleaseRow``: the importer maps it alone, so both paths give the same rows, rejects and provenance. Segment
+captions are split by the same Python function (``captions.split_captions``) and timed by the same vectorised
+one (``captions.windows``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lvd2m_builder import __version__
+from lvd2m_builder.release.captions import split_column, windows
+from lvd2m_builder.release.rows import (
+    CAPTION_COLUMNS,
+    KNOWN_COLUMNS,
+    RELEASE_FLOW_BACKEND,
+    SPAN_COLUMNS,
+    YOUTUBE_SOURCES,
+    default_source,
+)
+from lvd2m_builder.schema import ROW_FEATURES
+
+#: Python's ``str.isspace`` characters: a value of only these is blank for ``ReleaseRow`` (RE2's \s is ASCII).
+_SPACE = "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}"
+_BLANK = f"^[{_SPACE}]*$"
+_NUMBER = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?$"
+_WS = r"[ \t\n\r\f]*"
+_CLOCK = r"(?P<h{0}>[0-9]{{1,6}}):(?P<m{0}>[0-5]?[0-9]):(?P<s{0}>[0-5]?[0-9](?:\.[0-9]*)?)"
+_SPAN = rf"^{_WS}\[{_WS}'{_WS}{_CLOCK.format(0)}{_WS}'{_WS},{_WS}'{_WS}{_CLOCK.format(1)}{_WS}'{_WS}\]{_WS}$"
+#: Control characters ``json.dumps`` writes as \uXXXX (the usual ones are escaped here).
+_ODD_CONTROL = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]"
+_SCHEMA = ROW_FEATURES.arrow_schema
+_SEGMENTS = _SCHEMA.field("segments").type
+
+
+@dataclass
+class Mapped:
+    """``fast``: the rows mapped here (the rest are ``ReleaseRow``'s); ``rows``: those rows, in order, in the
+    shards' schema; ``rules``: each one's segment rule."""
+
+    fast: np.ndarray
+    rows: pa.Table
+    rules: np.ndarray
+
+
+def _column(table: pa.Table, name: str) -> pa.Array:
+    if name in table.column_names:
+        return table.column(name).combine_chunks()
+    return pa.array([""] * table.num_rows, pa.string())
+
+
+def _blank(values: pa.Array) -> np.ndarray:
+    return pc.match_substring_regex(values, _BLANK).to_numpy(zero_copy_only=False)
+
+
+def _text(values: pa.Array, blank: np.ndarray) -> pa.Array:
+    """``ReleaseRow._text``: the value itself, or null when blank."""
+    return pc.if_else(pa.array(blank), pa.nulls(len(values), pa.string()), values)
+
+
+def _numbers(values: pa.Array, blank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(values, plain): the numbers (NaN when blank) and where the text is a plain decimal or blank."""
+    plain = pc.match_substring_regex(values, _NUMBER).to_numpy(zero_copy_only=False)
+    parsed = pc.cast(pc.if_else(pa.array(plain), values, pa.nulls(len(values), pa.string())), pa.float64())
+    numbers = parsed.to_numpy(zero_copy_only=False).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        return numbers, (plain & np.isfinite(numbers)) | blank
+
+
+def _json(values: pa.Array) -> pa.Array:
+    """Each value as ``json.dumps`` writes a string (``ensure_ascii=False``; odd control characters excluded)."""
+    for char, escaped in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
+        values = pc.replace_substring(values, char, escaped)
+    return pc.binary_join_element_wise('"', values, '"', "")
+
+
+def _join(pieces: list[pa.Array], size: int) -> pa.Array:
+    """The non-null pieces of each row joined by ", "; null where there are none.
+
+    (Each piece carries its own separator: pyarrow 26's ``null_handling="skip"`` drops the rows whose pieces
+    are all null instead of returning an empty string for them.)
+    """
+    if not pieces:
+        return pa.nulls(size, pa.string())
+    filled = [pc.fill_null(pc.binary_join_element_wise(piece, ", ", ""), "") for piece in pieces]
+    joined = pc.utf8_slice_codeunits(pc.binary_join_element_wise(*filled, ""), 0, -2)  # the last ", "
+    return pc.if_else(pc.equal(joined, ""), pa.nulls(size, pa.string()), joined)
+
+
+def _members(items: list[tuple[str, pa.Array]], size: int) -> pa.Array:
+    """``"name": value`` pairs, sorted by name, joined by ", " (null items left out); null when none is there."""
+    return _join([pc.binary_join_element_wise(json.dumps(name) + ": ", value, "") for name, value in sorted(items)],
+                 size)
+
+
+def _object(name: str, members: pa.Array) -> pa.Array:
+    return pc.binary_join_element_wise(json.dumps(name) + ": {", members, "}", "")
+
+
+def map_columns(table: pa.Table, lines: np.ndarray, file_name: str) -> Mapped:
+    """Map the rows of one block (string columns named by the header; ``lines``: where each row starts)."""
+    size = table.num_rows
+    col = {name: _column(table, name) for name in {*KNOWN_COLUMNS, *table.column_names}}
+    blank = {name: _blank(values) for name, values in col.items()}
+    odd = np.zeros(size, dtype=bool)
+    extra = [name for name in table.column_names if name not in KNOWN_COLUMNS]
+    for name in [*SPAN_COLUMNS, *extra]:
+        odd |= pc.match_substring_regex(col[name], _ODD_CONTROL).to_numpy(zero_copy_only=False)
+
+    score, score_ok = _numbers(col["total score"], blank["total score"])
+    video_time, time_ok = _numbers(col["video_time"], blank["video_time"])
+    with np.errstate(invalid="ignore"):
+        score_ok &= blank["total score"] | (score >= 0)
+        time_ok &= blank["video_time"] | (video_time > 0)
+
+    spans = pc.extract_regex(col["span"], _SPAN)
+    parts = [pc.struct_field(spans, [i]) for i in range(6)]  # null where the span is not in this form
+    hours = [pc.cast(parts[k], pa.int64()).to_numpy(zero_copy_only=False) for k in (0, 3)]
+    minutes = [pc.cast(parts[k], pa.int64()).to_numpy(zero_copy_only=False) for k in (1, 4)]
+    secs = [pc.cast(parts[k], pa.float64()).to_numpy(zero_copy_only=False) for k in (2, 5)]
+    start, end = ((h * 3600 + m * 60).astype(np.float64) + s for h, m, s in zip(hours, minutes, secs))
+    matched = pc.is_valid(spans).to_numpy(zero_copy_only=False)
+    with np.errstate(invalid="ignore"):
+        span_ok = blank["span"] | (matched & (end > start))
+
+    default = default_source(file_name) or ""
+    src = pc.if_else(pa.array(blank["dataset_src"]), default, col["dataset_src"])
+    src_ok = pc.match_substring_regex(src, "^[ -~]*$").to_numpy(zero_copy_only=False)
+    src = pc.utf8_lower(pc.utf8_trim(src, " "))
+    src = pc.if_else(pc.equal(src, ""), pa.nulls(size, pa.string()), src)
+    youtube = pc.is_in(src, pa.array(sorted(YOUTUBE_SOURCES))).to_numpy(zero_copy_only=False)
+    hdvg = ~blank["orig_span"] | ~blank["scene_cut"]
+
+    captions, counts, unparsed, exact = split_column(col["raw_caption"], blank["raw_caption"])
+    fast = (~blank["key"] & score_ok & time_ok & span_ok & src_ok & ~hdvg & ~odd & exact
+            & ~(blank["span"] & youtube))
+    every = bool(fast.all())
+    take = pa.array(np.flatnonzero(fast))
+
+    def kept(values: pa.Array) -> pa.Array:
+        return values if every else values.take(take)  # no copy in the usual block, where every row is here
+
+    span_start = np.where(blank["span"], 0.0, start)
+    span_end = np.where(blank["span"], video_time, end)
+    duration = np.where(blank["video_time"], span_end - span_start, video_time)
+    flow = np.where(blank["total score"], np.nan, score)
+
+    captions = captions if every else captions.filter(pa.array(np.repeat(fast, counts)))
+    counts = counts[fast]
+    starts, ends, rules = windows(counts, duration[fast])
+    rules = np.where(unparsed[fast], "unparsed", np.where(counts == 0, "none", rules))
+    segments = pa.ListArray.from_arrays(
+        pa.array(np.concatenate([[0], np.cumsum(counts)]), pa.int32()),
+        pa.StructArray.from_arrays([pa.array(starts, pa.float32(), from_pandas=True),
+                                    pa.array(ends, pa.float32(), from_pandas=True), captions],
+                                   fields=list(_SEGMENTS.value_type)),
+    ).cast(_SEGMENTS)
+
+    release = _members([(name, _json(_text(col[name], blank[name]))) for name in SPAN_COLUMNS], size)
+    extras = _members([(name, _json(pc.if_else(pc.equal(col[name], ""), pa.nulls(size, pa.string()), col[name])))
+                       for name in extra], size)
+    imported = pc.binary_join_element_wise(
+        f'"imported": {{"file": {json.dumps(file_name, ensure_ascii=False)}, "line": ',
+        pc.cast(pa.array(lines), pa.string()), "}", "")
+    # json.dumps(..., sort_keys=True): extra, imported, lvd2m_builder, release, segment_times, source
+    head = kept(_join([_object("extra", extras), imported,
+                       pa.array([f'"lvd2m_builder": {json.dumps(__version__)}'] * size), _object("release", release)],
+                      size))
+    provenance = pc.binary_join_element_wise(
+        "{", head, ', "segment_times": "', pa.array(rules, pa.string()), '", "source": "LVD-2M release"}', "")
+    rows = {
+        "key": kept(col["key"]),
+        "video_id": kept(_text(col["video_id"], blank["video_id"])),
+        "url": kept(_text(col["url"], blank["url"])),
+        "dataset_src": kept(src),
+        "span_start": kept(pa.array(span_start, from_pandas=True)),
+        "span_end": kept(pa.array(span_end, from_pandas=True)),
+        "duration": kept(pa.array(duration, from_pandas=True)),
+        "flow_score": kept(pa.array(flow, from_pandas=True)),
+        "flow_backend": kept(pc.if_else(pa.array(np.isnan(flow)), pa.nulls(size, pa.string()), RELEASE_FLOW_BACKEND)),
+        "cut_times": pa.array([[]] * len(take), pa.list_(pa.float32())),
+        "segments": segments,
+        **{name: kept(_text(col[name], blank[name])) for name in CAPTION_COLUMNS},
+        "provenance": provenance,
+    }
+    count = len(take)
+    columns = [rows[f.name].cast(f.type, safe=False) if f.name in rows else pa.nulls(count, f.type) for f in _SCHEMA]
+    return Mapped(fast, pa.Table.from_arrays(columns, schema=_SCHEMA), rules)

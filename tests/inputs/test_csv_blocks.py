@@ -1,0 +1,76 @@
+"""read_blocks (pyarrow, block by block) gives exactly the records and lines read_records (the csv module) gives."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from lvd2m_builder.inputs.csv_stream import read_blocks, read_records
+
+
+def _field(rng: random.Random) -> str:
+    text = "".join(rng.choice(["abc", "x y", "1.5", "", " ", ",", '"', '""', "\n", "\r\n", "é", "Caption 1: hi"])
+                   for _ in range(rng.randint(0, 4)))
+    kind = rng.random()
+    if kind < 0.6:
+        return '"' + text.replace('"', '""') + '"'  # quoted, as a CSV writer quotes
+    if kind < 0.9:
+        return "".join(c for c in text if c not in '",\r\n')  # plain
+    return text  # raw: quotes inside unquoted fields, bare carriage returns, fields split by newlines
+
+
+def _table(seed: int) -> bytes:
+    rng = random.Random(seed)
+    lines = ["a,b,c"]
+    for _ in range(rng.randint(0, 60)):
+        width = 3 if rng.random() < 0.9 else rng.choice([1, 2, 4])  # rows too short or too long
+        lines.append(",".join(_field(rng) for _ in range(width)))
+        if rng.random() < 0.05:
+            lines.append("")  # a blank line
+    newline = rng.choice(["\n", "\r\n"])
+    data = (newline.join(lines) + (newline if rng.random() < 0.5 else "")).encode()
+    if rng.random() < 0.1:  # a byte that is not UTF-8
+        at = rng.randrange(len(data))
+        data = data[:at] + b"\xff" + data[at:]
+    return b"\xef\xbb\xbf" + data if rng.random() < 0.1 else data
+
+
+def _flat(blocks) -> tuple[list, int, int]:
+    """(line, fields, error) of every record, and how many came through pyarrow and through the csv module."""
+    records, fast, slow = [], 0, 0
+    for block in blocks:
+        if block.table is not None:
+            records += [(line, row, "") for line, row in zip(block.lines.tolist(), block.table.to_pylist())]
+            fast += block.table.num_rows
+        else:
+            records += [(r.line, r.fields, r.error) for r in block.records]
+            slow += len(block.records)
+    return records, fast, slow
+
+
+@pytest.mark.parametrize("block_bytes", [7, 64, 1 << 20])
+def test_blocks_read_every_record_and_line_as_the_csv_module_does(tmp_path, block_bytes):
+    fast = slow = 0
+    for seed in range(150):
+        path = tmp_path / f"{seed}.csv"
+        path.write_bytes(_table(seed))
+        want = [(r.line, r.fields, r.error) for r in read_records(str(path))]
+        got, f, s = _flat(read_blocks(str(path), block_bytes=block_bytes))
+        assert got == want, seed
+        fast, slow = fast + f, slow + s
+    assert fast > 0 and slow > 0  # both readers were exercised
+
+
+def test_a_malformed_row_sends_only_its_block_to_the_csv_module(tmp_path):
+    path = tmp_path / "t.csv"
+    rows = [f'k{i},"caption {i}\nsecond line",{i}' for i in range(200)]
+    rows[150] = 'k150,a "quote" inside,150'  # a quote inside an unquoted field
+    path.write_text("key,caption,n\n" + "\n".join(rows) + "\n")
+    blocks = list(read_blocks(str(path), block_bytes=1000))
+    records, fast, slow = _flat(blocks)
+    lines = [2 + 2 * i for i in range(151)] + [303 + 2 * i for i in range(49)]  # two lines a row, but row 150
+    assert [line for line, _, _ in records] == lines
+    assert records[150][1] == {"key": "k150", "caption": 'a "quote" inside', "n": "150"}
+    assert records == [(r.line, r.fields, r.error) for r in read_records(str(path))]
+    assert 0 < slow < 50 and fast > 150

@@ -1,0 +1,94 @@
+"""The column-wise import gives the very rows, rejects and provenance the row-by-row mapping (the loading
+script's) gives, and maps column-wise only the rows in the forms it reads exactly."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pyarrow as pa
+from test_import import COLUMNS, hdvg_rows, record, webvid_rows, write_csv, ytb_rows
+
+from lvd2m_builder.inputs.csv_stream import read_blocks
+from lvd2m_builder.release.columns import map_columns
+from lvd2m_builder.release.importer import ImportConfig, import_tables, iter_release
+from lvd2m_builder.release.tally import FirstSeen
+from lvd2m_builder.schema import REJECT_FEATURES, ROW_FEATURES
+from lvd2m_builder.store.shards import read_table
+
+NUMBERS = ["", " ", "\t", "\u3000", "12", " 12", "1e3", "1_000", "inf", "nan", "-1", "0", "+5", ".5", "5.", "1e999",
+           "abc", "\x0b3", "25.52", "14.12", "31"]
+SPANS = ["", "['00:00:17.759', '00:00:43.279']", " ['0:01:20.880','0:01:35'] ", "['00:00:40', '00:00:20']", "[1, 2]",
+         "['-00:00:01.000', '00:00:12.000']", "['00:00:01.000', '00:00:01.000']", "['1:00', '2:00']",
+         "['\u0661:00:00', '2:00:00']", "[ '00:00:05.5' , '00:00:09.25' ]", "['999999:00:00', '999999:00:01']",
+         "['00:00:05\x0b', '00:00:09']", "['00:00:17.759', '00:00:43.279']\n"]
+SOURCES = ["", "panda70m", "HDVG", " WebVid ", "internvid", "other", "\u00c9x", "\t"]
+RAW = ["", "Caption 1: a. Caption 2: b.", "caption 1:x CAPTION 2 : y", "Caption 1: a Caption 3: b", "just text",
+       "Caption 2: a", "Caption\u00a01: a", "Caption 1: \u0662", "x Caption 1: a", "Caption 1: a\nCaption 2: b\r\n",
+       'Caption 1: "q"\\ and \t tab', "Caption 01: a", "Caption 1:  Caption 2: b", "CAPT\u0130ON 1: a",
+       "Caption\u20031: a", "Caption 1: a caption 2: b caption 2: c", "  Caption 1: a", "Caption 1:a\x0bCaption 2:b",
+       "Caption \u0661: a", "caption1:x caption2:y caption3:z", "Caption 1: \u00e9t\u00e9 Caption 2: \u2014",
+       "Caption 1 : a Caption 2: ", "Caption 2: a Caption 1: b", "Caption 99999999999999999999: a", "Captions"]
+
+
+def _odd_rows(rng: random.Random, n: int) -> list[dict]:
+    rows = []
+    for i in range(n):
+        row = record(f"k{i}" if rng.random() > 0.05 else rng.choice(["", " ", "\u3000"]), src=rng.choice(SOURCES),
+                     span=rng.choice(SPANS), video_time=rng.choice(NUMBERS), score=rng.choice(NUMBERS),
+                     raw=rng.choice(RAW))
+        if rng.random() < 0.1:
+            row.update(dataset_src="hdvg", span="", orig_span="['00:01:00.000', '00:01:30.000']",
+                       scene_cut=rng.choice(["[0, -1]", "[50, 350]", "[350, 50]"]))
+        if rng.random() < 0.05:
+            row["url"] = "\u2003"
+        rows.append(row)
+    return rows
+
+
+def _shards(out, directory: str) -> list[dict]:
+    return [row for path in sorted((out / directory).glob("*.arrow")) for row in read_table(path).to_pylist()]
+
+
+def test_column_wise_import_gives_the_row_by_row_mapping_exactly(tmp_path):
+    rng = random.Random(0)
+    extra = [*COLUMNS, "aesthetic", "note"]
+    tables = [
+        write_csv(tmp_path / "ytb_600k_720p.csv", ytb_rows() + _odd_rows(rng, 1500)),
+        write_csv(tmp_path / "hdvg_300k_720p.csv", hdvg_rows()),
+        write_csv(tmp_path / "webvid_1200k_336_short.csv", webvid_rows() + _odd_rows(rng, 300)),
+        write_csv(tmp_path / "extra.csv", [{**record("e1"), "aesthetic": "5", "note": ""},
+                                           {**record("e2"), "aesthetic": "", "note": 'a "b"\n\\c'}], extra),
+    ]
+    out = tmp_path / "out"
+    import_tables([str(t) for t in tables], out, ImportConfig(shard_size=400), progress=False)
+    rows = [row for row in iter_release([str(t) for t in tables])]
+    want = pa.Table.from_pylist([r.row() for r in rows if r.error is None], schema=ROW_FEATURES.arrow_schema)
+    rejects = pa.Table.from_pylist([r.reject() for r in rows if r.error is not None], schema=REJECT_FEATURES.arrow_schema)
+    assert _shards(out, "data") == want.to_pylist()
+    assert _shards(out, "rejects") == rejects.to_pylist()
+
+
+def test_only_the_plain_forms_are_mapped_column_wise(tmp_path):
+    path = write_csv(tmp_path / "ytb.csv", [record("plain"), record("webvid", src="webvid", span=""),
+                                            record("padded", score=" 12"), record("hdvg", src="hdvg", span="",
+                                            orig_span="['00:01:00.000', '00:01:30.000']", scene_cut="[0, -1]"),
+                                            record("nbsp", raw="Caption\u00a01: a"), record("", video_id="nokey")])
+    (block,) = list(read_blocks(str(path)))
+    mapped = map_columns(block.table, block.lines, "ytb.csv")
+    assert mapped.fast.tolist() == [True, True, False, False, False, False]
+    assert mapped.rows.column("key").to_pylist() == ["plain", "webvid"]
+    assert np.array_equal(mapped.rules, ["even", "even"])  # two captions over 25.52 s
+
+
+def test_first_seen_answers_a_block_at_a_time_as_one_at_a_time():
+    rng = random.Random(2)
+    keys = [f"v{i // 3}.{i % 3}" for i in range(3000)]
+    keys += [rng.choice(keys) for _ in range(600)]
+    rng.shuffle(keys)
+    one = FirstSeen(batch=100)
+    want = [one.first(key, i) for i, key in enumerate(keys)]
+    blocks, got = FirstSeen(batch=100), []
+    for lo in range(0, len(keys), 250):
+        got += blocks.firsts(keys[lo:lo + 250], list(range(lo, min(lo + 250, len(keys)))))
+    assert got == want and sum(answer is not None for answer in got) == 600
