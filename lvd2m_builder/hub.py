@@ -3,7 +3,7 @@
 Before any request: an older Arrow output (or work units a stopped build left) is published as Parquet first,
 files whose row groups the Hub's viewer cannot read are rewritten, the Hub's limits (files per repo and folder,
 file size) are checked, and the dataset is validated. Then the repo's files at the target revision are compared
-with the local ones (push_plan.py): only what differs is uploaded (the card, stats.json, the plots and the files
+with the local ones (publish/plan.py): only what differs is uploaded (the card, stats.json, the plots and the files
 the card's configs name; the manifest, the output's marker and temporary files stay home), and data files and
 plots of an earlier push that this one does not hold are deleted.
 
@@ -26,8 +26,8 @@ import pyarrow.parquet as pq
 
 from lvd2m_builder.card.write import refresh_card
 from lvd2m_builder.errors import ConfigError, HubAuthError, HubError, HubLimitError, InvalidDatasetError, OutputError
-from lvd2m_builder.hub_limits import HubLimits, LimitProblem, large_row_groups
-from lvd2m_builder.push_plan import (
+from lvd2m_builder.publish.limits import HubLimits, LimitProblem, large_row_groups
+from lvd2m_builder.publish.plan import (
     PushPlan,
     RemoteFile,
     inventory,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from lvd2m_builder.errors import ConfigError
-from lvd2m_builder.hub_limits import HubLimits
+from lvd2m_builder.publish.limits import HubLimits
 
 
 def add(sub) -> None:

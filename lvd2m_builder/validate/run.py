@@ -20,7 +20,7 @@ from datasets import Features
 from lvd2m_builder.card.clip_report import min_clip_score
 from lvd2m_builder.config import preset
 from lvd2m_builder.errors import ConfigError
-from lvd2m_builder.hub_limits import HubLimits, large_row_groups, truncated
+from lvd2m_builder.publish.limits import HubLimits, large_row_groups, truncated
 from lvd2m_builder.store.manifest import MANIFEST
 from lvd2m_builder.store.reader import READ_ERRORS, DatasetSource, open_shard, open_source, read_settings
 from lvd2m_builder.validate.card import ACCEPTED, REJECTS, VIDEOS, card_configs, config_files

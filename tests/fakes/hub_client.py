@@ -31,7 +31,7 @@ def run(step: dict) -> dict:
     if "push" in step:
         from lvd2m_builder.errors import Lvd2mError
         from lvd2m_builder.hub import push
-        from lvd2m_builder.hub_limits import HubLimits
+        from lvd2m_builder.publish.limits import HubLimits
 
         try:
             result = push(**step["push"], limits=HubLimits(**step.get("limits", {})))

@@ -17,7 +17,7 @@ from typing import Iterable, Optional
 from huggingface_hub.utils.sha import git_hash, sha_fileobj
 
 from lvd2m_builder import schema
-from lvd2m_builder.hub_limits import HubLimits, LimitProblem, count_problems, size_problem
+from lvd2m_builder.publish.limits import HubLimits, LimitProblem, count_problems, size_problem
 
 #: Data files, from the same configs the card declares (videos included, for builds that embed them).
 DATA_PATTERNS = [f["path"] for c in schema.configs(videos=True) for f in c["data_files"]]
