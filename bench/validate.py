@@ -1,6 +1,7 @@
 """Cost of ``lvd2m validate`` against just reading the same shards, and of the card's statistics pass.
 
-(a) read: every shard streamed with pyarrow and turned into Python rows (what any row check must at least do);
+(a) read: every published Parquet file streamed with pyarrow and turned into Python rows (what any row check must
+    at least do);
 (b) validate: card, configs, features, keys, per-row rules from each row's provenance, caption repeats;
 (c) card statistics: the columns the card needs, summed into its tables (no plots).
 Rounds alternate the order of the three; medians of CPU seconds (the robust figure on a shared machine) and wall
@@ -20,14 +21,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import pyarrow as pa
-from datasets.arrow_writer import ArrowWriter
+import pyarrow.parquet as pq
 
 from lvd2m_builder.card.stats import summarize
 from lvd2m_builder.card.write import render_card
 from lvd2m_builder.config import BuildConfig
 from lvd2m_builder.run.stats import ShardStats, merge
 from lvd2m_builder.schema import REJECT_FEATURES, ROW_FEATURES
+from lvd2m_builder.store.parquet import ParquetShardWriter
 from lvd2m_builder.validate.run import validate
 
 
@@ -40,10 +41,10 @@ def _write(out: Path, rows: int, shards: int) -> None:
     for s in range(shards):
         (out / "data").mkdir(parents=True, exist_ok=True)
         (out / "rejects").mkdir(parents=True, exist_ok=True)
-        with ArrowWriter(features=ROW_FEATURES, path=str(out / f"data/train-{s:05d}-of-{shards:05d}.arrow")) as w:
+        with ParquetShardWriter(out / f"data/train-{s:05d}-of-{shards:05d}.parquet", ROW_FEATURES) as w:
             for i in range(s * per, (s + 1) * per):
                 d = 10.5 + i % 60
-                w.write({"key": f"k{i}", "video_id": f"v{i}", "url": f"/v/{i}.mp4", "dataset_src": "bench",
+                w.write({"key": f"k{i}", "source_key": f"k{i}", "video_id": f"v{i}", "url": f"/v/{i}.mp4", "dataset_src": "bench",
                          "span_start": 0.0, "span_end": d, "duration": d, "fps": 24.0, "width": 1280, "height": 720,
                          "num_frames": int(d * 24), "cut_times": [], "flow_score": 20.0 + i % 50, "flow_backend": "dis",
                          "semantic": None, "segments": [{"start": 0.0, "end": d, "caption": f"segment {i}"}],
@@ -51,8 +52,7 @@ def _write(out: Path, rows: int, shards: int) -> None:
                          "rewritten_caption": None, "orig_caption": None, "clip_embedding": None, "clip_score": None,
                          "segment_clip_scores": None, "provenance": provenance})
             w.finalize()
-        rejects = out / f"rejects/rejects-{s:05d}-of-{shards:05d}.arrow"
-        with ArrowWriter(features=REJECT_FEATURES, path=str(rejects)) as w:
+        with ParquetShardWriter(out / f"rejects/train-{s:05d}-of-{shards:05d}.parquet", REJECT_FEATURES) as w:
             w.finalize()
     stats = merge([ShardStats(clips=per * shards, accepted=per * shards)])
     (out / "stats.json").write_text(json.dumps(stats))
@@ -67,10 +67,9 @@ def _timed(fn) -> tuple[float, float]:
 
 def _read(out: Path) -> int:
     n = 0
-    for path in sorted(out.glob("*/*.arrow")):
-        with pa.memory_map(str(path)) as f:
-            for batch in pa.ipc.open_stream(f):
-                n += len(batch.to_pylist())
+    for path in sorted(out.glob("*/*.parquet")):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1000):
+            n += len(batch.to_pylist())
     return n
 
 
