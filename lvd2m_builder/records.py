@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 
 from lvd2m_builder import __version__
+from lvd2m_builder.inputs.public import public_name, public_reason
 from lvd2m_builder.schema import REJECT_FEATURES, ROW_FEATURES
 
 if TYPE_CHECKING:
@@ -29,12 +30,19 @@ class ClipRef:
     span_end: Optional[float] = None
     orig_caption: Optional[str] = None
     error: Optional[str] = None  # why listing found this ref unusable (a malformed table row): rejected at source
+    root: Optional[str] = None  # a local input's root: outputs name it relative to that (inputs/public.py)
 
     @property
     def key(self) -> str:
         """uuid5 of URI + span: stable across rebuilds, so a rerun writes the same keys."""
         span = "" if self.span_start is None else f"#{self.span_start:.3f}-{self.span_end:.3f}"
         return str(uuid.uuid5(_KEY_NAMESPACE, self.uri + span))
+
+    @property
+    def name(self) -> str:
+        """What outputs call the source: ``uri`` relative to ``root``, credentials masked (not the key's input,
+        so keys stay what they were)."""
+        return public_name(self.uri, self.root)
 
 
 @dataclass
@@ -97,8 +105,8 @@ class Clip:
         return self.rejection is not None
 
     def reject(self, stage: str, reason: str) -> None:
-        if self.rejection is None:
-            self.rejection = Rejection(stage, reason)
+        if self.rejection is None:  # reasons are published: the source by its public name
+            self.rejection = Rejection(stage, public_reason(reason, self.ref.uri, self.ref.root, self.path))
 
     def travel(self, finished: bool) -> None:
         """Drop what only the stages behind it use before the clip crosses to another process (an executor
@@ -122,7 +130,7 @@ def _common(clip: Clip) -> dict[str, Any]:
     return {
         "key": ref.key,
         "video_id": ref.video_id,
-        "url": ref.uri,
+        "url": ref.name,
         "dataset_src": ref.dataset_src,
         "span_start": span_start,
         "span_end": span_end,
