@@ -86,9 +86,10 @@ def candidates(url: str, roots: Iterable[str]) -> list[str]:
     """The files a row's ``url`` may name: a relative name under each root that holds it (more than one only when
     two roots hold the same name: the caller tells them apart by the row's key); anything else (a URL, an
     absolute path) as it is."""
-    if is_url(url) or os.path.isabs(without_file_scheme(url)):
-        return [url]
     head, sep, tail = url.partition("::")
     if sep and head.startswith("tar://"):  # a tar member: the tar is the file to find
-        return [f"{head}::file://{path}" for path in candidates(tail, roots) if os.path.isabs(path)]
+        return [f"{head}::file://{without_file_scheme(path)}" if not is_url(path) else f"{head}::{path}"
+                for path in candidates(tail, roots)]
+    if is_url(url) or os.path.isabs(without_file_scheme(url)):
+        return [url]
     return [path for path in (os.path.join(root, url) for root in roots) if os.path.exists(path)]

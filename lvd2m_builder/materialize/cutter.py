@@ -122,7 +122,8 @@ class ClipCutter:
     def _one(self, row: dict) -> Outcome:
         uri = self.index.lookup(row)
         if not uri:
-            return _reject(row, "source", f"no source video for video_id {row.get('video_id')!r}")
+            return _reject(row, "source", f"{row.get('url')!r} is under none of the build's input roots (pass --sources)"
+                           if self.index.use_url else f"no source video for video_id {row.get('video_id')!r}")
         clip, info, error, identity = self._source(uri, row)
         source = self.index.public(uri, uri)  # what the outputs (published) say of it
         if error:

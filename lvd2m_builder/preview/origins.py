@@ -59,4 +59,6 @@ class Origins:
         if "://" in url or url.startswith("/"):
             return None
         rel = posixpath.normpath(url)
-        return None if rel == ".." or rel.startswith("../") else f"hf://{repo.path(rel)}"
+        if rel == ".." or rel.startswith("../") or not repo.exists(rel):  # a build's relative names are not repo files
+            return None
+        return f"hf://{repo.path(rel)}"
