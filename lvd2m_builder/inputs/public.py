@@ -5,7 +5,7 @@ file had on the user's machine (``/home/alice/footage/trip/clip.mp4``) names a u
 a local input is named relative to its *root*: the directory the user gave (``lvd2m build /home/alice/footage``
 -> ``trip/clip.mp4``), the directory of a file given directly (-> its name) or of a glob's fixed part. A file a
 clip table names outside every root is its own root (-> its name). The roots stay home, in the manifest, so
-materialize and preview find the files again (:func:`resolve`); ``inputs.absolute_paths`` keeps paths as given.
+materialize and preview find the files again (:func:`candidates`); ``inputs.absolute_paths`` keeps paths as given.
 """
 
 from __future__ import annotations
