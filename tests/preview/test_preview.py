@@ -403,10 +403,10 @@ def test_config_refuses_bad_values(field, value):
 
 
 def test_a_hub_repo_s_rows_open_only_the_repo_s_files_or_the_named_sources(tmp_path):
+    import fsspec
+
     from lvd2m_builder.preview.origins import Origins
     from lvd2m_builder.store.reader import DatasetSource
-
-    import fsspec
 
     fs = fsspec.filesystem("memory")
     fs.pipe("/datasets/alice/lvd2m@v1/clips/a.mp4", b"")
