@@ -428,6 +428,17 @@ class CardConfig(_Section):
 
 
 @dataclass(frozen=True)
+class InputsConfig(_Section):
+    """How rows name local inputs. Rows are published, so by default a file is named relative to the input the
+    user gave (``trip/clip.mp4``, not ``/home/alice/footage/trip/clip.mp4``: inputs/public.py);
+    ``absolute_paths`` keeps the absolute path, for a dataset that stays on the machine that built it."""
+
+    PREFIX: ClassVar[str] = "inputs."
+
+    absolute_paths: bool = False
+
+
+@dataclass(frozen=True)
 class BuildConfig(_Section):
     """Everything a build needs; ``preset`` names the settings it started from."""
 
@@ -435,6 +446,7 @@ class BuildConfig(_Section):
 
     preset: str = "paper"
     dataset_src: str = "local"
+    inputs: InputsConfig = field(default_factory=InputsConfig)
     duration: DurationConfig = field(default_factory=DurationConfig)
     cuts: CutConfig = field(default_factory=CutConfig)
     split: SplitConfig = field(default_factory=SplitConfig)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 
 from lvd2m_builder import __version__
+from lvd2m_builder.inputs.public import public_name, public_reason
 from lvd2m_builder.schema import REJECT_FEATURES, ROW_FEATURES
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class ClipRef:
     orig_caption: Optional[str] = None
     error: Optional[str] = None  # why listing found this ref unusable (a malformed table row): rejected at source
     shot: Optional[ShotOf] = None
+    root: Optional[str] = None  # a local input's root: outputs name it relative to that (inputs/public.py)
 
     @property
     def key(self) -> str:
@@ -58,6 +60,12 @@ class ClipRef:
         """The key of the input this clip came from: its own, or its video's for a shot (resume and rebuild
         count inputs by it)."""
         return self.shot.source if self.shot is not None else self.key
+
+    @property
+    def name(self) -> str:
+        """What outputs call the source: ``uri`` relative to ``root``, credentials masked (not the key's input,
+        so keys stay what they were)."""
+        return public_name(self.uri, self.root)
 
 
 @dataclass
@@ -126,8 +134,8 @@ class Clip:
         return self.rejection is not None
 
     def reject(self, stage: str, reason: str) -> None:
-        if self.rejection is None:
-            self.rejection = Rejection(stage, reason)
+        if self.rejection is None:  # reasons are published: the source by its public name
+            self.rejection = Rejection(stage, public_reason(reason, self.ref.uri, self.ref.root, self.path))
 
     def travel(self, finished: bool) -> None:
         """Drop what only the stages behind it use before the clip crosses to another process (an executor
@@ -153,7 +161,7 @@ def _common(clip: Clip) -> dict[str, Any]:
         "key": ref.key,
         "source_key": ref.source_key,
         "video_id": ref.video_id,
-        "url": ref.uri,
+        "url": ref.name,
         "dataset_src": ref.dataset_src,
         "span_start": span_start,
         "span_end": span_end,

@@ -8,7 +8,7 @@ to know where a model ran) and masks the user info and every query value.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 MASK = "***"
 
@@ -26,7 +26,9 @@ def public_url(url: str) -> str:
     netloc = (f"{MASK}@" if parts.username is not None or parts.password is not None else "") + (
         f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
     query = urlencode([(name, MASK) for name, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    # by hand, not urlunsplit: that drops the ``//`` of an empty host (``memory:///x`` would read ``memory:/x``)
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "") + (
+        f"#{parts.fragment}" if parts.fragment else "")
 
 
 def public_settings(value: Any) -> Any:

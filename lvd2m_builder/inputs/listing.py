@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob as globlib
 import logging
 import os
+from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import Callable, Iterable, Optional
 
@@ -18,7 +19,8 @@ import fsspec
 
 from lvd2m_builder.errors import SourceError
 from lvd2m_builder.inputs.clip_tables import is_table, table_refs
-from lvd2m_builder.inputs.names import is_url, is_video_name
+from lvd2m_builder.inputs.names import is_url, is_video_name, without_file_scheme
+from lvd2m_builder.inputs.public import input_roots, root_of
 from lvd2m_builder.inputs.tars import is_tar, tar_refs
 from lvd2m_builder.records import ClipRef
 from lvd2m_builder.store.output_dir import inside
@@ -30,14 +32,10 @@ def _ref(uri: str, dataset_src: str) -> ClipRef:
     return ClipRef(uri=uri, video_id=PurePosixPath(uri.split("://")[-1]).stem, dataset_src=dataset_src)
 
 
-def _local(item: str) -> str:
-    return item[len("file://"):] if item.startswith("file://") else item
-
-
 def missing_inputs(inputs: Iterable[str]) -> list[str]:
     """The named local files or directories that do not exist (globs and URLs aside)."""
-    return [item for item in inputs if not is_url(item) and not any(ch in _local(item) for ch in "*?[")
-            and not os.path.exists(_local(item))]
+    return [item for item in inputs if not is_url(item) and not any(ch in without_file_scheme(item) for ch in "*?[")
+            and not os.path.exists(without_file_scheme(item))]
 
 
 def list_uris(inputs: Iterable[str], tars: bool = False, exclude: Optional[str] = None) -> list[str]:
@@ -48,7 +46,7 @@ def list_uris(inputs: Iterable[str], tars: bool = False, exclude: Optional[str] 
     found: list[str] = []
     skipped = 0
     for item in inputs:
-        item = _local(item)
+        item = without_file_scheme(item)
         if is_url(item):
             listed = _list_remote(item, wanted)
             skipped += sum(not kept(uri) for uri in listed)
@@ -92,13 +90,15 @@ def _list_remote(url: str, wanted: Callable[[str], bool]) -> list[str]:
     return sorted(fs.unstrip_protocol(p) if protocol != "file" else p for p in paths)
 
 
-def list_refs(inputs: Iterable[str], dataset_src: str = "local", exclude: Optional[str] = None) -> list[ClipRef]:
+def list_refs(inputs: Iterable[str], dataset_src: str = "local", exclude: Optional[str] = None,
+              relative: bool = True) -> list[ClipRef]:
     """Every clip the inputs name: videos, the video members of tar shards, the rows of clip tables (nothing
-    under ``exclude``).
+    under ``exclude``); with ``relative``, each local one with its root (outputs name it relative to that).
 
     Sorted by URI and span (input order does not matter, so shards hold the same clips on every run); a clip
     listed twice (two tables naming the same span) is kept once.
     """
+    inputs = list(inputs)
     refs: list[ClipRef] = []
     for uri in list_uris(inputs, tars=True, exclude=exclude):
         if is_table(uri):
@@ -111,6 +111,9 @@ def list_refs(inputs: Iterable[str], dataset_src: str = "local", exclude: Option
     for ref in refs:
         if unique.setdefault(ref.key, ref) is not ref:
             log.info("%s (span %s-%s) is listed twice; kept once", ref.uri, ref.span_start, ref.span_end)
+    if relative:
+        roots = input_roots(inputs)
+        unique = {key: replace(ref, root=root_of(ref.uri, roots)) for key, ref in unique.items()}
     return sorted(unique.values(), key=_order)
 
 

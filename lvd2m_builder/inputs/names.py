@@ -13,5 +13,10 @@ def is_url(text: str) -> bool:
     return "://" in text and not text.startswith("file://")
 
 
+def without_file_scheme(item: str) -> str:
+    """A ``file://`` URL as the plain path it names; anything else as it is."""
+    return item[len("file://"):] if item.startswith("file://") else item
+
+
 def is_video_name(name: str) -> bool:
     return PurePosixPath(name).suffix.lower() in VIDEO_EXTENSIONS

@@ -122,20 +122,22 @@ class ClipCutter:
     def _one(self, row: dict) -> Outcome:
         uri = self.index.lookup(row)
         if not uri:
-            return _reject(row, "source", f"no source video for video_id {row.get('video_id')!r}")
+            return _reject(row, "source", f"{row.get('url')!r} is under none of the build's input roots (pass --sources)"
+                           if self.index.use_url else f"no source video for video_id {row.get('video_id')!r}")
         clip, info, error, identity = self._source(uri, row)
+        source = self.index.public(uri, uri)  # what the outputs (published) say of it
         if error:
             stage, why = error.split(": ", 1)
-            return _reject(row, stage, why, source=uri)
+            return _reject(row, stage, self.index.public(why, uri), source=source)
         start = row["span_start"] or 0.0
         end = row["span_end"] if row["span_end"] is not None else info.duration
         if start >= info.duration or end > info.duration + self.config.span_slack_s:
             return _reject(row, STAGE, f"span {start:.3f}-{end:.3f}s is not inside the source (0-{info.duration:.3f}s)",
-                           source=uri)
+                           source=source)
         end = min(end, info.duration)
         too_much = self._too_much(start, end, info)
         if too_much:
-            return _reject(row, STAGE, too_much, source=uri)
+            return _reject(row, STAGE, too_much, source=source)
         dst = self.clips_dir / f"{clip_stem(row['key'])}.mp4"
         request = None if identity is None else cut_record.cut_request(identity, start, end, self.config.mode,
                                                                        self.config.crf)
@@ -145,18 +147,18 @@ class ClipCutter:
             try:
                 done = cut(clip.path, dst, start, end, info.fps, self.config.mode, self.config.crf)
             except (StageError, DecodeError) as e:
-                return _reject(row, STAGE, e.why, source=uri)
+                return _reject(row, STAGE, self.index.public(e.why, uri), source=source)
             size = dst.stat().st_size
             if size > self.config.max_clip_bytes:
                 dst.unlink()
                 return _reject(row, STAGE, f"the cut clip has {size} bytes, more than max_clip_bytes "
-                                           f"({self.config.max_clip_bytes})", source=uri)
+                                           f"({self.config.max_clip_bytes})", source=source)
             cut_record.remember(dst, request, done)
         fps = float(info.fps)
         updated = {**row, "span_start": round(done.start, 6), "span_end": round(done.start + done.frames / fps, 6),
                    "duration": done.frames / fps, "fps": fps, "width": info.width, "height": info.height,
                    "num_frames": done.frames,
-                   "provenance": _with_provenance(row, mode=self.config.mode, source=uri,
+                   "provenance": _with_provenance(row, mode=self.config.mode, source=source,
                                                   frames_expected=done.expected)}
         return Outcome(updated, clip=dst, expected_frames=done.expected)
 

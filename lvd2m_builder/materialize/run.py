@@ -31,7 +31,7 @@ from lvd2m_builder.errors import OutputError
 from lvd2m_builder.export.wds import WDS_DIR, TarSeries
 from lvd2m_builder.materialize.cutter import CLIPS_DIR, ClipCutter, MaterializeConfig
 from lvd2m_builder.materialize.freshness import OUTPUTS, materialize_section, rows_digest
-from lvd2m_builder.materialize.sources import SourceIndex
+from lvd2m_builder.materialize.sources import output_index
 from lvd2m_builder.run.logs import bar_disabled
 from lvd2m_builder.run.stats import ShardStats, merge
 from lvd2m_builder.store.adopt import open_manifest
@@ -117,7 +117,7 @@ def materialize(out: str | Path, sources: Optional[str] = None, mapping: Optiona
     if not keep_card:
         check_card(out)
     mark(out)
-    index = SourceIndex(sources, mapping, exclude=str(out))
+    index = output_index(out, manifest, sources, mapping)
     previous = materialize_section(out) or {}
     digest = rows_digest(out)
     total = sum(count_rows(p) for p in paths)

@@ -4,7 +4,8 @@ A Hub repo is anyone's: its rows may name local files, hosts on the user's netwo
 user's own credentials open. So a Hub dataset's clips are read only from that repo's own files (a relative path,
 or an ``hf://`` URL of the same repo), or from the ``--sources`` the user names (looked up by ``video_id``, as
 ``lvd2m materialize`` does). A local directory is the user's own build or import, and its rows' paths and URLs
-are followed as given. Whatever is fetched is capped in size (``Fetch(max_bytes=...)``).
+are followed as given (a relative path under the input roots its manifest keeps). Whatever is fetched is capped
+in size (``Fetch(max_bytes=...)``).
 """
 
 from __future__ import annotations
@@ -19,11 +20,17 @@ from lvd2m_builder.store.reader import DatasetSource
 
 class Origins:
     """``resolve(rec)`` -> (URI to read, "") or (None, why not). ``repo``: the Hub dataset previewed (None: a
-    local one, whose rows are followed)."""
+    local one, whose rows are followed, found through ``own``: the output's index, materialize/sources.py)."""
 
-    def __init__(self, repo: Optional[DatasetSource] = None, sources: Optional[str] = None) -> None:
+    def __init__(self, repo: Optional[DatasetSource] = None, sources: Optional[str] = None,
+                 own: Optional[SourceIndex] = None) -> None:
         self.repo = repo
         self.index = SourceIndex(sources) if sources is not None else None
+        self.own = own or SourceIndex()
+
+    def public(self, text: str, uri: str) -> str:
+        """A reason about ``uri`` as the page shows it (the page may be shared): see ``SourceIndex.public``."""
+        return self.own.public(text, uri)
 
     def resolve(self, rec: dict) -> tuple[Optional[str], str]:
         if self.index is not None:
@@ -34,7 +41,8 @@ class Origins:
         if not url:
             return None, "the row names no source"
         if self.repo is None:
-            return url, ""
+            found = self.own.lookup(rec)
+            return (found, "") if found else (None, f"{url} is under none of the build's input roots")
         inside = self._in_repo(self.repo, url)
         if inside is None:
             return None, (f"{public_url(url)} is not a file of {self.repo.label}: preview reads only the repo's "
@@ -51,4 +59,6 @@ class Origins:
         if "://" in url or url.startswith("/"):
             return None
         rel = posixpath.normpath(url)
-        return None if rel == ".." or rel.startswith("../") else f"hf://{repo.path(rel)}"
+        if rel == ".." or rel.startswith("../") or not repo.exists(rel):  # a build's relative names are not repo files
+            return None
+        return f"hf://{repo.path(rel)}"

@@ -21,14 +21,16 @@ from tqdm.auto import tqdm
 
 from lvd2m_builder.card.plots import write_plots
 from lvd2m_builder.card.stats import Summary
-from lvd2m_builder.errors import ConfigError, OutputError
+from lvd2m_builder.errors import ConfigError, ManifestError, OutputError
 from lvd2m_builder.materialize.cutter import CLIPS_DIR
+from lvd2m_builder.materialize.sources import output_index
 from lvd2m_builder.preview.origins import Origins
 from lvd2m_builder.preview.page import render
 from lvd2m_builder.preview.rows import ACCEPTED, records, tally
 from lvd2m_builder.preview.thumbs import THUMBS_DIR, ContactSheets
 from lvd2m_builder.run.logs import bar_disabled
 from lvd2m_builder.store.atomic import write_text_atomic
+from lvd2m_builder.store.manifest import Manifest
 from lvd2m_builder.store.output_dir import check_replaceable
 from lvd2m_builder.store.reader import DatasetSource, open_source
 
@@ -88,7 +90,8 @@ def preview(source: str, out: Optional[str | Path] = None, config: PreviewConfig
     stats = _stats(dataset) or tally(clips)
     if config.thumbs:
         is_local = Path(source).is_dir()
-        origins = Origins(None if is_local else dataset, sources)
+        own = output_index(Path(source), _manifest(Path(source))) if is_local else None
+        origins = Origins(None if is_local else dataset, sources, own)
         sheets = ContactSheets(out, config.frames, config.thumb_width, origins,
                                Path(source) / CLIPS_DIR if is_local else None, config.max_fetch_bytes)
         with ThreadPoolExecutor(config.workers) as pool:
@@ -102,6 +105,15 @@ def preview(source: str, out: Optional[str | Path] = None, config: PreviewConfig
     write_text_atomic(page, html)
     log.info("preview of %d clips -> %s", len(clips), page)
     return page
+
+
+def _manifest(source: Path) -> Optional[Manifest]:
+    """A local dataset's manifest, read only (preview changes nothing there); None when it has none that reads:
+    rows are then followed only where they name a URL or an absolute path."""
+    try:
+        return Manifest.load(source)
+    except ManifestError:
+        return None
 
 
 def _prepare(out: Path) -> None:

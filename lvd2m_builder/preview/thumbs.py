@@ -83,14 +83,14 @@ class ContactSheets:
         try:
             clip = next(Probe()([clip]))
             if clip.rejected:
-                rec["thumb_error"] = clip.rejection.reason
+                rec["thumb_error"] = self.origins.public(clip.rejection.reason, ref.uri)
                 return
             task, height = self._sample(clip)
             rec["thumb_size"] = [self.width, height]
             rec["thumbs"] = [[round(t, 3), self._save(rec["key"], i, frame)] for i, (t, frame) in enumerate(task.frames)]
         except _DECODE_FAILURES as e:
             log.debug("no contact sheet for %s", ref.uri, exc_info=True)
-            rec["thumb_error"] = getattr(e, "why", None) or f"{type(e).__name__}: {e}"
+            rec["thumb_error"] = self.origins.public(getattr(e, "why", None) or f"{type(e).__name__}: {e}", ref.uri)
         finally:
             Fetch.release(clip)
 

@@ -14,9 +14,10 @@ from tqdm.auto import tqdm
 from lvd2m_builder.card.write import write_card
 from lvd2m_builder.config import RUN_SETTINGS, BuildConfig
 from lvd2m_builder.dedup.run import dedup_dataset
-from lvd2m_builder.errors import SourceError
+from lvd2m_builder.errors import OutputError, SourceError
 from lvd2m_builder.inputs.listing import list_refs, missing_inputs
 from lvd2m_builder.inputs.names import is_url
+from lvd2m_builder.inputs.public import absolute_names
 from lvd2m_builder.materialize.cutter import MaterializeConfig
 from lvd2m_builder.materialize.freshness import materialize_section, refresh_config
 from lvd2m_builder.materialize.run import materialize
@@ -68,7 +69,7 @@ def _build(inputs: list[str], out: Path, config: BuildConfig, overwrite: bool, p
     if inputs and len(fed) == len(inputs):
         raise SourceError(", ".join(fed), "lies under --out, and an output is never read as an input")
     missing = missing_inputs(inputs)
-    refs = list_refs(inputs, config.dataset_src, exclude=exclude)
+    refs = list_refs(inputs, config.dataset_src, exclude=exclude, relative=not config.inputs.absolute_paths)
     gone = {os.path.abspath(m.removeprefix("file://")) for m in missing}
     if not [ref for ref in refs if ref.uri not in gone]:
         raise SourceError(", ".join(missing or inputs) or "(no inputs)",
@@ -82,11 +83,15 @@ def _build(inputs: list[str], out: Path, config: BuildConfig, overwrite: bool, p
     settings = config.settings()
     card = {k: v for k, v in config.to_dict()["card"].items() if v is not None}
     manifest = open_manifest(out)
+    if manifest is not None:
+        same_names(out, manifest, settings)
     if manifest is not None and manifest.settings_hash != settings_hash(settings):
         rethreshold(out, manifest, settings, (ref.key for ref in refs))  # or OutputError: needs --overwrite
         manifest = open_manifest(out)
     manifest = manifest or Manifest(settings_hash(settings), settings)
+    roots = sorted({*manifest.run.get("input_roots", []), *(ref.root for ref in refs if ref.root is not None)})
     manifest.run = {name: value for name, value in config.to_dict().items() if name in RUN_SETTINGS}
+    manifest.run["input_roots"] = roots  # where rows' relative names are found again; local, never published
     manifest.card.update(card)  # card fields persist: a rebuild that sets none keeps the output's
     if remote is not None:
         remote.sync()  # a rebuild's rewritten shards up, a killed build's unrecorded uploads gone
@@ -134,3 +139,18 @@ def _build(inputs: list[str], out: Path, config: BuildConfig, overwrite: bool, p
     if remote is not None:
         remote.sync()
     return {**stats, "missing_inputs": len(missing)}
+
+
+def same_names(out: Path, manifest: Manifest, settings: dict) -> None:
+    """One output names its inputs one way, or a resume would publish old rows' absolute paths beside relative
+    names. An output made before ``inputs.absolute_paths`` existed names them absolutely: resumed with it set,
+    its manifest gains the setting (its rows and keys are what they would be now); otherwise it is refused."""
+    absolute = settings["inputs"]["absolute_paths"]
+    if absolute_names(manifest.settings) != absolute:
+        raise OutputError(str(out), (
+            "its rows name inputs relative to the inputs given; resume it without inputs.absolute_paths=true"
+            if absolute else "its rows name inputs by absolute path; resume it with --set inputs.absolute_paths=true"
+        ) + ", or pass --overwrite to build it again")
+    if "inputs" not in manifest.settings:
+        manifest.settings["inputs"] = settings["inputs"]
+        manifest.settings_hash = settings_hash(manifest.settings)

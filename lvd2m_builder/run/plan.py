@@ -9,6 +9,7 @@ from typing import Iterable, Optional
 
 from lvd2m_builder.config import BuildConfig
 from lvd2m_builder.inputs.listing import list_refs
+from lvd2m_builder.run.build import same_names
 from lvd2m_builder.run.rebuild import changed_fields
 from lvd2m_builder.store.manifest import Manifest, settings_hash
 from lvd2m_builder.store.output_dir import check_output
@@ -53,6 +54,7 @@ def plan_build(inputs: Iterable[str], out: str | Path, config: BuildConfig, over
     recorded: set[str] = set()
     changed: list[str] = []
     if manifest is not None:
+        same_names(out, manifest, settings)  # the refusal the build would make
         recorded = {key for path in manifest.files() if (out / path).exists() for key in read_keys(out / path)}
         if manifest.settings_hash != settings_hash(settings):
             changed = sorted(changed_fields(manifest.settings, json.loads(json.dumps(settings))))

@@ -147,7 +147,7 @@ def _shot(video: Clip, frames: _Frames, first: int, end: int, of: ShotOf, share:
     base = float(frames.starts[0])  # spans count from the file's first frame, as ClipRef spans do
     shot_ref = ClipRef(uri=ref.uri, video_id=ref.video_id, dataset_src=ref.dataset_src,
                        span_start=frames.offset + start - base, span_end=frames.offset + stop - base,
-                       orig_caption=ref.orig_caption, shot=of)
+                       orig_caption=ref.orig_caption, shot=of, root=ref.root)
     return Clip(
         ref=shot_ref,
         path=video.path,

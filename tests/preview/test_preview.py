@@ -177,7 +177,7 @@ def test_every_clip_is_embedded_with_its_decision_and_the_funnel(demo):
     assert html.count("data:image/png;base64,") == 2  # duration and flow score: the card's plots (no captions yet)
 
 
-def test_contact_sheets_are_decoded_across_each_clip(demo):
+def test_contact_sheets_are_decoded_across_each_clip(demo, clips_dir):
     out, page = demo
     by_video = {c["video_id"]: c for c in embedded(page)["clips"]}
     for name in ("pan_long_take", "hard_cut", "still_long_take", "short_pan"):
@@ -188,7 +188,7 @@ def test_contact_sheets_are_decoded_across_each_clip(demo):
         for _, rel in clip["thumbs"]:
             assert Image.open(page.parent / rel).size == (160, 120)
     cut = by_video["hard_cut"]  # each thumbnail is the frame PyAV shows at its time, not a neighbour's
-    refs = [frame_at(cut["url"], t, (160, 120)).astype(float) for t, _ in cut["thumbs"]]
+    refs = [frame_at(str(clips_dir / cut["url"]), t, (160, 120)).astype(float) for t, _ in cut["thumbs"]]
     thumbs = [np.asarray(Image.open(page.parent / rel).convert("RGB"), dtype=float) for _, rel in cut["thumbs"]]
     differences = np.array([[np.abs(thumb - ref).mean() for ref in refs] for thumb in thumbs])
     assert (differences.argmin(axis=1) == np.arange(8)).all() and differences.diagonal().max() < 15
@@ -399,17 +399,23 @@ def test_config_refuses_bad_values(field, value):
 
 
 def test_a_hub_repo_s_rows_open_only_the_repo_s_files_or_the_named_sources(tmp_path):
+    import fsspec
+
     from lvd2m_builder.preview.origins import Origins
     from lvd2m_builder.store.reader import DatasetSource
 
-    repo = DatasetSource(fs=None, root="datasets/alice/lvd2m@v1", label="alice/lvd2m")
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/datasets/alice/lvd2m@v1/clips/a.mp4", b"")
+    repo = DatasetSource(fs=fs, root="datasets/alice/lvd2m@v1", label="alice/lvd2m")
     origins = Origins(repo)
     resolve = lambda url, video_id="v": origins.resolve({"url": url, "video_id": video_id})
     assert resolve("clips/a.mp4") == ("hf://datasets/alice/lvd2m@v1/clips/a.mp4", "")
+    fs.rm("/datasets", recursive=True)
     assert resolve("hf://datasets/alice/lvd2m/videos/b.mp4") == ("hf://datasets/alice/lvd2m/videos/b.mp4", "")
     for hostile in ("/etc/passwd", "file:///home/alice/.ssh/id_rsa", "../bob/secret.mp4", "clips/../../x.mp4",
                     "s3://alice-private/raw.mp4", "http://169.254.169.254/latest/meta-data", "http://10.0.0.7/a.mp4",
-                    "hf://datasets/mallory/bait/x.mp4", "https://user:pw@cdn.example/x.mp4"):
+                    "hf://datasets/mallory/bait/x.mp4", "https://user:pw@cdn.example/x.mp4",
+                    "trip/clip.mp4"):  # a build's name relative to its input: no file of the repo
         uri, why = resolve(hostile)
         assert uri is None and "is not a file of alice/lvd2m" in why, hostile
     assert "pw" not in resolve("https://user:pw@cdn.example/x.mp4")[1]
