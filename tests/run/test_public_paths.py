@@ -10,16 +10,17 @@ import shutil
 from fnmatch import fnmatch
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from datasets import load_dataset
 
 from lvd2m_builder.config import preset
 from lvd2m_builder.errors import OutputError
 from lvd2m_builder.export.command import export_webdataset
-from lvd2m_builder.hub import PUBLIC_PATTERNS
 from lvd2m_builder.materialize.cutter import MaterializeConfig
 from lvd2m_builder.materialize.run import materialize
 from lvd2m_builder.preview.report import PreviewConfig, preview
+from lvd2m_builder.publish.plan import PUBLIC_PATTERNS
 from lvd2m_builder.run.build import build
 from lvd2m_builder.run.plan import plan_build
 from lvd2m_builder.store.manifest import Manifest, settings_hash
@@ -71,11 +72,18 @@ def test_rows_name_inputs_relative_to_the_input_given(used):
     assert rejects["trip/bad.mp4"]["stage"] == "probe"
 
 
+def _text(path: Path) -> bytes:
+    """A file's bytes, or for Parquet (compressed: a path in it is not in its bytes) every value it holds."""
+    if path.suffix != ".parquet":
+        return path.read_bytes()
+    return repr(pq.read_table(path).to_pydict()).encode()
+
+
 def test_nothing_published_names_an_input_root(used, footage):
     roots = [str(footage["root"]).encode(), str(footage["elsewhere"]).encode()]
     files = [p for top in (used["out"], used["wds"]) for p in top.rglob("*") if p.is_file()]
     assert any(p.suffix == ".tar" for p in files) and any("videos" in p.parts for p in files)
-    leaks = {p.relative_to(used["out"]).as_posix() for p in files if any(r in p.read_bytes() for r in roots)}
+    leaks = {p.relative_to(used["out"]).as_posix() for p in files if any(r in _text(p) for r in roots)}
     assert leaks and all(any(fnmatch(rel, pattern) for pattern in LOCAL_STATE) for rel in leaks), leaks
     assert not any(fnmatch(rel, pattern) for rel in leaks for pattern in PUBLIC_PATTERNS)
 
@@ -155,3 +163,15 @@ def test_materialize_without_the_roots_rejects_with_a_reason_and_takes_sources(t
         "source: 'pan_long_take.mp#' is under none of the build's input roots (pass --sources)": 1})
     assert materialize(out, str(footage["root"] / "trip"), config=MaterializeConfig(webdataset=False),
                        progress=False)["cut"] == 1
+
+
+def test_a_split_build_names_its_shots_relative_to_the_input_given(tmp_path, footage):
+    out = tmp_path / "split"
+    build([str(footage["root"] / "trip")], out, CONFIG.replace({"cuts.on_cut": "split", "duration.min_s": 1.0}),
+          progress=False)
+    rows = _rows(out) + _rows(out, "rejects")
+    shots = [r for r in rows if r["url"] == "hard_cut.mp4"]
+    assert len(shots) >= 2 and all(r["source_key"] != r["key"] for r in shots)  # the hard cut's video gave shots
+    assert {r["url"] for r in rows} >= {"pan_long_take.mp4", "still_long_take.mp4", "hard_cut.mp4", "bad.mp4"}
+    root = str(footage["root"]).encode()
+    assert not [p for p in out.rglob("*.parquet") if root in _text(p)]
