@@ -181,6 +181,7 @@ def map_columns(table: pa.Table, lines: np.ndarray, file_name: str) -> Mapped:
         "{", head, ', "segment_times": "', pa.array(rules, pa.string()), '", "source": "LVD-2M release"}', "")
     rows = {
         "key": kept(col["key"]),
+        "source_key": kept(col["key"]),  # each release row is its own input, as rows.py maps it
         "video_id": kept(_text(col["video_id"], blank["video_id"])),
         "url": kept(_text(col["url"], blank["url"])),
         "dataset_src": kept(src),

@@ -47,7 +47,7 @@ def _odd_rows(rng: random.Random, n: int) -> list[dict]:
 
 
 def _shards(out, directory: str) -> list[dict]:
-    return [row for path in sorted((out / directory).glob("*.arrow")) for row in read_table(path).to_pylist()]
+    return [row for path in sorted((out / directory).glob("*.parquet")) for row in read_table(path).to_pylist()]
 
 
 def test_column_wise_import_gives_the_row_by_row_mapping_exactly(tmp_path):

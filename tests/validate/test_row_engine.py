@@ -110,8 +110,8 @@ def test_repeats_are_reported_in_the_order_they_pass_the_limit(tmp_path):
     report = validate(str(out), ValidateConfig(max_caption_repeats=2))
     found = [(f.code, f.shard, f.row, f.key, f.message) for f in report.findings]
     assert found == [
-        ("caption_repeated", "data/train-00000-of-00002.arrow", 1, "clip-0001",
+        ("caption_repeated", "data/train-00000-of-00002.parquet", 1, "clip-0001",
          "refined_caption on 3 clips (limit 2), first here: 'second caption'"),
-        ("caption_repeated", "data/train-00000-of-00002.arrow", 0, "clip-0000",
+        ("caption_repeated", "data/train-00000-of-00002.parquet", 0, "clip-0000",
          "refined_caption on 3 clips (limit 2), first here: 'first caption'"),
     ]
