@@ -159,7 +159,7 @@ def test_materialize_and_export_cut_each_shot_to_its_frames(footage, built, tmp_
     for row in kept:
         clip = decord.VideoReader(str(out / "clips" / f"{row['key']}.mp4"))
         assert len(clip) == row["num_frames"] == videos[row["key"]]["num_frames"]
-        source = decord.VideoReader(row["url"])
+        source = decord.VideoReader(str(footage[0] / row["url"]))  # urls are relative to the input given (#13)
         first = round(row["span_start"] * 24)
         ours = clip[0].asnumpy().astype(float)
         assert np.abs(ours - source[first].asnumpy()).mean() < np.abs(ours - source[first + 1].asnumpy()).mean()
