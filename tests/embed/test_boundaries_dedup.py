@@ -104,3 +104,23 @@ def test_embeddings_of_two_sizes_are_refused_naming_the_dataset(tmp_path):
     with pytest.raises(DedupError) as info:
         dedup_dataset(out, DedupConfig())
     assert info.value.path == str(out) and "dimensions [4, 8]" in info.value.why
+
+
+@pytest.mark.parametrize("block", [1, 2, 4], ids=["across-blocks", "one-kept-row-in-the-block", "inside-a-block"])
+def test_a_tie_names_the_earliest_kept_row_whatever_the_block_size(block):
+    # the last row is exactly as close to the second as to the third (both kept, orthogonal): cos 1/sqrt(2) each;
+    # with block 2 the second row lies in an earlier block and the third in the last row's own block
+    vectors = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]], np.float32)
+    found = find_duplicates(vectors, np.arange(4), threshold=0.7, block=block)
+    assert [(d.index, d.kept) for d in found] == [(3, 1)]
+
+
+def test_float16_embeddings_are_compared_in_float32():
+    """The shards store embeddings as float16: the cosine must not take float16's rounding (about 1e-3 near 1)."""
+    rng = np.random.default_rng(0)
+    first = rng.normal(size=64)
+    vectors = np.stack([first, first + 0.05 * rng.normal(size=64)]).astype(np.float16)
+    wide = vectors.astype(np.float64)
+    cosine = float(wide[0] @ wide[1] / np.linalg.norm(wide[0]) / np.linalg.norm(wide[1]))
+    (dup,) = find_duplicates(vectors, np.arange(2), threshold=0.9)
+    assert dup.similarity == pytest.approx(cosine, abs=1e-6)

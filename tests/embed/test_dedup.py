@@ -71,6 +71,7 @@ def test_no_chains_a_duplicate_names_a_row_close_to_it():
 
 def test_search_is_empty_for_no_rows_and_for_distinct_rows():
     assert find_duplicates(np.zeros((0, 4), np.float32), np.arange(0), 0.9) == []
+    assert find_duplicates(np.array([]), [], 0.9) == []  # no rows, so no dimension either
     assert find_duplicates(np.eye(5, dtype=np.float32), np.arange(5), 0.9, block=2) == []
 
 

@@ -59,3 +59,15 @@ def test_an_unreadable_retry_after_falls_back_to_the_backoff(waits):
     with ChatServer(_busy_then_ok({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})) as server:
         assert _ask(server) == "ok"
     assert waits == [0.001]
+
+
+@pytest.mark.parametrize("retries, said", [(0, "after 1 attempt)"), (1, "after 2 attempts)"), (2, "after 3 attempts)")])
+def test_giving_up_waits_only_between_attempts_and_counts_them(waits, retries, said):
+    """No wait after the last attempt: the failure is reported at once, with the number of attempts it took."""
+    with ChatServer(lambda body, attempt: Scripted(status=503, raw=b"down")) as server:
+        config = ModelConfig(backend="openai", model="m", base_url=server.url, retries=retries, backoff_s=0.001,
+                             timeout_s=5.0, concurrency=1)
+        (reply,) = OpenAIBackend(config).generate([Request("q")])
+    assert len(server.requests) == retries + 1
+    assert waits == [0.001 * 2 ** n for n in range(retries)]
+    assert reply.error.endswith(said)
