@@ -11,6 +11,8 @@ import pytest
 
 from lvd2m_builder.config import RobustCutConfig, preset
 from lvd2m_builder.inputs.listing import list_refs
+from lvd2m_builder.records import Clip, ClipRef, VideoInfo
+from lvd2m_builder.stages.cuts.content import CutScorer
 from lvd2m_builder.stages.cuts.frame_signals import FrameSignals
 from lvd2m_builder.stages.cuts.robust import decide
 from lvd2m_builder.stages.pipeline import Pipeline
@@ -85,3 +87,19 @@ def test_two_black_frames_inside_one_shot_are_a_flash():
     cuts, ignored = decide(candidates, [], len(frames) / 24, RobustCutConfig())
     assert cuts == []
     assert [e["signal"] for e in ignored if e["signal"].endswith("flash")] == ["black flash"]
+
+
+def test_paper_detector_records_one_score_per_step_high_only_at_the_cut():
+    """Provenance keeps ContentDetector's score of each 2 s step (``cut_scores``): one per pair of neighbouring
+    0.5 fps frames, above the threshold at the cut, zero across identical frames."""
+    config = preset("paper").cuts
+    clip = Clip(ClipRef("mem://cut", "cut"), info=VideoInfo(fps=24.0, num_frames=192, duration=8.0, width=256,
+                                                              height=96))
+    task = CutScorer(config).task(clip)
+    first, second = (cv2.cvtColor(_texture(seed, 96, 256), cv2.COLOR_BGR2RGB) for seed in (1, 2))
+    for t in task.times().tolist():
+        task.feed(t, first if t < 3.0 else second, t)
+    task.finish()
+    assert len(clip.cut_scores) == 3  # frames at 0, 2, 4, 6 s
+    assert clip.cut_scores[0] == clip.cut_scores[2] == 0.0 and clip.cut_scores[1] > config.threshold
+    assert clip.cut_times == [2.75]  # the 2 fps step with the change: (2.5, 3.0]
