@@ -76,7 +76,8 @@ def test_blends_within_dissolve_s_of_a_blank_run_are_its_ramps_others_are_dissol
     """A fade through black ramps down and up: blends from dissolve_s before the run to dissolve_s after it are
     that fade (reported once, by the run); a blend further out is a dissolve, with the flow's share recorded."""
     candidates = [blend(2.0), blend(4.5), blank(5.0, 5.5, 12), blend(6.0)]
-    pairs = [(1.5, 2.0, 9.0, 0.3), (2.5, 3.0, 9.0, 0.9)]
+    # of these 2 fps pairs only the middle one lies within dissolve_s / 2 of the blend at 2.0
+    pairs = [(1.0, 1.5, 9.0, 0.8), (1.5, 2.0, 9.0, 0.3), (2.5, 3.0, 9.0, 0.9)]
     cuts, ignored = decide(candidates, pairs, DURATION, CONFIG)
     assert [(e["signal"], e["t"], e.get("unmatched")) for e in cuts] == [("dissolve", 2.0, 0.3),
                                                                          ("fade through black", 5.25, None)]
