@@ -75,11 +75,17 @@ def test_each_candidate_is_decided_and_recorded_with_its_scores(candidates, pair
 def test_blends_within_dissolve_s_of_a_blank_run_are_its_ramps_others_are_dissolves():
     """A fade through black ramps down and up: blends from dissolve_s before the run to dissolve_s after it are
     that fade (reported once, by the run); a blend further out is a dissolve, with the flow's share recorded."""
-    candidates = [blend(2.0), blend(4.5), blank(5.0, 5.5, 12), blend(6.0)]
-    # of these 2 fps pairs only the middle one lies within dissolve_s / 2 of the blend at 2.0
-    pairs = [(1.0, 1.5, 9.0, 0.8), (1.5, 2.0, 9.0, 0.3), (2.5, 3.0, 9.0, 0.9)]
-    cuts, ignored = decide(candidates, pairs, DURATION, CONFIG)
-    assert [(e["signal"], e["t"], e.get("unmatched")) for e in cuts] == [("dissolve", 2.0, 0.3),
-                                                                         ("fade through black", 5.25, None)]
+    candidates = [blend(2.0), blend(4.5), blank(5.0, 5.5, 12), blend(6.0), blend(8.0)]
+    cuts, ignored = decide(candidates, [], DURATION, CONFIG)
+    assert [(e["signal"], e["t"]) for e in cuts] == [("dissolve", 2.0), ("fade through black", 5.25), ("dissolve", 8.0)]
     ramp = "the ramp of a fade through a blank run"
     assert [(e["signal"], e["t"], e["why"]) for e in ignored] == [("blend", 4.5, ramp), ("blend", 6.0, ramp)]
+
+
+def test_a_dissolve_records_the_largest_share_of_the_pairs_within_half_dissolve_s():
+    """The pairs that overlap [t - dissolve_s / 2, t + dissolve_s / 2], even by their last or first instant; the
+    largest share sits at the lower edge for the first dissolve and at the upper edge for the second."""
+    pairs = [(1.0, 1.5, 9.0, 0.8), (1.3, 1.8, 9.0, 0.35), (2.2, 2.7, 9.0, 0.3),  # around 2.0: [1.75, 2.25]
+             (7.3, 7.8, 9.0, 0.3), (8.2, 8.7, 9.0, 0.35), (8.3, 8.8, 9.0, 0.9)]  # around 8.0: [7.75, 8.25]
+    cuts, _ = decide([blend(2.0), blend(8.0)], pairs, DURATION, CONFIG)
+    assert [(e["t"], e["unmatched"]) for e in cuts] == [(2.0, 0.35), (8.0, 0.35)]
