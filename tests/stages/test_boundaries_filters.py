@@ -94,6 +94,12 @@ def test_dis_at_half_size_scores_in_full_size_pixels_on_both_paths():
     assert float(np.median(centre[..., 0])) == pytest.approx(-12.0, rel=0.15)  # first -> second: content moved left
 
 
+def test_dis_by_default_is_the_ultrafast_preset_on_full_size_frames():
+    big = _texture(7, 240, 360)
+    pair = (np.ascontiguousarray(big[:, :320]), np.ascontiguousarray(big[:, 12:332]))
+    assert DisFlow().mean_magnitudes([pair]) == DisFlow("ultrafast", scale=1.0).mean_magnitudes([pair])
+
+
 def test_robust_preset_scores_the_known_pan_right(clips_dir):
     """The robust cut check takes the motion score from flows(): 2 px/frame at 24 fps over a 320 px window,
     resized to 960 wide, is 2 * 12 * 3 = 72 px between 2 fps samples, as under the paper preset."""
