@@ -1,4 +1,5 @@
-"""validate compares the card's features with every shard's by name and type, not by count."""
+"""validate compares the card's features with every shard's by name and type, not by count; a shard that does not read,
+clip scores and rows without settings are reported, not skipped."""
 
 from __future__ import annotations
 
@@ -34,3 +35,39 @@ def test_a_card_whose_dtype_changed_fails_validate(tmp_path, config, column, sha
     (finding,) = report.findings
     assert (finding.code, finding.shard) == ("features_mismatch", shard)
     assert f"other type: {column}" in finding.message
+
+
+def _five(out, **values):
+    """Five accepted rows in two shards, two rejects."""
+    train = [[row(i, **values) for i in range(3)], [row(i, **values) for i in range(3, 5)]]
+    return write_dataset(out, train, [[reject(0)], [reject(1)]], plots=False)
+
+
+def test_a_shard_whose_pages_do_not_read_is_one_finding_on_one_line(tmp_path):
+    """Footer intact, pages garbled (a bad disk, a bad copy): the read error becomes a finding naming the shard, its
+    type and message squeezed onto one line, and the other shard's rows are still checked."""
+    out = _five(tmp_path / "out")
+    broken = out / "data" / "train-00001-of-00002.parquet"
+    data = bytearray(broken.read_bytes())
+    data[8:3000] = bytes(b ^ 0x5A for b in data[8:3000])  # past the leading magic, well before the footer
+    broken.write_bytes(bytes(data))
+    report = validate(str(out))
+    (finding,) = [f for f in report.findings if f.code == "shard_unreadable"]
+    assert finding.shard == "data/train-00001-of-00002.parquet" and finding.severity == "error"
+    assert finding.message.startswith("OSError: ") and "page header" in finding.message
+    assert "\n" not in finding.message and "  " not in finding.message
+    assert report.rows["default"] == 3
+
+
+def test_clip_scores_are_summarised(tmp_path):
+    out = _five(tmp_path / "out", clip_score=0.25)
+    summary = validate(str(out)).summary["clip_score"]
+    assert (summary["rows"], summary["mean"], summary["median"]) == (5, 0.25, 0.25)
+
+
+def test_rows_naming_no_settings_are_checked_against_the_dataset_and_said_so(tmp_path):
+    """Imported rows carry no settings in their provenance: the build's settings stand in, with one warning."""
+    out = _five(tmp_path / "out", provenance='{"lvd2m_builder": "import"}')
+    findings = [(f.code, f.severity, f.message) for f in validate(str(out)).findings]
+    assert findings == [("settings_from_dataset", "warning", "5 accepted rows name no settings in their provenance: "
+                         "checked against the build's settings (manifest, else the paper preset)")]
