@@ -56,6 +56,15 @@ def test_max_s_keeps_a_clip_of_exactly_max_s():
     assert duration_reason(20.5, config) == "duration 20.50s > max 20s"
 
 
+def test_a_video_to_be_split_is_held_to_min_s_only():
+    """Its shots are gated one by one after the split: a video longer than max_s may hold shots that pass."""
+    config = DurationConfig(min_s=10.0, max_s=20.0)
+    clips = [_clip(9.0), _clip(15.0), _clip(600.0)]
+    assert [c.rejected for c in DurationFilter(config)(clips)] == [True, False, True]
+    clips = [_clip(9.0), _clip(15.0), _clip(600.0)]
+    assert [c.rejected for c in DurationFilter(config, split=True)(clips)] == [True, False, False]
+
+
 def test_a_score_equal_to_min_score_is_kept():
     config = MotionConfig(min_score=20.0)
     assert low_motion_reason(20.0, config) is None
@@ -98,6 +107,18 @@ def test_dis_by_default_is_the_ultrafast_preset_on_full_size_frames():
     big = _texture(7, 240, 360)
     pair = (np.ascontiguousarray(big[:, :320]), np.ascontiguousarray(big[:, 12:332]))
     assert DisFlow().mean_magnitudes([pair]) == DisFlow("ultrafast", scale=1.0).mean_magnitudes([pair])
+
+
+@pytest.mark.parametrize("name", ["ultrafast", "fast", "medium"])
+def test_each_dis_preset_is_opencvs_own(name):
+    import cv2
+
+    big = _texture(7, 240, 360)
+    pair = (np.ascontiguousarray(big[:, :320]), np.ascontiguousarray(big[:, 12:332]))
+    grey = [cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in pair]
+    own = cv2.DISOpticalFlow_create(getattr(cv2, f"DISOPTICAL_FLOW_PRESET_{name.upper()}")).calc(*grey, None)
+    (flow,) = DisFlow(name).flows([pair])
+    np.testing.assert_array_equal(flow, own)
 
 
 def test_robust_preset_scores_the_known_pan_right(clips_dir):
