@@ -12,7 +12,7 @@ pytest.importorskip("torch", reason="torch is not installed: pip install 'lvd2m-
 from lvd2m_builder.config import DedupConfig  # noqa: E402
 from lvd2m_builder.dedup.run import dedup_dataset  # noqa: E402
 from lvd2m_builder.dedup.search import find_duplicates  # noqa: E402
-from lvd2m_builder.errors import DedupError  # noqa: E402
+from lvd2m_builder.errors import DedupError, OutputError  # noqa: E402
 from lvd2m_builder.run.stats import ShardStats, merge  # noqa: E402
 from lvd2m_builder.schema import REJECT_FEATURES, ROW_FEATURES  # noqa: E402
 from lvd2m_builder.store import reshard  # noqa: E402
@@ -180,3 +180,33 @@ def test_embeddings_of_different_models_are_refused(tmp_path):
     manifest = write_build(tmp_path, [[row("a", np.ones(8) / 8 ** 0.5)], [row("b", np.ones(4) / 2)]])
     with pytest.raises(DedupError, match="dimensions"):
         dedup_dataset(tmp_path, DedupConfig(), manifest)
+
+
+def test_a_second_pass_at_a_lower_threshold_adds_to_the_counts(dataset):
+    """Stats count every clip dedup moved, by stage and by reason, over all passes; the search time is kept to
+    0.1 ms in the stats and reported to 1 ms."""
+    out, manifest = dataset
+    dedup_dataset(out, DedupConfig(threshold=0.95), manifest)
+    second = dedup_dataset(out, DedupConfig(threshold=0.01), Manifest.load(out))
+    assert second["duplicates"] > 0
+    stats = merge(Manifest.load(out).stats())
+    assert stats["rejected_by_stage"] == {"dedup": 4 + second["duplicates"], "motion": 1}
+    assert stats["rejected_by_reason"]["dedup: near-duplicate of a kept clip"] == 4 + second["duplicates"]
+    assert stats["accepted"] == 5 - second["duplicates"]
+    seconds = Manifest.load(out).published["stats"]["seconds"]["dedup"]
+    assert seconds == round(seconds, 4) and seconds == pytest.approx(second["search_seconds"], abs=5e-4)
+
+
+def test_the_pass_publishes_files_of_the_size_asked_for(dataset):
+    out, manifest = dataset
+    dedup_dataset(out, DedupConfig(threshold=0.95), manifest, max_bytes=1)
+    published_files = Manifest.load(out).published
+    assert published_files["max_shard_size"] == 1 and len(published_files["train"]) == 5  # a file per row
+    assert [r["key"] for r in published(out)] == ["a", "c", "b-long", "none", "d"]
+
+
+def test_an_output_without_a_manifest_is_refused_naming_it(tmp_path):
+    with pytest.raises(OutputError) as caught:
+        dedup_dataset(tmp_path, DedupConfig())
+    assert (caught.value.path, caught.value.why) == (
+        str(tmp_path), "no _manifest.json: not the output of lvd2m build or lvd2m import")
