@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from fakes.synthetic_dataset import reject, row, write_dataset
+from fakes.synthetic_dataset import reject, row, write_dataset, write_legacy
 from lvd2m_builder.validate.run import validate
 
 
@@ -71,3 +71,30 @@ def test_rows_naming_no_settings_are_checked_against_the_dataset_and_said_so(tmp
     findings = [(f.code, f.severity, f.message) for f in validate(str(out)).findings]
     assert findings == [("settings_from_dataset", "warning", "5 accepted rows name no settings in their provenance: "
                          "checked against the build's settings (manifest, else the paper preset)")]
+
+
+def test_a_truncated_file_does_not_stop_the_check_of_the_files_after_it(tmp_path):
+    out = _five(tmp_path / "out")
+    first = out / "data" / "train-00000-of-00002.parquet"
+    first.write_bytes(first.read_bytes()[:-100])
+    report = validate(str(out))
+    assert [(f.code, f.shard) for f in report.findings if f.code != "stats_mismatch"] == [
+        ("parquet_truncated", "data/train-00000-of-00002.parquet")]
+    assert report.rows["default"] == 2  # the second file's rows
+
+
+def test_rows_are_numbered_through_a_shard_of_many_batches(tmp_path):
+    """An Arrow shard (the layout before Parquet) streamed one row per batch: each row keeps its own number."""
+    import pyarrow as pa
+
+    train = [[row(0), row(1), row(2, duration=8.0)], [row(3), row(4)]]
+    out = write_legacy(tmp_path / "out", train, [[reject(0)], [reject(1)]])
+    path = out / "data" / "train-00000-of-00002.arrow"
+    table = pa.ipc.open_stream(path.read_bytes()).read_all()  # in memory: the file is rewritten below
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+        for batch in table.to_batches(max_chunksize=1):
+            writer.write_batch(batch)
+    report = validate(str(out))
+    assert [(f.code, f.shard, f.row) for f in report.findings if f.code != "arrow_format"] == [
+        ("duration_below_min", "data/train-00000-of-00002.arrow", 2)]
+    assert report.rows["default"] == 5
