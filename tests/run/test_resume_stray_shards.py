@@ -13,6 +13,7 @@ import shutil
 import pytest
 
 from lvd2m_builder.config import preset
+from lvd2m_builder.errors import OutputError
 from lvd2m_builder.run import build as build_module
 from lvd2m_builder.run.build import build
 from lvd2m_builder.store.adopt import SET_ASIDE, open_manifest
@@ -118,6 +119,18 @@ def test_a_unit_deleted_by_hand_is_forgotten_and_its_partner_adopted(units):
     assert adopted["rejects"] == entry["rejects"] and _keys(units, entry["rejects"]) == []
 
 
+def _unit_with_other_settings(tmp_path):
+    """The rejects unit of another clip built with another duration gate."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    samples.pan(elsewhere / "another_still.mp4", seconds=3.0, px_per_frame=0)
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(build_module, "compact", lambda out, manifest, max_bytes: manifest)
+        build([str(elsewhere)], tmp_path / "other", preset("paper").replace({"duration.min_s": 5.0}), progress=False)
+    (unit,) = (tmp_path / "other" / "rejects").glob("*.arrow")
+    return unit
+
+
 def test_unrecorded_units_holding_recorded_keys_or_other_settings_are_moved_aside(units, tmp_path, caplog):
     """Never deleted, never adopted: a copy of recorded rows would hold its keys twice, and rows built with other
     settings do not belong in this output. The warning says which file went where, and why."""
@@ -125,15 +138,9 @@ def test_unrecorded_units_holding_recorded_keys_or_other_settings_are_moved_asid
     entry = min(_manifest(units)["shards"].values(), key=lambda e: e["index"])  # every input is a reject here
     copy = units / "rejects" / "rejects-00097-of-00100.arrow"
     shutil.copy(units / entry["rejects"], copy)
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    samples.pan(elsewhere / "another_still.mp4", seconds=3.0, px_per_frame=0)
-    with pytest.MonkeyPatch.context() as patched:
-        patched.setattr(build_module, "compact", lambda out, manifest, max_bytes: manifest)
-        build([str(elsewhere)], tmp_path / "other", preset("paper").replace({"duration.min_s": 5.0}), progress=False)
+    other = _unit_with_other_settings(tmp_path)
     foreign = units / "rejects" / "rejects-00098-of-00100.arrow"
-    (shard,) = (tmp_path / "other" / "rejects").glob("*.arrow")
-    shutil.copy(shard, foreign)
+    shutil.copy(other, foreign)
     moved = {path: path.read_bytes() for path in (copy, foreign)}
     with caplog.at_level("WARNING", logger="lvd2m_builder.store.adopt"):
         open_manifest(units)
@@ -144,3 +151,13 @@ def test_unrecorded_units_holding_recorded_keys_or_other_settings_are_moved_asid
            "output" in caplog.text
     assert f"moved rejects/{foreign.name} to {SET_ASIDE}/rejects/{foreign.name}: its rows were built with other " \
            "settings than the manifest's" in caplog.text
+
+
+def test_units_of_two_settings_without_a_manifest_are_refused_naming_the_output(units, tmp_path):
+    """Which settings the rows of a manifest-less output stand for is the user's call, not a guess."""
+    other = _unit_with_other_settings(tmp_path)
+    shutil.copy(other, units / "rejects" / "rejects-00098-of-00100.arrow")
+    (units / MANIFEST).unlink()
+    with pytest.raises(OutputError) as caught:
+        open_manifest(units)
+    assert caught.value.path == str(units) and "were built with 2 different settings" in caught.value.why
