@@ -1,0 +1,65 @@
+"""Validate's row rules at their edges: a duration exactly at a configured limit (or within the tolerance) keeps
+its promise, beyond it does not; every finding has its code and message; caption repeats name the right shard
+and never count a missing caption."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from lvd2m_builder.validate.rows import TOLERANCE_S, CaptionRepeats, RowRules, check_accepted
+
+RULES = RowRules(min_s=10.0, max_s=60.0, captions=True)
+
+
+def _row(**changes) -> dict:
+    row = {"duration": 20.0, "span_start": 5.0, "span_end": 25.0, "cut_times": [], "refined_caption": "a pan",
+           **changes}
+    row.setdefault("segments", [{"start": 0.0, "end": row["duration"] or 20.0, "caption": "a pan"}])
+    return row
+
+
+def _findings(**changes) -> list[tuple[str, str]]:
+    return list(check_accepted(_row(**changes), RULES))
+
+
+def test_a_duration_at_either_limit_or_within_the_tolerance_keeps_its_promise():
+    for duration in (10.0, 10.0 - TOLERANCE_S, 60.0, 60.0 + TOLERANCE_S):
+        assert _findings(duration=duration) == [], duration
+
+
+def test_a_duration_beyond_a_limit_is_named_with_its_code_and_message():
+    assert _findings(duration=9.99) == [("duration_below_min", "duration 9.990 s < configured minimum 10 s")]
+    assert _findings(duration=60.01) == [("duration_above_max", "duration 60.010 s > configured maximum 60 s")]
+    assert _findings(duration=None) == [("duration_missing", "accepted row has no duration")]
+
+
+def test_a_span_missing_either_end_or_not_moving_forward_is_invalid():
+    for start, end in ((None, 25.0), (5.0, None), (5.0, 5.0)):
+        assert [code for code, _ in _findings(span_start=start, span_end=end)] == ["span_invalid"], (start, end)
+
+
+def test_an_empty_caption_where_captions_ran_is_named():
+    assert _findings(refined_caption="  ") == [
+        ("caption_missing", "captions were enabled but refined_caption is empty")]
+    assert list(check_accepted(_row(refined_caption=None), RowRules(10.0, None, captions=False))) == []
+
+
+def _repeats(batches: list[tuple[str, list]], limit: int = 2) -> list[tuple[str, int, str]]:
+    repeats, first_rows = CaptionRepeats(limit), {}
+    for shard, captions in batches:
+        first = first_rows.get(shard, 0)
+        repeats.add(pa.array(captions, pa.string()), shard, first)
+        first_rows[shard] = first + len(captions)
+    return [(f.shard, f.row, f.message.split(",")[0]) for f in repeats.findings(
+        lambda shard, row: {"refined_caption": "same", "key": f"{shard}:{row}"})]
+
+
+def test_a_repeat_is_found_at_its_first_row_across_batches_and_shards():
+    found = _repeats([("a", ["x", "same"]), ("a", ["same"]), ("b", ["y", "same"])])
+    assert found == [("a", 1, "refined_caption on 3 clips (limit 2)")]
+    found = _repeats([("a", ["x"]), ("b", ["y", "same"]), ("b", ["same", "same"])])
+    assert found == [("b", 1, "refined_caption on 3 clips (limit 2)")]
+
+
+def test_missing_and_blank_captions_are_never_a_repeat():
+    assert _repeats([("a", [None, None, None, " ", ""])]) == []
