@@ -153,3 +153,40 @@ def test_a_failure_wrapped_by_the_client_is_read_from_its_cause(api, out):
     api.fail["create_commit"].__cause__ = _http_error(502, "PUT", "/lfs/abc")
     with pytest.raises(HubError, match=r"HTTP 502 on PUT /lfs/abc: 502 error \(run the push again"):
         hub.push(out, "dave/lvd2m", render=False)
+
+
+def test_a_dataset_over_the_hubs_limits_is_refused_naming_the_first_limit_and_how_many_more(api, out):
+    from lvd2m_builder.errors import HubLimitError
+    from lvd2m_builder.publish.limits import HubLimits
+
+    with pytest.raises(HubLimitError) as info:  # README, stats.json, one train and one rejects file: 4 files, 3 folders
+        hub.push(out, "dave/lvd2m", render=False, limits=HubLimits(files_per_repo=1, files_per_folder=1))
+    assert (info.value.limit, info.value.path) == ("files_per_repo", "(repo)")
+    assert info.value.why.startswith("4 files, over the Hub's 1 a repo") and info.value.why.endswith(" more)")
+    with pytest.raises(HubLimitError) as info:
+        hub.push(out, "dave/lvd2m", render=False, limits=HubLimits(file_bytes=10))
+    assert info.value.limit == "file_bytes" and " more)" in info.value.why  # every file is over 10 bytes
+    assert api.calls == []
+
+
+def test_row_groups_too_large_for_the_viewer_are_rewritten_and_a_single_row_over_it_is_refused(api, tmp_path):
+    import pyarrow.parquet as pq
+
+    from lvd2m_builder.errors import HubLimitError
+    from lvd2m_builder.publish.limits import HubLimits
+
+    rows = [row(i, refined_caption=f"clip {i} " + "word " * 4000) for i in range(40)]  # 20 kB each
+    out = write_dataset(tmp_path / "big", [rows], plots=False)
+    (train,) = sorted(out.glob("data/*.parquet"))
+    before = pq.read_table(train).to_pylist()
+    group_bytes = pq.ParquetFile(train).metadata.row_group(0).total_byte_size
+    assert pq.ParquetFile(train).metadata.num_row_groups == 1
+    hub.push(out, "dave/lvd2m", render=False, limits=HubLimits(row_group_bytes=group_bytes // 4))
+    rewritten = pq.ParquetFile(train).metadata
+    assert rewritten.num_row_groups >= 4 and pq.read_table(train).to_pylist() == before  # same rows, same order
+    assert all(rewritten.row_group(g).total_byte_size <= group_bytes // 4 for g in range(rewritten.num_row_groups))
+    api.calls.clear()
+    with pytest.raises(HubLimitError) as info:  # no rewrite can split one row
+        hub.push(out, "dave/lvd2m", render=False, limits=HubLimits(row_group_bytes=10))
+    assert (info.value.limit, info.value.path) == ("row_group_bytes", "data/train-00000-of-00001.parquet")
+    assert "is one row of" in info.value.why and api.calls == []
