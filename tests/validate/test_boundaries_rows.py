@@ -63,3 +63,29 @@ def test_a_repeat_is_found_at_its_first_row_across_batches_and_shards():
 
 def test_missing_and_blank_captions_are_never_a_repeat():
     assert _repeats([("a", [None, None, None, " ", ""])]) == []
+
+
+def _segment_findings(segments: list[tuple], duration: float = 60.0) -> list[tuple[str, str]]:
+    row = _row(duration=duration, segments=[{"start": s, "end": e, "caption": "c"} for s, e in segments])
+    return list(check_accepted(row, RULES))
+
+
+def test_segments_touching_each_other_and_the_clip_ends_keep_their_promise():
+    assert _segment_findings([(0.0, 30.0), (30.0, 60.0)]) == []
+    assert _segment_findings([(-TOLERANCE_S, 30.0), (30.0 - TOLERANCE_S, 60.0 + TOLERANCE_S)]) == []
+
+
+def test_each_broken_segment_rule_is_named_with_its_segment():
+    assert _segment_findings([(0.0, 30.0), (30.0, 30.0), (None, 40.0), (40.0, None)]) == [
+        ("segment_invalid", "segment 1 has start 30.0 and end 30.0"),
+        ("segment_invalid", "segment 2 has start None and end 40.0"),
+        ("segment_invalid", "segment 3 has start 40.0 and end None")]
+    assert _segment_findings([(-0.01, 30.0), (30.0, 60.01)]) == [
+        ("segment_outside", "segment 0 [-0.010, 30.000] is outside [0, 60.0]"),
+        ("segment_outside", "segment 1 [30.000, 60.010] is outside [0, 60.0]")]
+    assert _segment_findings([(30.0, 60.0), (0.0, 30.0)]) == [
+        ("segments_unordered", "segment 1 starts at 0.000 s, before segment 0")]
+    assert _segment_findings([(0.0, 30.0), (29.9, 60.0)]) == [
+        ("segments_overlap", "segment 1 starts at 29.900 s, before segment 0 ends")]
+    assert _segment_findings([(0.0, 30.0), (0.0, 20.0)]) == [  # a second segment at the same start overlaps
+        ("segments_overlap", "segment 1 starts at 0.000 s, before segment 0 ends")]
