@@ -89,3 +89,28 @@ def test_each_broken_segment_rule_is_named_with_its_segment():
         ("segments_overlap", "segment 1 starts at 29.900 s, before segment 0 ends")]
     assert _segment_findings([(0.0, 30.0), (0.0, 20.0)]) == [  # a second segment at the same start overlaps
         ("segments_overlap", "segment 1 starts at 0.000 s, before segment 0 ends")]
+
+
+def _quoted(caption: str | None, rows: int = 3) -> list:
+    repeats = CaptionRepeats(2)
+    repeats.add(pa.array(["x"] * rows, pa.string()), "a", 0)
+    return list(repeats.findings(lambda shard, row: {"refined_caption": caption, "key": "k"}))
+
+
+def test_a_repeat_is_an_error_quoting_its_caption_whole_up_to_80_characters():
+    (finding,) = _quoted("w" * 80)
+    assert finding.severity == "error" and finding.message.endswith(f"first here: {'w' * 80!r}")
+    (finding,) = _quoted("w" * 81)
+    assert finding.message.endswith(f"first here: {'w' * 77 + '...'!r}")
+    (finding,) = _quoted(None)  # a caption read back empty is quoted as empty
+    assert finding.message.endswith("first here: ''")
+
+
+def test_the_first_row_of_each_repeat_is_its_earliest_however_many_rows_share_it():
+    captions = [f"caption {i % 3}" for i in range(3000)]  # three captions, 1,000 rows each, interleaved
+    repeats = CaptionRepeats(2)
+    repeats.add(pa.array(captions[:1500], pa.string()), "a", 0)
+    repeats.add(pa.array(captions[1500:], pa.string()), "b", 0)
+    found = list(repeats.findings(lambda shard, row: {"refined_caption": "c", "key": f"{shard}:{row}"}))
+    assert [(f.shard, f.row) for f in found] == [("a", 0), ("a", 1), ("a", 2)]
+    assert all("on 1000 clips" in f.message for f in found)
