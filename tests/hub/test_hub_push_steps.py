@@ -163,9 +163,12 @@ def test_a_dataset_over_the_hubs_limits_is_refused_naming_the_first_limit_and_ho
         hub.push(out, "dave/lvd2m", render=False, limits=HubLimits(files_per_repo=1, files_per_folder=1))
     assert (info.value.limit, info.value.path) == ("files_per_repo", "(repo)")
     assert info.value.why.startswith("4 files, over the Hub's 1 a repo") and info.value.why.endswith(" more)")
-    with pytest.raises(HubLimitError) as info:
+    with pytest.raises(HubLimitError) as info:  # every one of the 4 files is over 10 bytes
         hub.push(out, "dave/lvd2m", render=False, limits=HubLimits(file_bytes=10))
-    assert info.value.limit == "file_bytes" and " more)" in info.value.why  # every file is over 10 bytes
+    assert info.value.limit == "file_bytes" and info.value.why.endswith(" (and 3 more)")
+    with pytest.raises(HubLimitError) as info:  # one limit broken once: nothing more to say
+        hub.push(out, "dave/lvd2m", render=False, limits=HubLimits(files_per_repo=3))
+    assert info.value.why == "4 files, over the Hub's 3 a repo: publish fewer, larger files (--max-shard-size)"
     assert api.calls == []
 
 
@@ -190,3 +193,5 @@ def test_row_groups_too_large_for_the_viewer_are_rewritten_and_a_single_row_over
         hub.push(out, "dave/lvd2m", render=False, limits=HubLimits(row_group_bytes=10))
     assert (info.value.limit, info.value.path) == ("row_group_bytes", "data/train-00000-of-00001.parquet")
     assert "is one row of" in info.value.why and api.calls == []
+    assert info.value.why.endswith("the dataset viewer reads: that row (an embedded clip) cannot be published as "
+                                   "is; cut the clip shorter or leave it out")
