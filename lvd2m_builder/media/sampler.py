@@ -169,34 +169,33 @@ class FrameSampler:
         (stage, why) when one of its stages failed; the others' tasks are finished. Decode seconds are shared
         out evenly.
         """
-        wants: dict[int, list[tuple[float, GridTask, int]]] = defaultdict(list)
+        wants: dict[int, list[tuple[float, GridTask]]] = defaultdict(list)
+        owner: dict[int, int] = {}  # id(task) -> its clip's position
+        left = [0] * len(clips)  # frames each clip still waits for
         for n, (clip, tasks) in enumerate(clips):
+            owner.update((id(task), n) for task in tasks)
             _, mine = self.plan(clip, tasks)
             for i, pairs in mine.items():
-                wants[i].extend((t, task, n) for t, task in pairs)
+                wants[i].extend(pairs)
+                left[n] += len(pairs)
         first = clips[0][0]
-        starts, offsets = first.frame_starts, [_offset(clip) for clip, _ in clips]
+        offsets = [_offset(clip) for clip, _ in clips]
         indices = np.array(sorted(wants), dtype=np.int64)
-        size, scale = View(self.width, self.height), Scaler(first.info.rotation)
         failed: dict[int, tuple[Optional[str], str]] = {}
-        served: set[int] = set()
         decode = 0.0
         try:
             if len(indices):
                 started = time.perf_counter()
-                for item in nearest(decoded(first.path, starts, first.info.keyframes, indices, skip=True), indices,
-                                    starts):
-                    frame = scale(item.frame, size) if item.serves else None
+                for _index, shown, _tiny, feeds in self._frames(first, [], indices, indices, wants):
                     decode += time.perf_counter() - started
-                    for i in item.serves:
-                        for t, task, n in sorted(wants[i], key=lambda entry: entry[0]):
-                            if n not in failed:
-                                shown = float(starts[item.index]) - offsets[n]
-                                failed.update(_fed(clips[n][0].seconds, task, n, t, frame, shown))
-                        served.add(i)
+                    for t, task, frame in feeds:
+                        n = owner[id(task)]
+                        left[n] -= 1
+                        if n not in failed:  # times from the clip's own start, not the first clip's
+                            failed.update(_fed(clips[n][0].seconds, task, n, t, frame, shown + offsets[0] - offsets[n]))
                     started = time.perf_counter()
         except DecodeError as e:
-            for n in {n for i, entries in wants.items() if i not in served for _t, _task, n in entries}:
+            for n in (n for n, count in enumerate(left) if count):
                 failed.setdefault(n, (None, e.why))
         for n, (clip, tasks) in enumerate(clips):
             clip.seconds["decode"] = clip.seconds.get("decode", 0.0) + decode / len(clips)
