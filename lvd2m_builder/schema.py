@@ -63,6 +63,12 @@ REJECT_FEATURES = Features(
     }
 )
 
+#: Parquet leaf columns of free text, (nearly) unique per row: written without a dictionary, which would overflow
+#: its page limit after a few thousand rows and be thrown away (a quarter of an import's write time, and bigger
+#: files). Keys, captions and provenance (a build's holds each row's timings); names and sources keep theirs.
+FREE_TEXT_LEAVES = frozenset({"key", "source_key", "segments.list.element.caption", "raw_caption", "refined_caption",
+                              "rewritten_caption", "orig_caption", "provenance"})
+
 #: The ``videos`` config: an accepted row plus the clip itself (bytes embedded; decoded with torchcodec).
 VIDEO_FEATURES = Features({**ROW_FEATURES, "video": Video()})
 

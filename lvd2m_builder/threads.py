@@ -1,12 +1,16 @@
-"""Running an iterator ahead of its consumer on a thread, a bounded number of items ahead."""
+"""Running an iterator ahead of its consumer on a thread, a bounded number of items ahead; mapping one on a few
+threads, in order."""
 
 from __future__ import annotations
 
 import queue
 import threading
-from typing import Generator, Iterable, Iterator, TypeVar
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Generator, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 _DONE = object()
 
 
@@ -43,6 +47,23 @@ def ahead(items: Iterable[T], depth: int, name: str = "lvd2m-ahead") -> Iterator
     finally:
         stop.set()
         worker.join()
+
+
+def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int, name: str = "lvd2m-map") -> Iterator[R]:
+    """``function`` of each item, worked out on ``workers`` threads (at most twice as many items at once), handed
+    over in the items' order; an error re-raises here, in order. For work that leaves the GIL (pyarrow, numpy)."""
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix=name) as pool:
+        pending: deque[Future] = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(function, item))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 class _Failed:

@@ -16,7 +16,7 @@ from lvd2m_builder.card import clip_report as embed_report
 from lvd2m_builder.card.plots import write_plots
 from lvd2m_builder.card.stats import Summary, summarize
 from lvd2m_builder.errors import ManifestError, OutputError
-from lvd2m_builder.run.stats import shorten
+from lvd2m_builder.run.stats import most_common, shorten
 from lvd2m_builder.stages.registry import STAGES
 from lvd2m_builder.store.atomic import atomic_path
 from lvd2m_builder.store.manifest import Manifest
@@ -163,7 +163,7 @@ def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Option
         min_duration=f"{settings['duration']['min_s']:g}",
         pipeline=_pipeline(settings, stats),
         funnel=stats["funnel"],
-        reasons=[(shorten(reason), count) for reason, count in list(stats.get("rejected_by_reason", {}).items())[:10]],
+        reasons=[(shorten(reason), count) for reason, count in most_common(stats.get("rejected_by_reason", {}))[:10]],
         input_clips=plural(stats["clips"], "input clip"),
         split=stats.get("split"),
         accepted=stats["accepted"],
@@ -179,13 +179,14 @@ def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Option
     )
 
 
-def write_card(out: Path, stats: dict[str, Any], settings: dict[str, Any], repo_id: Optional[str] = None) -> Path:
-    """Write ``out/README.md`` and its plots from the shards in ``out``; the Load snippet names ``repo_id``, the
-    card fields are the manifest's. A README.md lvd2m did not write (or that was edited since) is never replaced:
-    ``OutputError``."""
+def write_card(out: Path, stats: dict[str, Any], settings: dict[str, Any], repo_id: Optional[str] = None,
+               summary: Optional[Summary] = None) -> Path:
+    """Write ``out/README.md`` and its plots from the shards in ``out`` (or from ``summary``, when the writer
+    summed up the rows as it wrote them); the Load snippet names ``repo_id``, the card fields are the manifest's.
+    A README.md lvd2m did not write (or that was edited since) is never replaced: ``OutputError``."""
     out = Path(out)
     check_card(out)
-    summary = summarize(out)
+    summary = summary if summary is not None else summarize(out)
     plots = write_plots(summary, out)
     videos = bool(list(out.glob(schema.VIDEOS_PATTERN)))
     clip_section = embed_report.card_section(out, stats, settings)

@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from lvd2m_builder import __version__
 from lvd2m_builder.preview.rows import ACCEPTED
-from lvd2m_builder.run.stats import shorten
+from lvd2m_builder.run.stats import most_common, shorten
 from lvd2m_builder.stages.registry import STAGES
 
 ASSETS = Path(__file__).parent
@@ -46,7 +46,7 @@ def render(label: str, clips: list[dict[str, Any]], stats: dict[str, Any], plots
         reason_options=sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])),
         funnel=[{**row, "link": fragment(stage=row["stage"])} for row in stats.get("funnel", [])],
         videos=shot_strips(clips),
-        reasons=[(reason, count, fragment(reason=reason)) for reason, count in stats.get("rejected_by_reason", {}).items()],
+        reasons=[(reason, count, fragment(reason=reason)) for reason, count in most_common(stats.get("rejected_by_reason", {}))],
         plots=plots,
         sorts=SORTS,
         css=Markup((ASSETS / "page.css").read_text()),

@@ -22,6 +22,11 @@ def digest(text: str) -> int:
     return hash(text) & _MASK
 
 
+def digests(texts: list[str]) -> np.ndarray:
+    """``digest`` of each text, as an array."""
+    return np.fromiter((hash(text) & _MASK for text in texts), np.uint64, len(texts))
+
+
 @dataclass(frozen=True)
 class Repeat:
     digest: int
@@ -35,14 +40,9 @@ class HashTally:
     def __init__(self) -> None:
         self.digests = array("Q")
 
-    def add(self, text: str) -> int:
-        """Tally ``text``; returns its position."""
-        self.digests.append(digest(text))
-        return len(self.digests) - 1
-
-    def extend(self, texts: list[str]) -> None:
-        """Tally each of ``texts``, in order."""
-        self.digests.extend(hash(text) & _MASK for text in texts)
+    def extend(self, values: np.ndarray) -> None:
+        """Tally values by their digests (``digests``: worked out where the texts are), in order."""
+        self.digests.frombytes(values.astype(np.uint64).tobytes())
 
     def __len__(self) -> int:
         return len(self.digests)

@@ -111,6 +111,12 @@ def combine(parts: list[ShardStats]) -> ShardStats:
     return total
 
 
+def most_common(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """Counts, the largest first and names in order on a tie: what the card and the preview list (``stats.json``
+    keeps its keys sorted by name, so the order read back from it is not this)."""
+    return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
 def merge(parts: list[ShardStats]) -> dict[str, Any]:
     """The run's ``stats.json``: totals, the funnel in stage order, rejects by reason, seconds per stage, and
     for a split build (cuts.on_cut=split) ``split``: videos in, shots found and kept, seconds of footage."""
@@ -130,8 +136,8 @@ def merge(parts: list[ShardStats]) -> dict[str, Any]:
         "rejected": clips - accepted,
         "accept_rate": round(accepted / clips, 4) if clips else 0.0,
         "funnel": _funnel(inputs, shots, by_stage - shot_stage, shot_stage, not_run),
-        "rejected_by_stage": dict(by_stage.most_common()),
-        "rejected_by_reason": dict(by_reason.most_common()),
+        "rejected_by_stage": dict(most_common(by_stage)),
+        "rejected_by_reason": dict(most_common(by_reason)),
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
         "wall_seconds": round(total.wall_seconds, 3),
         "shards": len(parts),

@@ -21,6 +21,7 @@ from datasets.features.features import require_storage_embed
 from datasets.table import table_cast
 from datasets.utils.py_utils import convert_file_size_to_int
 
+from lvd2m_builder.schema import FREE_TEXT_LEAVES
 from lvd2m_builder.store.atomic import commit, temp_path
 
 COMPRESSION = "zstd"
@@ -59,13 +60,14 @@ class ParquetShardWriter(ParquetWriter):
         self.pending_bytes = 0
 
     def _build_writer(self, inferred_schema: pa.Schema) -> None:
-        # datasets' own ParquetWriter._build_writer with zstd where it puts snappy; embedded clips stay
-        # uncompressed and PLAIN-encoded (compressed video does not shrink, and content-defined chunking then
-        # finds the same bytes again).
+        # datasets' own ParquetWriter._build_writer with zstd where it puts snappy and no dictionary for free
+        # text (schema.FREE_TEXT_LEAVES); embedded clips stay uncompressed and PLAIN-encoded (compressed video
+        # does not shrink, and content-defined chunking then finds the same bytes again).
         self._schema, self._features = self._build_schema(inferred_schema)
         options = get_parquet_column_options(self._features, self._schema)
         options["compression"] = {leaf: COMPRESSION if codec == "snappy" else codec
                                   for leaf, codec in options["compression"].items()}
+        options["use_dictionary"] = [leaf for leaf in options["use_dictionary"] if leaf not in FREE_TEXT_LEAVES]
         self.pa_writer = pq.ParquetWriter(self.stream, self._schema,
                                           use_content_defined_chunking=self.use_content_defined_chunking,
                                           write_page_index=self.write_page_index, **options)

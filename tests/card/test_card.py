@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import statistics
@@ -163,3 +164,16 @@ def test_load_dataset_lvd2m_streams_a_local_directory_named_lvd2m(captioned_out,
     assert [r["refined_caption"] for r in train] == [r["refined_caption"] for r in expected]
     assert train[0]["segments"] == expected[0]["segments"]
     assert [(r["key"], r["stage"]) for r in rejects] == [("reject-0000", "motion"), ("reject-0001", "cuts")]
+
+
+def test_the_card_lists_the_ten_most_common_reasons_whatever_order_stats_json_keeps(captioned_out):
+    stats_path = captioned_out / "stats.json"
+    stats = json.loads(stats_path.read_text())
+    stats["rejected_by_reason"] = {f"motion: reason {name}": count for name, count in
+                                   zip("abcdefghijkl", [1, 1, 1, 1, 2, 2, 3, 3, 4, 5, 6, 90])}
+    stats_path.write_text(json.dumps(stats, sort_keys=True))  # names in order: the largest count comes last
+    assert main(["card", str(captioned_out)]) == 0
+    card = (captioned_out / "README.md").read_text()
+    listed = re.findall(r"^\| motion: reason (\w) \| (\d+) \|$", card, re.M)
+    assert listed == [("l", "90"), ("k", "6"), ("j", "5"), ("i", "4"), ("g", "3"), ("h", "3"), ("e", "2"),
+                      ("f", "2"), ("a", "1"), ("b", "1")]

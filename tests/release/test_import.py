@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import shutil
 from pathlib import Path
 
 import fsspec
@@ -14,12 +15,13 @@ import pytest
 from datasets import load_dataset
 
 from lvd2m_builder import schema
+from lvd2m_builder.card.write import refresh_card
 from lvd2m_builder.cli import main
 from lvd2m_builder.errors import MalformedRowError, OutputError, SourceError
 from lvd2m_builder.release.captions import segments
 from lvd2m_builder.release.importer import ImportConfig, import_tables
 from lvd2m_builder.release.spans import hdvg_span, parse_span
-from lvd2m_builder.release.tally import FirstSeen, HashTally
+from lvd2m_builder.release.tally import FirstSeen, HashTally, digests
 
 COLUMNS = ["key", "video_id", "url", "dataset_src", "orig_caption", "raw_caption", "refined_caption",
            "rewritten_caption", "total score", "span", "video_time", "orig_span", "scene_cut"]
@@ -282,9 +284,10 @@ def test_hdvg_whole_clip_not_at_frame_zero_uses_video_time():
 
 def test_hash_tally_counts_exactly():
     tally = HashTally()
-    for text in ["a", "b", "a", "c", "a", "b"]:
-        tally.add(text)
+    tally.extend(digests(["a", "b", "a"]))
+    tally.extend(digests(["c", "a", "b", "d"]))
     assert [(r.count, r.first) for r in tally.repeats(2)] == [(3, 0), (2, 1)]
+    assert tally.repeats(4) == [] and len(tally) == 7
 
 
 def test_a_field_past_the_limit_is_one_reject_and_reading_goes_on(tmp_path):
@@ -308,3 +311,13 @@ def test_bytes_that_are_not_utf8_reject_their_row_instead_of_changing_the_key(tm
     assert (stats["accepted"], stats["rejected"]) == (1, 1)
     (reject,) = _rows(tmp_path / "out", "rejects").values()
     assert reject["reason"] == "ytb.csv line 3: row: bytes that are not UTF-8 in key"
+
+
+def test_the_card_the_import_sums_up_as_it_writes_is_the_card_of_the_rows_written(imported, tmp_path):
+    out = Path(shutil.copytree(imported[0], tmp_path / "out"))
+    written = (out / "README.md").read_text()
+    plots = {path.name: path.read_bytes() for path in (out / "plots").glob("*.png")}
+    assert "mean caption words" in written and len(plots) == 3
+    refresh_card(out)  # the card again, from the rows read back from the published files
+    assert (out / "README.md").read_text() == written
+    assert {path.name: path.read_bytes() for path in (out / "plots").glob("*.png")} == plots
