@@ -93,12 +93,13 @@ def summarize(out: Path, pattern: Optional[str] = None) -> Summary:
 def batch_summary(batch: pa.RecordBatch | pa.Table) -> Summary:
     """One batch's share of the summary (rows with ``COLUMNS``), for ``combine``: the import sums its blocks as
     it maps them instead of reading the written files back."""
-    # copies (astype): a zero-copy view would keep the whole batch it was read with alive
+    # copies (astype) in the columns' own float32, made float64 by ``combine``: a zero-copy view would keep the
+    # whole batch alive, and an import holds these for every row until the end
     words = word_counts(batch.column("refined_caption"))
     sizes = zip(batch.column("width").to_pylist(), batch.column("height").to_pylist())
-    return Summary(batch.column("duration").drop_null().to_numpy().astype(float),
-                   batch.column("flow_score").drop_null().to_numpy().astype(float),
-                   words[words > 0], Counter(f"{w}x{h}" for w, h in sizes if w and h))
+    return Summary(batch.column("duration").drop_null().to_numpy().astype(np.float32),
+                   batch.column("flow_score").drop_null().to_numpy().astype(np.float32),
+                   words[words > 0].astype(np.int32), Counter(f"{w}x{h}" for w, h in sizes if w and h))
 
 
 def combine(parts: list[Summary]) -> Summary:

@@ -12,6 +12,7 @@ rather than read back from the written files).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from array import array
 from collections import Counter
@@ -55,9 +56,9 @@ ROW_SCHEMA = ROW_FEATURES.arrow_schema
 #: Blocks (~8 MB of CSV each) read and mapped ahead of the writer, at each of the two steps: three smooth out the
 #: blocks that take longer (about 10% less wall time than one, measured at 300k rows).
 READ_AHEAD = 3
-#: Threads mapping blocks, the import's longest step (pyarrow compute, which leaves the GIL): on 2 cores one does
-#: as well as two, which pay where there are more.
-MAP_WORKERS = 2
+#: Threads mapping blocks, the import's longest step (pyarrow compute, which leaves the GIL): the cores that reading
+#: and writing leave free, at least one (on this 2-core machine a second only held more blocks in memory).
+MAP_WORKERS = max(1, min(4, (os.cpu_count() or 2) - 2))
 
 
 @dataclass(frozen=True)
