@@ -1,11 +1,14 @@
 """Benchmark ``lvd2m import`` on synthetic release-style CSVs: rows/s and memory against a pandas baseline.
 
 The baseline is what the release's own script does (``pandas.read_csv`` of the whole file, then
-``ast.literal_eval`` of every span). Each measurement runs in a fresh process, with its modules imported before
-the clock starts (both sides), so its peak RSS is its own; rounds alternate which side runs first and medians
-are printed. CPU seconds count every thread (the import reads, maps and writes on three; pandas uses one); wall
-seconds are what a user waits. "grown" is the peak RSS less the RSS after the imports: flat in the row count for
-the import (apart from 32 bytes per row of digests and positions), proportional to the table for pandas.
+``ast.literal_eval`` of every span); for scale, "pandas + Parquet" also writes that frame as one zstd Parquet
+file (``DataFrame.to_parquet``), the nearest pandas comes to the import's job (which also checks every value,
+maps the rows onto the schema, splits the segment captions, writes files with content-defined chunking, and
+the card). Each measurement runs in a fresh process, with its modules imported before the clock starts (every
+side), so its peak RSS is its own; rounds rotate which side runs first and medians are printed. CPU seconds count
+every thread (the import reads, maps, tallies and writes on four; pandas uses one); wall seconds are what a user
+waits. "grown" is the peak RSS less the RSS after the imports: flat in the row count for the import (apart from
+about 60 bytes per row of digests, positions and the card's numbers), proportional to the table for pandas.
 
     python bench/import_release.py --rows 100000 1000000 [--repeat 3]
 """
@@ -64,6 +67,7 @@ def _child(kind: str, table: str, out: str) -> None:
         import ast
 
         import pandas as pd
+        import pyarrow.parquet  # noqa: F401  (to_parquet's engine)
     ready = _rss_mib()
     cpu, wall = time.process_time(), time.perf_counter()
     if kind == "import":
@@ -72,6 +76,9 @@ def _child(kind: str, table: str, out: str) -> None:
         frame = pd.read_csv(table)
         frame["span"] = frame["span"].apply(ast.literal_eval)
         rows = len(frame)
+        if kind == "pandas-parquet":
+            Path(out).mkdir(parents=True, exist_ok=True)
+            frame.to_parquet(Path(out) / "table.parquet", compression="zstd")
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"kind": kind, "rows": rows, "cpu": cpu, "wall": wall, "peak_mib": peak, "grown_mib": peak - ready}))
@@ -100,20 +107,23 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="lvd2m-bench-") as tmp:
         print(f"{'rows':>8} {'MB':>6} | {'import rows/s':>13} {'cpu s':>6} {'peak':>6} {'grown':>6} | "
-              f"{'pandas rows/s':>13} {'cpu s':>6} {'peak':>6} {'grown':>6} | {'wall x':>6} {'cpu x':>6}  (MiB)")
+              f"{'pandas rows/s':>13} {'cpu s':>6} {'peak':>6} {'grown':>6} | {'wall x':>6} {'cpu x':>6} | "
+              f"{'+Parquet rows/s':>15} {'wall x':>6} {'cpu x':>6}  (MiB)")
         for rows in args.rows:
             table = Path(tmp) / f"ytb_{rows}.csv"
             make_table(table, rows)
-            runs: dict[str, list[dict]] = {"import": [], "pandas": []}
+            kinds = ["import", "pandas", "pandas-parquet"]
+            runs: dict[str, list[dict]] = {kind: [] for kind in kinds}
             for round_ in range(args.repeat):
-                for kind in (("import", "pandas") if round_ % 2 == 0 else ("pandas", "import")):
+                for kind in kinds[round_ % 3:] + kinds[: round_ % 3]:
                     runs[kind].append(_measure(kind, table, Path(tmp) / f"out_{rows}"))
-            ours, base = ({k: statistics.median(r[k] for r in runs[kind]) for k in runs[kind][0] if k != "kind"}
-                          for kind in ("import", "pandas"))
+            ours, base, job = ({k: statistics.median(r[k] for r in runs[kind]) for k in runs[kind][0] if k != "kind"}
+                               for kind in kinds)
             print(f"{rows:>8} {table.stat().st_size / 1e6:>6.0f} | {rows / ours['wall']:>13.0f} {ours['cpu']:>6.1f} "
                   f"{ours['peak_mib']:>6.0f} {ours['grown_mib']:>6.0f} | {rows / base['wall']:>13.0f} {base['cpu']:>6.1f} "
                   f"{base['peak_mib']:>6.0f} {base['grown_mib']:>6.0f} | {base['wall'] / ours['wall']:>6.2f} "
-                  f"{base['cpu'] / ours['cpu']:>6.2f}")
+                  f"{base['cpu'] / ours['cpu']:>6.2f} | {rows / job['wall']:>15.0f} {job['wall'] / ours['wall']:>6.2f} "
+                  f"{job['cpu'] / ours['cpu']:>6.2f}")
 
 
 if __name__ == "__main__":
