@@ -6,7 +6,7 @@
 (c) card statistics: the columns the card needs, summed into its tables (no plots).
 Rounds alternate the order of the three; medians of CPU seconds (the robust figure on a shared machine) and wall
 seconds, and the ratios (b)/(a) and (c)/(a), all measured in this one run. The provenance is written as a build
-writes it (``records.provenance``: ``json.dumps(sort_keys=True)``).
+writes it (``records.provenance``: ``json.dumps(sort_keys=True)``, the run's settings and each row's own timings).
 
     python bench/validate.py [--rows 100000] [--shards 8] [--repeat 5]
 """
@@ -35,8 +35,12 @@ from lvd2m_builder.validate.run import validate
 def _write(out: Path, rows: int, shards: int) -> None:
     settings = BuildConfig().to_dict()
     models = {"segments": "vlm", "merge": "llm"}
-    provenance = json.dumps({"lvd2m_builder": "bench", "settings": settings, "models": models, "cut_scores": [12.5],
-                             "seconds": {"captions": 1.0}}, sort_keys=True)  # as records.provenance writes it
+
+    def provenance(i: int) -> str:  # as records.provenance writes it: the same settings, each row's own timings
+        return json.dumps({"lvd2m_builder": "bench", "settings": settings, "models": models,
+                           "cut_scores": [round(12.5 + i % 97 / 100, 2)], "seconds": {"captions": 0.8 + i % 1009 / 1e3}},
+                          sort_keys=True)
+
     per = rows // shards
     for s in range(shards):
         (out / "data").mkdir(parents=True, exist_ok=True)
@@ -50,7 +54,7 @@ def _write(out: Path, rows: int, shards: int) -> None:
                          "semantic": None, "segments": [{"start": 0.0, "end": d, "caption": f"segment {i}"}],
                          "raw_caption": f"Caption 1: segment {i}", "refined_caption": f"clip {i} " + "word " * 80,
                          "rewritten_caption": None, "orig_caption": None, "clip_embedding": None, "clip_score": None,
-                         "segment_clip_scores": None, "provenance": provenance})
+                         "segment_clip_scores": None, "provenance": provenance(i)})
             w.finalize()
         with ParquetShardWriter(out / f"rejects/train-{s:05d}-of-{shards:05d}.parquet", REJECT_FEATURES) as w:
             w.finalize()
