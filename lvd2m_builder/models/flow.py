@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Protocol, Sequence
+from typing import Optional, Protocol, Sequence
 
 import cv2
 import numpy as np
@@ -54,6 +54,9 @@ class DisFlow:
     def __init__(self, preset: str = "ultrafast", scale: float = 1.0) -> None:
         self.dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[preset])
         self.scale = scale
+        # the last frame made grey, with its grey copy: consecutive pairs share a frame (a, b), (b, c), so each
+        # frame is converted and shrunk once, not twice
+        self.last: tuple[Optional[np.ndarray], Optional[np.ndarray]] = (None, None)
 
     def mean_magnitudes(self, pairs: Sequence[Pair]) -> list[float]:
         return [mean_magnitude(self._small_flow(first, second)) / self.scale for first, second in pairs]
@@ -72,10 +75,13 @@ class DisFlow:
         return self.dis.calc(self._grey(first), self._grey(second), None)
 
     def _grey(self, frame: np.ndarray) -> np.ndarray:
+        if frame is self.last[0]:
+            return self.last[1]
         grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-        if self.scale == 1.0:
-            return grey
-        return cv2.resize(grey, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA)
+        if self.scale != 1.0:
+            grey = cv2.resize(grey, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA)
+        self.last = (frame, grey)
+        return grey
 
 
 RAFT_CHECKPOINT = "raft_large_C_T_SKHT_V2-ff5fadd5.pth"

@@ -182,5 +182,6 @@ def test_scaler_turns_frames_as_the_display_says(gops):
     with av.open(gops) as container:
         frame = next(container.decode(video=0))
     upright = Scaler(0)(frame, View(64, 48))
-    turned = Scaler(90)(frame, View(48, 64))
-    assert turned.shape == (64, 48, 3) and np.array_equal(turned, np.rot90(upright))
+    for degrees, turns in ((90, 1), (180, 2), (270, 3), (-90, 3)):
+        turned = Scaler(degrees)(frame, View(48, 64) if turns % 2 else View(64, 48))
+        assert turned.flags["C_CONTIGUOUS"] and np.array_equal(turned, np.rot90(upright, turns)), degrees

@@ -95,3 +95,19 @@ def test_each_pair_is_scored_per_step_asked_for_not_per_the_time_between_the_fra
     motion.finish()
     assert [m for _t0, _t1, m in clip.flow_pairs] == pytest.approx([10.0] * 10)  # 11 pairs, less one on a single frame
     assert clip.flow_score == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_dis_makes_each_frame_grey_once_and_scores_as_if_it_did_not(scale, monkeypatch):
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 255, (120, 200, 3), dtype=np.uint8)
+    frames = [np.ascontiguousarray(np.roll(base, 3 * i, axis=1)) for i in range(5)]
+    pairs = list(zip(frames[:-1], frames[1:]))
+    fresh = [flow.DisFlow(scale=scale).mean_magnitudes([pair])[0] for pair in pairs]  # a new backend per pair
+    calls = []
+    convert = flow.cv2.cvtColor
+    monkeypatch.setattr(flow.cv2, "cvtColor", lambda *args: calls.append(1) or convert(*args))
+    backend = flow.DisFlow(scale=scale)
+    shared = [backend.mean_magnitudes([pair])[0] for pair in pairs]  # pairs one by one, as the motion task feeds
+    assert shared == fresh and len(calls) == len(frames)
+    assert backend.mean_magnitudes([(frames[0].copy(), frames[1])])[0] == fresh[0]  # an equal copy is converted
