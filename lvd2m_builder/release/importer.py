@@ -152,8 +152,8 @@ def import_tables(uris: list[str], out: str | Path, config: ImportConfig = Impor
     writer = _Writer(train, rejects)
     started = time.perf_counter()
     try:
-        # reading, mapping and writing overlap on three threads (pyarrow and numpy work without the GIL)
-        with closing(ahead(_mapped_blocks(uris, bar.update), READ_AHEAD, "lvd2m-map")) as blocks:
+        # reading, mapping, tallying and writing overlap on threads of their own (pyarrow and numpy leave the GIL)
+        with closing(ahead(_mapped_blocks(uris, bar.update), READ_AHEAD, "lvd2m-tally")) as blocks:
             for block in blocks:
                 writer.add(block)
                 bar.set_postfix(rows=writer.stats.clips, rejected=writer.stats.clips - writer.stats.accepted,
