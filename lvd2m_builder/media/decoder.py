@@ -26,7 +26,6 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator, Literal, Optional
 
-import cv2
 import numpy as np
 
 from lvd2m_builder.errors import DecodeError
@@ -34,10 +33,6 @@ from lvd2m_builder.media.streams import message, open_video
 
 if TYPE_CHECKING:  # PyAV loads when a clip is decoded, not when the registry is read
     import av
-
-
-#: Quarter turns counter-clockwise (np.rot90's k) as OpenCV names them.
-_ROTATE = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_CLOCKWISE}
 
 
 @dataclass(frozen=True)
@@ -66,8 +61,12 @@ class Scaler:
             scaler = self.scalers[view] = VideoReformatter()
         width, height = (view.width, view.height) if self.turns % 2 == 0 else (view.height, view.width)
         out = scaler.reformat(frame, width, height, "rgb24", interpolation=view.interpolation).to_ndarray()
+        if not self.turns:
+            return out
+        import cv2  # here, as PyAV is: `lvd2m import` loads this module and never turns a frame
+
         # np.rot90(out, turns) made contiguous, in OpenCV's one pass (4x numpy's copy of the turned view)
-        return cv2.rotate(out, _ROTATE[self.turns]) if self.turns else out
+        return cv2.rotate(out, (cv2.ROTATE_90_COUNTERCLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_CLOCKWISE)[self.turns - 1])
 
 
 def decoded(path: str, starts: np.ndarray, keyframes: tuple[int, ...], wanted: np.ndarray,
