@@ -8,7 +8,7 @@ the card). Each measurement runs in a fresh process, with its modules imported b
 side), so its peak RSS is its own; rounds rotate which side runs first and medians are printed. CPU seconds count
 every thread (the import reads, maps, tallies and writes on four; pandas uses one); wall seconds are what a user
 waits. "grown" is the peak RSS less the RSS after the imports: flat in the row count for the import (apart from
-about 60 bytes per row of digests, positions and the card's numbers), proportional to the table for pandas.
+44 bytes per row of digests, positions and the card's numbers), proportional to the table for pandas.
 
     python bench/import_release.py --rows 100000 1000000 [--repeat 3]
 """

@@ -4,7 +4,7 @@ data/train-*.parquet (ROW_FEATURES), rejects/train-*.parquet (REJECT_FEATURES; m
 line, and rows repeating an earlier row's key, naming both lines), published as ``lvd2m build`` publishes (Parquet
 files of at most ``max_shard_size``), stats.json, _manifest.json and the README card, so
 ``load_dataset(OUT, streaming=True)`` reads an import exactly like a build. Memory stays flat in the row count
-apart from 56 bytes per row (digests of keys with where each was first seen, digests of captions, where each
+apart from 44 bytes per row (digests of keys with where each was first seen, digests of captions, where each
 caption's row is, and the card's duration, flow score and caption length, summed up as the blocks are mapped
 rather than read back from the written files).
 """
