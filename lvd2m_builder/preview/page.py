@@ -43,7 +43,7 @@ def render(label: str, clips: list[dict[str, Any]], stats: dict[str, Any], plots
         stats=stats,
         shown={"accepted": sum(c["stage"] == ACCEPTED for c in clips), "rejected": sum(c["stage"] != ACCEPTED for c in clips)},
         stage_options=[(s, sum(c["stage"] == s for c in clips)) for s in stages],
-        reason_options=sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])),
+        reason_options=most_common(reasons),
         funnel=[{**row, "link": fragment(stage=row["stage"])} for row in stats.get("funnel", [])],
         videos=shot_strips(clips),
         reasons=[(reason, count, fragment(reason=reason)) for reason, count in most_common(stats.get("rejected_by_reason", {}))],
