@@ -149,7 +149,8 @@ def read_blocks(uri: str, on_bytes: Callable[[int], None] = lambda n: None,
     """Every record of ``uri``, block by block, as ``read_records`` reads them (see the module)."""
     with _open(uri) as raw:
         source = _Buffer(raw, on_bytes, block_bytes)
-        source.fill()
+        while len(source.data) < 3 and source.fill():
+            pass
         if source.data.startswith(b"\xef\xbb\xbf"):  # utf-8-sig, as read_records decodes
             source.take(3)
         lines = _Lines(source)
@@ -162,11 +163,12 @@ def read_blocks(uri: str, on_bytes: Callable[[int], None] = lambda n: None,
             raise SourceError(uri, f"unreadable CSV header: {e}") from e
         line = lines.done()
         while source.data or not source.eof:
-            end, newlines, inside = source.records_end()
+            end, newlines, inside, quotes = source.records_end()
             if not end:
                 return
             within = int(np.searchsorted(newlines, end))
-            parsed = _table(memoryview(source.data)[:end], newlines[:within], inside[:within], header, line)
+            parsed = _table(source.data, end, newlines[:within], inside[:within], quotes[:np.searchsorted(quotes, end)],
+                            header, line)
             if parsed is not None:
                 line += within
                 source.take(end)
@@ -180,51 +182,74 @@ def read_blocks(uri: str, on_bytes: Callable[[int], None] = lambda n: None,
 
 
 class _Buffer:
-    """The unread bytes of a file, refilled ``size`` bytes at a time."""
+    """The unread bytes of a file, refilled a block at a time: the first block is 1/8 of ``size`` (at least 64 KiB)
+    and each next one twice the last, up to ``size``, so the first rows reach the steps after reading sooner (a
+    smaller block costs more per row)."""
 
     def __init__(self, raw: IO[bytes], on_bytes: Callable[[int], None], size: int) -> None:
         self.raw, self.on_bytes, self.size = raw, on_bytes, size
-        self.data = b""
+        self.next_size = min(size, max(size // 8, 1 << 16))
+        self.data = bytearray()
         self.eof = False
 
     def fill(self) -> bool:
-        """Read more; False at the end of the file."""
-        more = self.raw.read(self.size)
-        self.on_bytes(len(more))
-        self.eof = not more
-        self.data += more
-        return bool(more)
+        """Read more; False at the end of the file. The bytes are read straight in after the unread ones: reading
+        a bytes object and appending it copied every block once more, and put it in fresh memory twice."""
+        keep, size = len(self.data), self.next_size
+        self.next_size = min(2 * size, self.size)
+        data = bytearray(keep + size)
+        data[:keep] = self.data
+        with memoryview(data) as view, view[keep:] as free:
+            count = _read_into(self.raw, free)
+        del data[keep + count:]
+        self.on_bytes(count)
+        self.eof = not count
+        self.data = data
+        return bool(count)
 
     def take(self, count: int) -> None:
         self.data = self.data[count:]
 
-    def records_end(self) -> tuple[int, np.ndarray, np.ndarray]:
+    def records_end(self) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
         """Where the last record that the buffer holds whole ends: after the last newline outside quotes (all
-        of it at the end of the file); with the buffer's newlines and, for each, whether it lies inside quotes.
-        Reads more until there is such a record; one longer than 16 blocks is handed over whole-buffer, for the
-        ``csv`` module to finish."""
+        of it at the end of the file); with the buffer's newlines and, for each, whether it lies inside quotes,
+        and where its quotes are. Reads more until there is such a record; one longer than 16 blocks is handed
+        over whole-buffer, for the ``csv`` module to finish."""
         while True:
             data = np.frombuffer(self.data, dtype=np.uint8)
             newlines = np.flatnonzero(data == 10)
-            inside = np.searchsorted(np.flatnonzero(data == 34), newlines) % 2 == 1  # after an odd number of quotes
+            quotes = np.flatnonzero(data == 34)
+            inside = np.searchsorted(quotes, newlines) % 2 == 1  # after an odd number of quotes
             outside = newlines[~inside]
             if self.eof or len(self.data) > 16 * self.size:
-                return len(self.data), newlines, inside
+                return len(self.data), newlines, inside, quotes
             if len(outside):
-                return int(outside[-1]) + 1, newlines, inside
+                return int(outside[-1]) + 1, newlines, inside, quotes
             self.fill()
 
 
-def _table(chunk: memoryview, newlines: np.ndarray, inside: np.ndarray, header: list[str], line: int,
-           ) -> Optional[tuple[pa.Table, np.ndarray]]:
-    """``chunk`` parsed by pyarrow, with each row's first line; None unless that is exactly what the ``csv``
-    module reads: its quoting regular (so the records are where the quotes say) and one row per record.
-    ``newlines`` are the chunk's, ``inside`` says which of them lie inside quotes."""
-    data = np.frombuffer(chunk, dtype=np.uint8)
-    returns = np.flatnonzero(data == 13)
-    if len(returns) and (returns[-1] == len(data) - 1 or np.any(data[returns + 1] != 10)):
-        return None  # a bare carriage return ends a line for the csv module, not in the newline count here
-    if not _regular_quotes(data):
+def _read_into(raw: IO[bytes], buffer: memoryview) -> int:
+    """Bytes read into ``buffer`` (0 at the end); a file without ``readinto`` is read and copied."""
+    readinto = getattr(raw, "readinto", None)
+    if readinto is not None:
+        return readinto(buffer) or 0
+    more = raw.read(len(buffer))
+    buffer[: len(more)] = more
+    return len(more)
+
+
+def _table(buffer: bytearray, size: int, newlines: np.ndarray, inside: np.ndarray, quotes: np.ndarray,
+           header: list[str], line: int) -> Optional[tuple[pa.Table, np.ndarray]]:
+    """The first ``size`` bytes of ``buffer`` parsed by pyarrow, with each row's first line; None unless that is
+    exactly what the ``csv`` module reads: its quoting regular (so the records are where the quotes say) and one
+    row per record. ``newlines`` and ``quotes`` are where those bytes are, ``inside`` says which newlines lie
+    inside quotes."""
+    data = np.frombuffer(buffer, dtype=np.uint8, count=size)
+    if buffer.find(b"\r", 0, size) >= 0:  # rare: a search for one byte is quicker than comparing every byte
+        returns = np.flatnonzero(data == 13)
+        if returns[-1] == len(data) - 1 or np.any(data[returns + 1] != 10):
+            return None  # a bare carriage return ends a line for the csv module, not in the newline count here
+    if not _regular_quotes(data, quotes):
         return None
     ends = newlines[~inside]
     if not len(ends) or ends[-1] != len(data) - 1:
@@ -240,7 +265,7 @@ def _table(chunk: memoryview, newlines: np.ndarray, inside: np.ndarray, header: 
         return pa.table({name: pa.array([], pa.string()) for name in header}), np.zeros(0, dtype=np.int64)
     try:
         table = pa_csv.read_csv(
-            pa.BufferReader(pa.py_buffer(chunk)),
+            pa.BufferReader(pa.py_buffer(memoryview(buffer)[:size])),
             read_options=pa_csv.ReadOptions(column_names=names, use_threads=False),
             parse_options=pa_csv.ParseOptions(newlines_in_values=True),
             convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
@@ -253,11 +278,10 @@ def _table(chunk: memoryview, newlines: np.ndarray, inside: np.ndarray, header: 
     return table.rename_columns(header), line + 1 + np.searchsorted(newlines, starts)
 
 
-def _regular_quotes(data: np.ndarray) -> bool:
+def _regular_quotes(data: np.ndarray, quotes: np.ndarray) -> bool:
     """Whether every quote opens a field, closes one or doubles inside one, so that the quotes counted before a
     newline say whether it ends a record (a quote inside an unquoted field, or text after a closing quote, is
-    read by the csv module otherwise)."""
-    quotes = np.flatnonzero(data == 34)
+    read by the csv module otherwise). ``quotes``: where the quotes of ``data`` are."""
     if len(quotes) % 2:  # a quote left open runs to the end (pyarrow would close it there)
         return False
     if not len(quotes):

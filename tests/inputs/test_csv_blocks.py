@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from lvd2m_builder.inputs.csv_stream import read_blocks, read_records
+from lvd2m_builder.inputs.csv_stream import _Buffer, read_blocks, read_records
 
 
 def _field(rng: random.Random) -> str:
@@ -74,3 +74,27 @@ def test_a_malformed_row_sends_only_its_block_to_the_csv_module(tmp_path):
     assert records[150][1] == {"key": "k150", "caption": 'a "quote" inside', "n": "150"}
     assert records == [(r.line, r.fields, r.error) for r in read_records(str(path))]
     assert 0 < slow < 50 and fast > 150
+
+
+def test_the_first_blocks_are_smaller_so_the_first_rows_come_sooner(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("key,caption\n" + "".join(f"k{i},caption {i:06d} of some length\n" for i in range(100000)))
+    blocks = list(read_blocks(str(path), block_bytes=1 << 20))
+    sizes = [block.table.num_rows for block in blocks]
+    assert sizes[0] * 6 < sizes[3] and max(sizes[3:-1]) - min(sizes[3:-1]) <= 1  # 1/8, 1/4, 1/2, then whole blocks
+    assert [row["key"] for block in blocks for row in block.table.to_pylist()] == [f"k{i}" for i in range(100000)]
+
+
+def test_a_file_that_cannot_read_into_a_buffer_is_read_and_copied():
+    class Plain:
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def read(self, size: int) -> bytes:
+            chunk, self.data = self.data[:size], self.data[size:]
+            return chunk
+
+    source = _Buffer(Plain(b"a,b\n1,2\n"), lambda n: None, 5)
+    while source.fill():
+        pass
+    assert bytes(source.data) == b"a,b\n1,2\n" and source.eof
