@@ -14,14 +14,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lvd2m_builder.arrow_bytes import rows_holding
+
 SEGMENT_S = 30.0
 
 _MARKER = re.compile(r"Caption\s*(\d+)\s*:\s*", re.IGNORECASE)
 #: ``_MARKER`` in RE2, for ``split_column``, which reads only rows where RE2 and Python agree on it: none of the
 #: characters that Python's \s, \d or case folding take and RE2's do not (Unicode spaces, digits, dotted and
-#: dotless i).
+#: dotless i), and no NUL (``split_column`` marks the markers with it).
 _SPACE = "[\t\n\f\r ]"
-_RE2_MARKER = f"(?i)Caption{_SPACE}*[0-9]+{_SPACE}*:{_SPACE}*"
+_RE2_MARKER = f"(?i)Caption{_SPACE}*([0-9]+){_SPACE}*:{_SPACE}*"
+#: Digits of a marker's number that int64 holds whatever they are (a longer one is left to ``split_captions``).
+_NUMBER_DIGITS = 18
 _DIFFERENT = ("[\\x0b\\x1c-\\x1f\\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}"
               "\\x{3000}\\x{130}\\x{131}]|[^\\P{Nd}0-9]")
 #: What ``str.strip`` removes from text with none of those characters.
@@ -49,28 +53,27 @@ def split_column(raw: pa.Array, blank: np.ndarray) -> tuple[pa.Array, np.ndarray
     is blank (or null); rows not read exactly must be split by ``split_captions`` instead."""
     text = pc.fill_null(raw, "")
     exact = ~_different(text)
-    parts = pc.split_pattern_regex(text, _RE2_MARKER)  # [before the first marker, caption 1, caption 2, ...]
-    markers = pc.list_value_length(parts).to_numpy(zero_copy_only=False) - 1
+    # one RE2 pass puts each marker's number between NULs, then a plain split gives, row by row,
+    # [before the first marker, number 1, caption 1, number 2, caption 2, ...]
+    parts = pc.split_pattern(pc.replace_substring_regex(text, _RE2_MARKER, "\0\\1\0"), "\0")
+    markers = (pc.list_value_length(parts).to_numpy(zero_copy_only=False) - 1) // 2
     pieces = pc.list_flatten(parts)
     parent = pc.list_parent_indices(parts).to_numpy(zero_copy_only=False)
     first = parts.offsets.to_numpy()[:-1]  # every row has at least one piece
     place = np.arange(len(parent)) - first[parent]
     prefix = pc.utf8_trim(pieces.take(pa.array(first)), _STRIP)
-    # the markers' numbers in order, from the text split at every "Caption": a marker's piece starts with its number
-    after = pc.split_pattern_regex(text, f"(?i)Caption{_SPACE}*")
-    heads = pc.list_flatten(after)
-    exact &= ~np.bincount(pc.list_parent_indices(after).to_numpy(zero_copy_only=False),
-                          pc.match_substring_regex(heads, f"^[0-9]{{19,}}{_SPACE}*:").to_numpy(zero_copy_only=False),
-                          len(text)).astype(bool)  # a number past int64
-    number = pc.struct_field(pc.extract_regex(heads, f"^(?P<n>[0-9]{{1,18}}){_SPACE}*:"), [0])
-    marked = pc.is_valid(number).to_numpy(zero_copy_only=False)
-    owner = pc.list_parent_indices(after).to_numpy(zero_copy_only=False)[marked]
-    number = pc.cast(number.filter(pa.array(marked)), pa.int64()).to_numpy(zero_copy_only=False)
+    numbered = place % 2 == 1
+    digits = pieces.filter(pa.array(numbered))
+    owner = parent[numbered]
+    long = pc.greater(pc.binary_length(digits), _NUMBER_DIGITS).to_numpy(zero_copy_only=False)
+    exact &= ~np.bincount(owner, long, len(text)).astype(bool)  # a number past int64
+    unread = ~exact[owner]  # in a row with a NUL of its own, a piece here may be any text
+    number = pc.cast(pc.if_else(pa.array(unread), "0", digits), pa.int64()).to_numpy(zero_copy_only=False)
     rank = np.arange(len(owner)) - np.searchsorted(owner, owner)  # 0 for a row's first marker, 1 for its next
     misnumbered = np.bincount(owner[number != rank + 1], minlength=len(text)).astype(bool)
     broken = (markers > 0) & (~pc.equal(prefix, "").to_numpy(zero_copy_only=False) | misnumbered)
-    # captions: the whole text where there is no marker, else what follows each marker
-    caption = np.where(markers[parent] == 0, place == 0, place >= 1)
+    # captions: the whole text where there is no marker, else what follows each marker's number
+    caption = np.where(markers[parent] == 0, place == 0, (place >= 2) & ~numbered)
     values = pc.utf8_trim(pieces.filter(pa.array(caption)), _STRIP)
     parent = parent[caption]
     empty = pc.equal(values, "").to_numpy(zero_copy_only=False)
@@ -81,18 +84,13 @@ def split_column(raw: pa.Array, blank: np.ndarray) -> tuple[pa.Array, np.ndarray
 
 
 def _different(text: pa.Array) -> np.ndarray:
-    """Rows holding a character that ``_DIFFERENT`` names: looked for with RE2 only in rows that are not plain
-    ASCII, and among ASCII bytes in the column's data directly (5-10x faster than RE2 on every row)."""
+    """Rows holding a character that ``_DIFFERENT`` names, or a NUL: looked for with RE2 only in rows that are not
+    plain ASCII, and among ASCII bytes in the column's data directly (5-10x faster than RE2 on every row)."""
     found = ~pc.string_is_ascii(text).to_numpy(zero_copy_only=False)
     if found.any():
         subset = np.flatnonzero(found)
         found[subset] = pc.match_substring_regex(text.take(pa.array(subset)), _DIFFERENT).to_numpy(zero_copy_only=False)
-    data = np.frombuffer(text.buffers()[2] or b"", dtype=np.uint8)
-    controls = np.flatnonzero((data == 0x0B) | ((data >= 0x1C) & (data <= 0x1F)))
-    if len(controls):
-        offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + len(text) + 1]
-        rows = np.searchsorted(offsets, controls, side="right") - 1
-        found[rows[(rows >= 0) & (rows < len(text))]] = True
+    found |= rows_holding(text, [0x00, 0x0B, 0x1C, 0x1D, 0x1E, 0x1F])
     return found
 
 

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lvd2m_builder import __version__
+from lvd2m_builder.arrow_bytes import first_bytes, rows_holding
 from lvd2m_builder.release.captions import split_column, windows
 from lvd2m_builder.release.rows import (
     CAPTION_COLUMNS,
@@ -38,8 +39,6 @@ _NUMBER = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?$"
 _WS = r"[ \t\n\r\f]*"
 _CLOCK = r"(?P<h{0}>[0-9]{{1,6}}):(?P<m{0}>[0-5]?[0-9]):(?P<s{0}>[0-5]?[0-9](?:\.[0-9]*)?)"
 _SPAN = rf"^{_WS}\[{_WS}'{_WS}{_CLOCK.format(0)}{_WS}'{_WS},{_WS}'{_WS}{_CLOCK.format(1)}{_WS}'{_WS}\]{_WS}$"
-#: Control characters ``json.dumps`` writes as \uXXXX (the usual ones are escaped here).
-_ODD_CONTROL = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]"
 _SCHEMA = ROW_FEATURES.arrow_schema
 _SEGMENTS = _SCHEMA.field("segments").type
 
@@ -61,11 +60,20 @@ def _column(table: pa.Table, name: str) -> pa.Array:
 
 
 def _blank(values: pa.Array) -> np.ndarray:
-    return pc.match_substring_regex(values, _BLANK).to_numpy(zero_copy_only=False)
+    """Where the value is empty or all spaces. A value that starts with a printable ASCII character is not; only
+    the others are matched with RE2 (which over every caption was the costliest check of the import)."""
+    first = first_bytes(values)
+    maybe = np.flatnonzero((first <= 32) | (first >= 127))
+    blank = np.zeros(len(values), dtype=bool)
+    if len(maybe):
+        blank[maybe] = pc.match_substring_regex(values.take(pa.array(maybe)), _BLANK).to_numpy(zero_copy_only=False)
+    return blank
 
 
 def _text(values: pa.Array, blank: np.ndarray) -> pa.Array:
     """``ReleaseRow._text``: the value itself, or null when blank."""
+    if not blank.any():
+        return values
     return pc.if_else(pa.array(blank), pa.nulls(len(values), pa.string()), values)
 
 
@@ -78,10 +86,17 @@ def _numbers(values: pa.Array, blank: np.ndarray) -> tuple[np.ndarray, np.ndarra
         return numbers, (plain & np.isfinite(numbers)) | blank
 
 
+#: Control characters ``json.dumps`` writes as \\uXXXX (the usual ones, which ``_json`` escapes, excluded).
+_ODD_CONTROLS = [*range(0, 9), 11, 12, *range(14, 32)]
+#: What ``_json`` escapes: backslash, quote, newline, carriage return, tab.
+_ESCAPED = [92, 34, 10, 13, 9]
+
+
 def _json(values: pa.Array) -> pa.Array:
     """Each value as ``json.dumps`` writes a string (``ensure_ascii=False``; odd control characters excluded)."""
-    for char, escaped in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
-        values = pc.replace_substring(values, char, escaped)
+    if rows_holding(values, _ESCAPED).any():  # spans rarely hold any: five passes saved
+        for char, escaped in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
+            values = pc.replace_substring(values, char, escaped)
     return pc.binary_join_element_wise('"', values, '"', "")
 
 
@@ -116,7 +131,7 @@ def map_columns(table: pa.Table, lines: np.ndarray, file_name: str) -> Mapped:
     odd = np.zeros(size, dtype=bool)
     extra = [name for name in table.column_names if name not in KNOWN_COLUMNS]
     for name in [*SPAN_COLUMNS, *extra]:
-        odd |= pc.match_substring_regex(col[name], _ODD_CONTROL).to_numpy(zero_copy_only=False)
+        odd |= rows_holding(col[name], _ODD_CONTROLS)
 
     score, score_ok = _numbers(col["total score"], blank["total score"])
     video_time, time_ok = _numbers(col["video_time"], blank["video_time"])

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lvd2m_builder.arrow_bytes import rows_holding
 from lvd2m_builder.card.clip_report import ClipScores
 from lvd2m_builder.validate.card import ACCEPTED, REJECTS, VIDEOS
 from lvd2m_builder.validate.findings import Finding
@@ -232,12 +233,7 @@ def squeeze(values: pa.Array) -> pa.Array:
     RE2 rewrites only the values that need more than their end spaces trimmed (two spaces in a row, other
     whitespace): most captions need nothing, and the rewrite costs 20x the look.
     """
-    data = np.frombuffer(values.buffers()[2] or b"", dtype=np.uint8)
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset:values.offset + len(values) + 1]
-    odd = np.flatnonzero(((data >= 0x09) & (data <= 0x0D)) | ((data >= 0x1C) & (data <= 0x1F)))  # ASCII, not " "
-    rough = np.zeros(len(values), dtype=bool)
-    rows = np.searchsorted(offsets, odd, side="right") - 1
-    rough[rows[(rows >= 0) & (rows < len(values))]] = True
+    rough = rows_holding(values, [*range(0x09, 0x0E), *range(0x1C, 0x20)])  # ASCII spaces but " "
     rough |= ~pc.string_is_ascii(values).to_numpy(zero_copy_only=False)
     rough |= pc.greater(pc.count_substring(values, "  "), 0).to_numpy(zero_copy_only=False)
     trimmed = pc.utf8_trim(values, " ")
