@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lvd2m_builder import schema
+from lvd2m_builder.arrow_bytes import rows_holding, views
 from lvd2m_builder.store.reader import open_shard, open_source
 
 #: Fig. 4 of the paper: clip durations in 10-15, 15-20, 20-30, 30-50 and >50 s.
@@ -23,6 +24,8 @@ DURATION_EDGES = (10, 15, 20, 30, 50)
 WORD_EDGES = (1, 50, 100, 150, 200, 300)
 FLOW_EDGES = (20, 30, 50, 100)
 COLUMNS = ["duration", "flow_score", "refined_caption", "width", "height"]
+#: Bytes up to 32 that are no space to ``str.split``.
+_NO_SPACE_CONTROLS = [*range(0, 9), *range(14, 28)]
 
 
 @dataclass(frozen=True)
@@ -96,10 +99,19 @@ def batch_summary(batch: pa.RecordBatch | pa.Table) -> Summary:
     # copies (astype) in the columns' own float32, made float64 by ``combine``: a zero-copy view would keep the
     # whole batch alive, and an import holds these for every row until the end
     words = word_counts(batch.column("refined_caption"))
-    sizes = zip(batch.column("width").to_pylist(), batch.column("height").to_pylist())
     return Summary(batch.column("duration").drop_null().to_numpy().astype(np.float32),
                    batch.column("flow_score").drop_null().to_numpy().astype(np.float32),
-                   words[words > 0].astype(np.int32), Counter(f"{w}x{h}" for w, h in sizes if w and h))
+                   words[words > 0].astype(np.int32), _resolutions(batch.column("width"), batch.column("height")))
+
+
+def _resolutions(width: pa.ChunkedArray | pa.Array, height: pa.ChunkedArray | pa.Array) -> Counter:
+    """"WxH" of the rows where both are known and not 0, counted (an import knows none: nothing to count)."""
+    known = pc.fill_null(pc.and_(pc.not_equal(width, 0), pc.not_equal(height, 0)), False)
+    if not pc.any(known).as_py():
+        return Counter()
+    sizes = pc.binary_join_element_wise(pc.cast(pc.filter(width, known), pa.string()),
+                                        pc.cast(pc.filter(height, known), pa.string()), "x")
+    return Counter({item["values"]: item["counts"] for item in pc.value_counts(sizes).to_pylist()})
 
 
 def combine(parts: list[Summary]) -> Summary:
@@ -126,23 +138,22 @@ def word_counts(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
         values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
     if values.type != pa.string():
         values = values.cast(pa.string())
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset:values.offset + len(values) + 1]
+    offsets, data = views(values)
     offsets = offsets.astype(np.int64)
     if not len(values) or offsets[-1] == offsets[0]:
         return np.zeros(len(values), dtype=np.int64)
-    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    data = data[offsets[0]:offsets[-1]]
     offsets -= offsets[0]
     space = data <= 32
-    starts = ~space
-    starts[1:] &= space[:-1]
-    firsts = offsets[:-1][offsets[:-1] < offsets[1:]]
-    starts[firsts] = ~space[firsts]
-    counts = np.diff(np.searchsorted(np.flatnonzero(starts), offsets))
+    begins = np.empty(len(data), dtype=bool)  # where a word begins: no space, after a space
+    begins[0] = not space[0]
+    np.greater(space[:-1], space[1:], out=begins[1:])
+    starts = offsets[:-1][offsets[:-1] < offsets[1:]]
+    begins[starts] = ~space[starts]  # a value's first byte follows nothing of its own
+    counts = np.diff(np.searchsorted(np.flatnonzero(begins), offsets))  # (np.add.reduceat: twice the time)
     counts[~pc.is_valid(values).to_numpy(zero_copy_only=False)] = 0
-    controls = np.flatnonzero(data < 28)
-    controls = controls[(data[controls] < 9) | (data[controls] > 13)]  # 0-8, 14-27: not spaces to Python
     other = ~pc.fill_null(pc.string_is_ascii(values), True).to_numpy(zero_copy_only=False)
-    other[np.searchsorted(offsets, controls, side="right") - 1] = True
+    other |= rows_holding(values, _NO_SPACE_CONTROLS)
     other = np.flatnonzero(other)
     if len(other):
         counts[other] = [len(text.split()) if text else 0 for text in values.take(pa.array(other)).to_pylist()]

@@ -62,14 +62,18 @@ class HashTally:
 class FirstSeen:
     """Where each value was first seen, asked as the values stream by, in 16 bytes per value.
 
-    A dict of digests would cost about 100 bytes an entry (two int objects and a slot); here the older digests sit
-    in sorted numpy arrays (a binary search each) and only the latest ``batch`` in a dict, merged in when it fills.
+    A dict of digests would cost about 100 bytes an entry (two int objects and a slot); here the digests sit in
+    sorted numpy arrays (a binary search each): the older ones in one, the values that ``firsts`` met since in one
+    array per block, and what ``first`` met one at a time in a dict, all merged into the one when ``batch`` is
+    reached.
     """
 
     def __init__(self, batch: int = 1 << 16) -> None:
         self.digests = np.empty(0, np.uint64)
         self.places = np.empty(0, np.uint64)
-        self.recent: dict[int, int] = {}
+        self.blocks: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted digests, their places), from ``firsts``
+        self.pending = 0  # digests in ``blocks``
+        self.recent: dict[int, int] = {}  # from ``first``
         self.batch = batch
 
     def first(self, text: str, place: int) -> Optional[int]:
@@ -77,40 +81,51 @@ class FirstSeen:
         value = digest(text)
         if value in self.recent:
             return self.recent[value]
-        i = int(np.searchsorted(self.digests, np.uint64(value)))
-        if i < len(self.digests) and int(self.digests[i]) == value:
-            return int(self.places[i])
+        for digests, places in [(self.digests, self.places), *self.blocks]:
+            i = int(np.searchsorted(digests, np.uint64(value)))
+            if i < len(digests) and int(digests[i]) == value:
+                return int(places[i])
         self.recent[value] = place
-        if len(self.recent) >= self.batch:
+        if len(self.recent) + self.pending >= self.batch:
             self._merge()
         return None
 
-    def firsts(self, texts: list[str], places: list[int]) -> list[Optional[int]]:
-        """``first`` of each text in turn, for a block of them: the older digests are searched all at once (a
-        numpy call per value costs more than the rest of ``first``), then each value against the recent ones."""
-        values = [digest(text) for text in texts]
-        at = np.searchsorted(self.digests, np.fromiter(values, np.uint64, len(values)))
-        found = at < len(self.digests)
-        found[found] = self.digests[at[found]] == np.fromiter(values, np.uint64, len(values))[found]
-        places_then = self.places[np.minimum(at, len(self.places) - 1)].astype(np.int64) if len(self.places) else 0
-        older = np.where(found, places_then, -1).tolist()
-        answers: list[Optional[int]] = []
-        for value, place, old in zip(values, places, older):
-            if old >= 0:
-                answers.append(old)
-            elif value in self.recent:
-                answers.append(self.recent[value])
-            else:
-                self.recent[value] = place
-                answers.append(None)
-        if len(self.recent) >= self.batch:
+    def firsts(self, texts: list[str], places: list[int] | np.ndarray) -> list[Optional[int]]:
+        """``first`` of each text in turn, for a block of them, without a Python step per value: the digests are
+        looked up in the sorted arrays all at once, and a value met twice in the block answers with its first."""
+        values = digests(texts)
+        places = np.asarray(places, dtype=np.uint64)
+        unique, at, inverse = np.unique(values, return_index=True, return_inverse=True)  # sorted: a faster search
+        older = np.full(len(unique), -1, dtype=np.int64)
+        for digests_, places_ in [(self.digests, self.places), *self.blocks]:
+            _lookup(digests_, places_, unique, older)
+        if self.recent:
+            older = np.array([self.recent.get(int(v), o) if o < 0 else o for v, o in zip(unique, older)], np.int64)
+        new = older < 0
+        if new.any():  # the block's new digests, sorted, with where each was first met
+            self.blocks.append((unique[new], places[at[new]]))
+            self.pending += int(new.sum())
+        if len(self.recent) + self.pending >= self.batch:
             self._merge()
-        return answers
+        answers = np.where(new, places[at].astype(np.int64), older)[inverse]
+        first_time = new[inverse] & (at[inverse] == np.arange(len(values)))
+        return [None if fresh else answer for fresh, answer in zip(first_time.tolist(), answers.tolist())]
 
     def _merge(self) -> None:
         count = len(self.recent)
-        digests = np.concatenate([self.digests, np.fromiter(self.recent.keys(), np.uint64, count)])
-        places = np.concatenate([self.places, np.fromiter(self.recent.values(), np.uint64, count)])
-        order = np.argsort(digests, kind="stable")
-        self.digests, self.places = digests[order], places[order]
-        self.recent = {}
+        digests_ = np.concatenate([self.digests, *(d for d, _ in self.blocks),
+                                   np.fromiter(self.recent.keys(), np.uint64, count)])
+        places = np.concatenate([self.places, *(p for _, p in self.blocks),
+                                 np.fromiter(self.recent.values(), np.uint64, count)])
+        order = np.argsort(digests_, kind="stable")
+        self.digests, self.places = digests_[order], places[order]
+        self.blocks, self.pending, self.recent = [], 0, {}
+
+
+def _lookup(digests_: np.ndarray, places: np.ndarray, values: np.ndarray, answers: np.ndarray) -> None:
+    """Fill ``answers`` (-1 where not yet known) with the place of each value that ``digests_`` (sorted) holds."""
+    if not len(digests_):
+        return
+    at = np.minimum(np.searchsorted(digests_, values), len(digests_) - 1)
+    found = (digests_[at] == values) & (answers < 0)
+    answers[found] = places[at[found]].astype(np.int64)

@@ -4,6 +4,7 @@ equal to one of the whole."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import numpy as np
 import pyarrow as pa
@@ -45,11 +46,17 @@ def test_a_summary_of_blocks_is_the_summary_of_the_whole():
     rows[4]["refined_caption"] = None
     rows[5]["refined_caption"] = "   "
     rows[6].update(width=1280, height=720)
+    rows[9].update(width=1280, height=720)
+    rows[12].update(width=640, height=360)
+    rows[13].update(width=640, height=None)  # a size half known, or 0, is no resolution
+    rows[14].update(width=0, height=360)
     table = pa.Table.from_pylist(rows, schema=ROW_FEATURES.arrow_schema)
     whole = batch_summary(table)
     parts = combine([batch_summary(table.slice(start, 7)) for start in range(0, 30, 7)])
     for name in ("durations", "flow_scores", "caption_words"):
         assert np.array_equal(getattr(parts, name), getattr(whole, name))
     assert parts.resolutions == whole.resolutions
+    expected = Counter(f"{r['width']}x{r['height']}" for r in rows if r.get("width") and r.get("height"))
+    assert whole.resolutions == expected and expected["1280x720"] >= 2 and expected["640x360"] >= 1
     assert len(whole.caption_words) == 28  # the missing and the blank caption count no words
     assert whole.caption_words.tolist() == [1 + 7 * i for i in range(30) if i not in (4, 5)]

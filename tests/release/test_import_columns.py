@@ -28,7 +28,9 @@ RAW = ["", "Caption 1: a. Caption 2: b.", "caption 1:x CAPTION 2 : y", "Caption 
        'Caption 1: "q"\\ and \t tab', "Caption 01: a", "Caption 1:  Caption 2: b", "CAPT\u0130ON 1: a",
        "Caption\u20031: a", "Caption 1: a caption 2: b caption 2: c", "  Caption 1: a", "Caption 1:a\x0bCaption 2:b",
        "Caption \u0661: a", "caption1:x caption2:y caption3:z", "Caption 1: \u00e9t\u00e9 Caption 2: \u2014",
-       "Caption 1 : a Caption 2: ", "Caption 2: a Caption 1: b", "Caption 99999999999999999999: a", "Captions"]
+       "Caption 1 : a Caption 2: ", "Caption 2: a Caption 1: b", "Caption 99999999999999999999: a", "Captions",
+       "Caption 1: the caption reads 9:00 Caption 2:3 dogs", "Caption 1: a\x00b Caption 2: c", "\x00Caption 1: a",
+       "Caption 1: a Caption 000000000000000000002: b", "caption caption 1: a"]
 
 
 def _odd_rows(rng: random.Random, n: int) -> list[dict]:
@@ -92,3 +94,21 @@ def test_first_seen_answers_a_block_at_a_time_as_one_at_a_time():
     for lo in range(0, len(keys), 250):
         got += blocks.firsts(keys[lo:lo + 250], list(range(lo, min(lo + 250, len(keys)))))
     assert got == want and sum(answer is not None for answer in got) == 600
+
+
+def test_first_seen_answers_the_same_when_rows_come_one_at_a_time_and_in_blocks_by_turns():
+    rng = random.Random(3)
+    keys = [f"k{rng.randrange(900)}" for _ in range(4000)]
+    one = FirstSeen(batch=1 << 20)
+    want = [one.first(key, i) for i, key in enumerate(keys)]
+    mixed, got, at = FirstSeen(batch=150), [], 0
+    while at < len(keys):
+        size = rng.choice([1, 7, 60])
+        chunk = keys[at:at + size]
+        if size == 1:
+            got.append(mixed.first(chunk[0], at))
+        else:
+            got += mixed.firsts(chunk, list(range(at, at + len(chunk))))
+        at += len(chunk)
+    assert got == want
+    assert len(mixed.digests) > 0  # merged along the way
