@@ -1,13 +1,18 @@
-"""How the published Parquet files are encoded: zstd, content-defined chunking, and a dictionary only where
-values repeat."""
+"""How the published Parquet files are encoded: zstd, content-defined chunking, a dictionary and statistics only
+where they serve; row groups written on the writer's thread, in order, its errors raised to the caller."""
 
 from __future__ import annotations
 
+import threading
+
+import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from fakes.synthetic_dataset import captioned
 from lvd2m_builder.schema import FREE_TEXT_LEAVES, ROW_FEATURES, TRAIN_DIR
-from lvd2m_builder.store.parquet import ParquetSeries
+from lvd2m_builder.store import parquet
+from lvd2m_builder.store.parquet import ParquetSeries, ParquetShardWriter
 
 
 def test_free_text_is_written_without_a_dictionary_and_repeated_names_with_one(tmp_path):
@@ -25,3 +30,63 @@ def test_free_text_is_written_without_a_dictionary_and_repeated_names_with_one(t
     assert {"dataset_src", "video_id", "url", "flow_backend"} <= dictionary
     assert {group.column(i).compression for i in range(metadata.num_columns)} == {"ZSTD"}
     assert b"content_defined_chunking" in pq.ParquetFile(tmp_path / path).metadata.metadata
+
+
+def test_statistics_are_kept_for_the_columns_a_filter_prunes_by_and_not_for_free_text(tmp_path):
+    series = ParquetSeries(tmp_path, TRAIN_DIR, ROW_FEATURES)
+    for i in range(20):
+        series.write(captioned(i, duration=12.0 + i))
+    (path,) = series.publish()
+    group = pq.ParquetFile(tmp_path / path).metadata.row_group(0)
+    stats = {group.column(i).path_in_schema: group.column(i).statistics for i in range(group.num_columns)}
+    assert all(stats[leaf] is None or not stats[leaf].has_min_max for leaf in FREE_TEXT_LEAVES)
+    assert (stats["duration"].min, stats["duration"].max) == (12.0, 31.0)
+    assert stats["dataset_src"].has_min_max and stats["flow_score"].has_min_max
+
+
+def test_row_groups_written_on_the_writers_thread_keep_their_order_and_size(tmp_path):
+    rows = [captioned(i, words=30, duration=12.0 + i) for i in range(60)]
+    table = pa.Table.from_pylist(rows, schema=ROW_FEATURES.arrow_schema)
+    writer = ParquetShardWriter(tmp_path / "t.parquet", ROW_FEATURES, max_group_bytes=table.slice(0, 10).nbytes)
+    for start in range(0, 60, 3):
+        writer.write_table(table.slice(start, 3))
+    writer.finalize()
+    written = pq.ParquetFile(tmp_path / "t.parquet")
+    assert written.read().column("key").to_pylist() == table.column("key").to_pylist()
+    assert written.metadata.num_row_groups >= 5
+    assert max(written.metadata.row_group(g).num_rows for g in range(written.metadata.num_row_groups)) <= 12
+
+
+def test_an_error_writing_a_row_group_on_the_thread_is_raised_to_the_caller(tmp_path):
+    table = pa.Table.from_pylist([captioned(i) for i in range(8)], schema=ROW_FEATURES.arrow_schema)
+    writer = ParquetShardWriter(tmp_path / "t.parquet", ROW_FEATURES, max_group_bytes=1)
+    writer.write_table(table.slice(0, 4))  # the first row group: written, and the Parquet writer built
+
+    def failing(*args, **kwargs):
+        raise OSError("disk full")
+
+    writer.pa_writer.write_table = failing
+    writer.write_table(table.slice(4, 4))  # handed to the thread, which fails
+    with pytest.raises(OSError, match="disk full"):
+        writer.finalize()
+    writer.close()
+
+
+def test_an_abort_while_a_row_group_is_being_written_leaves_no_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(parquet, "row_group_budget", lambda features: (1, None))  # every table is a row group
+    series = ParquetSeries(tmp_path, TRAIN_DIR, ROW_FEATURES)
+    started, release = threading.Event(), threading.Event()
+    write_table = pq.ParquetWriter.write_table
+
+    def slow(self, *args, **kwargs):
+        started.set()
+        release.wait(10)
+        return write_table(self, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", slow)
+    series.write_batch(pa.Table.from_pylist([captioned(0)], schema=ROW_FEATURES.arrow_schema))
+    assert started.wait(10)  # the row group is being written on the writer's thread
+    threading.Timer(0.2, release.set).start()
+    series.abort()
+    assert release.is_set()  # the abort let the write finish before it closed the file
+    assert not list((tmp_path / TRAIN_DIR).iterdir())
