@@ -60,8 +60,9 @@ def _clock(seconds: float) -> str:
 def _child(kind: str, table: str, out: str) -> None:
     if kind == "import":
         import matplotlib.backends.backend_agg  # noqa: F401
+        import matplotlib.figure  # noqa: F401  (the card's plots load matplotlib: an import, not work)
 
-        import lvd2m_builder.card.plots  # noqa: F401  (the card's plots load matplotlib: an import, not work)
+        import lvd2m_builder.card.plots  # noqa: F401
         from lvd2m_builder.release.importer import import_tables
     else:
         import ast

@@ -180,14 +180,15 @@ def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Option
 
 
 def write_card(out: Path, stats: dict[str, Any], settings: dict[str, Any], repo_id: Optional[str] = None,
-               summary: Optional[Summary] = None) -> Path:
+               summary: Optional[Summary] = None, drawn: Optional[dict[str, bytes]] = None) -> Path:
     """Write ``out/README.md`` and its plots from the shards in ``out`` (or from ``summary``, when the writer
-    summed up the rows as it wrote them); the Load snippet names ``repo_id``, the card fields are the manifest's.
-    A README.md lvd2m did not write (or that was edited since) is never replaced: ``OutputError``."""
+    summed up the rows as it wrote them, and ``drawn``, its plots when already drawn); the Load snippet names
+    ``repo_id``, the card fields are the manifest's. A README.md lvd2m did not write (or that was edited since)
+    is never replaced: ``OutputError``."""
     out = Path(out)
     check_card(out)
     summary = summary if summary is not None else summarize(out)
-    plots = write_plots(summary, out)
+    plots = write_plots(summary, out, drawn)
     videos = bool(list(out.glob(schema.VIDEOS_PATTERN)))
     clip_section = embed_report.card_section(out, stats, settings)
     card = render_card(stats, settings, summary, plots, repo_id or out.resolve().name, videos, clip_section,

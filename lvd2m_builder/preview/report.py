@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import tempfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any, Optional
 import numpy as np
 from tqdm.auto import tqdm
 
-from lvd2m_builder.card.plots import write_plots
+from lvd2m_builder.card.plots import draw_plots
 from lvd2m_builder.card.stats import Summary
 from lvd2m_builder.errors import ConfigError, ManifestError, OutputError
 from lvd2m_builder.materialize.cutter import CLIPS_DIR
@@ -146,7 +145,5 @@ def _histograms(clips: list[dict[str, Any]]) -> list[tuple[str, str]]:
         caption_words=np.array(words, dtype=np.int64),
         resolutions=Counter(c["size"] for c in accepted if c["size"]),
     )
-    with tempfile.TemporaryDirectory(prefix="lvd2m-preview-") as tmp:
-        written = write_plots(summary, Path(tmp))
-        return [(_TITLES[name], "data:image/png;base64," + base64.b64encode((Path(tmp) / rel).read_bytes()).decode())
-                for name, rel in written.items()]
+    return [(_TITLES[name], "data:image/png;base64," + base64.b64encode(png).decode())
+            for name, png in draw_plots(summary).items()]

@@ -16,6 +16,7 @@ import os
 import time
 from array import array
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
@@ -27,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
+from lvd2m_builder.card.plots import draw_plots
 from lvd2m_builder.card.stats import Summary, batch_summary, combine
 from lvd2m_builder.card.write import write_card
 from lvd2m_builder.config import MODEL_PRESETS, preset
@@ -158,7 +160,10 @@ def import_tables(uris: list[str], out: str | Path, config: ImportConfig = Impor
                 writer.add(block)
                 bar.set_postfix(rows=writer.stats.clips, rejected=writer.stats.clips - writer.stats.accepted,
                                 refresh=False)
-        train_paths, reject_paths = train.publish(), rejects.publish()
+        summary = combine(writer.tallies.summaries)
+        with ThreadPoolExecutor(1, thread_name_prefix="lvd2m-plots") as side:
+            drawn = side.submit(draw_plots, summary)  # while the last row groups are written
+            train_paths, reject_paths = train.publish(), rejects.publish()
     except BaseException:
         train.abort()
         rejects.abort()
@@ -172,7 +177,7 @@ def import_tables(uris: list[str], out: str | Path, config: ImportConfig = Impor
     }).save(out)
     stats = {**merge([stats]), **_import_stats(out, train, train_paths, writer.tallies, config)}
     write_json_atomic(out / "stats.json", stats)
-    write_card(out, stats, settings, summary=combine(writer.tallies.summaries))
+    write_card(out, stats, settings, summary=summary, drawn=drawn.result())
     log.info("imported %d rows: %d accepted, %d rejected -> %s", stats["clips"], stats["accepted"],
              stats["rejected"], out)
     return stats
@@ -241,7 +246,7 @@ def _mapped(block: Block, name: str) -> _Block:
     if block.table is not None:
         fast = map_columns(block.table, block.lines, name)
         slow_at = np.flatnonzero(~fast.fast)
-        records = block.table.take(pa.array(slow_at, pa.int64())).to_pylist()
+        records = block.table.take(pa.array(slow_at, pa.int64())).to_pylist() if len(slow_at) else []
         slow = [ReleaseRow(record, name, line) for record, line in zip(records, block.lines[slow_at].tolist())]
         kept = block.table.filter(pa.array(fast.fast))
         extra = {c for c in kept.column_names if c not in KNOWN_COLUMNS and pc.any(pc.not_equal(kept[c], "")).as_py()}
