@@ -1,0 +1,42 @@
+"""A streaming command runs with jemalloc as pyarrow's pool, and leaves the pool it found (or one the user chose)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from lvd2m_builder.memory_pool import streaming_pool
+
+
+def _has_jemalloc() -> bool:
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_jemalloc(), reason="this pyarrow is built without jemalloc")
+def test_jemalloc_inside_the_block_and_the_previous_pool_after(monkeypatch):
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    before = pa.default_memory_pool().backend_name
+    with streaming_pool():
+        assert pa.default_memory_pool().backend_name == "jemalloc"
+        made = pc.utf8_upper(pa.array(["kept past the block"] * 1000))
+    assert pa.default_memory_pool().backend_name == before
+    assert made[0].as_py() == "KEPT PAST THE BLOCK"  # a buffer outliving the block is still its pool's
+
+
+def test_a_pool_the_user_chose_is_left_as_it_is(monkeypatch):
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
+    before = pa.default_memory_pool().backend_name
+    with streaming_pool():
+        assert pa.default_memory_pool().backend_name == before
+
+
+def test_the_previous_pool_is_back_after_an_error():
+    before = pa.default_memory_pool().backend_name
+    with pytest.raises(RuntimeError), streaming_pool():
+        raise RuntimeError("the command failed")
+    assert pa.default_memory_pool().backend_name == before
