@@ -80,7 +80,8 @@ def split_column(raw: pa.Array, blank: np.ndarray) -> tuple[pa.Array, np.ndarray
     broken |= np.bincount(parent[empty], minlength=len(text)).astype(bool) & (markers > 0)
     keep = ~blank & ~broken
     counts = np.where(keep, np.bincount(parent, minlength=len(text)), 0)
-    return values.filter(pa.array(keep[parent])), counts, broken & ~blank, exact
+    kept = keep[parent]
+    return values if kept.all() else values.filter(pa.array(kept)), counts, broken & ~blank, exact
 
 
 def _different(text: pa.Array) -> np.ndarray:

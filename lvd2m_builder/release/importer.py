@@ -280,7 +280,7 @@ def _without_repeats(mapped: _Block, block: Block, index: int, names: list[str],
     """The accepted rows whose key an earlier row had, moved to the rejects (the first row wins)."""
     lines = (block.lines[mapped.accepted_at] if block.table is not None
              else np.array([block.records[i].line for i in mapped.accepted_at.tolist()], dtype=np.int64))
-    firsts = seen.firsts(mapped.accepted.column("key").to_pylist(), [index << _LINE_BITS | line for line in lines.tolist()])
+    firsts = seen.firsts(mapped.accepted.column("key").to_pylist(), (index << _LINE_BITS) | lines.astype(np.int64))
     repeats = [(j, first) for j, first in enumerate(firsts) if first is not None]
     if not repeats:
         return mapped
