@@ -1,7 +1,7 @@
 """The Arrow memory pool a streaming command runs with: jemalloc, where pyarrow has it.
 
 pyarrow's default pool (mimalloc) hands freed pages back to the system within milliseconds, so a command that
-streams ~100 MB blocks through pyarrow compute gets fresh pages for every block, each zeroed by the kernel
+streams blocks of rows through pyarrow compute gets fresh pages for every block, each zeroed by the kernel
 (``perf``: a tenth of ``lvd2m import``'s CPU time in ``clear_page`` under mimalloc's page faults); jemalloc keeps
 them a while for the next block (8% less CPU and wall time for the import, measured A/B). A pool the user chose
 (``ARROW_DEFAULT_MEMORY_POOL``) is left as it is.

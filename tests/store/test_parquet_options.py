@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -90,3 +91,19 @@ def test_an_abort_while_a_row_group_is_being_written_leaves_no_file(tmp_path, mo
     series.abort()
     assert release.is_set()  # the abort let the write finish before it closed the file
     assert not list((tmp_path / TRAIN_DIR).iterdir())
+
+
+def test_row_groups_are_a_quarter_of_datasets_budget_and_a_files_first_ones_smaller(tmp_path, monkeypatch):
+    monkeypatch.setattr(parquet.config, "MAX_ROW_GROUP_SIZE", "400KB")  # budget: 100 KB, the first group 12.5 KB
+    blocks = [pa.Table.from_pylist([captioned(i, words=60)], schema=ROW_FEATURES.arrow_schema) for i in range(200)]
+    series = ParquetSeries(tmp_path, TRAIN_DIR, ROW_FEATURES)
+    for block in blocks:
+        series.write_batch(block)
+    (path,) = series.publish()
+    metadata = pq.ParquetFile(tmp_path / path).metadata
+    rows = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
+    assert sum(rows) == 200, rows
+    ends = np.cumsum(rows)
+    sizes = [sum(block.nbytes for block in blocks[end - n:end]) for n, end in zip(rows, ends)]
+    assert [round(size / 12_500) for size in sizes[:4]] == [1, 2, 4, 8], sizes  # 1/8, 1/4, 1/2, the budget
+    assert max(sizes) <= 100_000 and min(sizes[3:-1]) > 100_000 - 2 * max(b.nbytes for b in blocks), sizes  # no slivers
