@@ -6,8 +6,8 @@ file (``DataFrame.to_parquet``), the nearest pandas comes to the import's job (w
 maps the rows onto the schema, splits the segment captions, writes files with content-defined chunking, and
 the card). Each measurement runs in a fresh process, with its modules imported before the clock starts (every
 side), so its peak RSS is its own; rounds rotate which side runs first and medians are printed. CPU seconds count
-every thread (the import reads, maps, tallies and writes on four; pandas uses one); wall seconds are what a user
-waits. "grown" is the peak RSS less the RSS after the imports: flat in the row count for the import (apart from
+every thread (the import reads, maps, tallies, writes and encodes row groups on five; pandas uses one); wall
+seconds are what a user waits. "grown" is the peak RSS less the RSS after the imports: flat in the row count for the import (apart from
 44 bytes per row of digests, positions and the card's numbers), proportional to the table for pandas.
 
     python bench/import_release.py --rows 100000 1000000 [--repeat 3]
