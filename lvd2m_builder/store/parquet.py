@@ -96,22 +96,19 @@ class ParquetShardWriter(ParquetWriter):
 
     def _write_table(self, pa_table: pa.Table, writer_batch_size: Optional[int] = None) -> None:
         table = table_cast(pa_table, self._features.arrow_schema)
-        if self._over(table.nbytes, table.num_rows):
+        if self.pending and not self._fits(self.pending_bytes + table.nbytes, self._held_rows() + table.num_rows):
             self._flush()  # the rows held make a group within the budget; with this table they would not
         self.pending.append(table)
         self.pending_bytes += table.nbytes
-        if self._over(0, 0, at_most=False):
+        if self.pending_bytes >= self.group_bytes or (self.budget_rows and self._held_rows() >= self.budget_rows):
             self._flush()
 
-    def _over(self, more_bytes: int, more_rows: int, at_most: bool = True) -> bool:
-        """Whether the rows held, with that many more, pass the next group's budget (or reach it)."""
-        if at_most and not self.pending:
-            return False
-        rows = sum(t.num_rows for t in self.pending) + more_rows
-        size = self.pending_bytes + more_bytes
-        if at_most:
-            return size > self.group_bytes or bool(self.budget_rows and rows > self.budget_rows)
-        return size >= self.group_bytes or bool(self.budget_rows and rows >= self.budget_rows)
+    def _fits(self, size: int, rows: int) -> bool:
+        """Whether that many bytes and rows make one row group within the next group's budget."""
+        return size <= self.group_bytes and not (self.budget_rows and rows > self.budget_rows)
+
+    def _held_rows(self) -> int:
+        return sum(t.num_rows for t in self.pending)
 
     def _flush(self) -> None:
         if not self.pending:
@@ -144,7 +141,7 @@ class ParquetShardWriter(ParquetWriter):
 
     @property
     def num_rows(self) -> int:
-        return self._num_examples + sum(t.num_rows for t in self.pending) + len(self.current_examples)
+        return self._num_examples + self._held_rows() + len(self.current_examples)
 
     def finalize(self, close_stream: bool = True) -> tuple[int, int]:
         self.write_rows_on_file()
