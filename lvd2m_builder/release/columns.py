@@ -109,8 +109,11 @@ def _join(pieces: list[pa.Array], size: int) -> pa.Array:
     (Each piece carries its own separator: pyarrow 26's ``null_handling="skip"`` drops the rows whose pieces
     are all null instead of returning an empty string for them.)
     """
+    pieces = [piece for piece in pieces if piece.null_count < len(piece)]  # null on every row: nothing to join
     if not pieces:
         return pa.nulls(size, pa.string())
+    if not any(piece.null_count for piece in pieces):  # the usual block: one join (every piece is non-empty)
+        return pc.binary_join_element_wise(*pieces, ", ")
     filled = [pc.fill_null(pc.binary_join_element_wise(piece, ", ", ""), "") for piece in pieces]
     joined = pc.utf8_slice_codeunits(pc.binary_join_element_wise(*filled, ""), 0, -2)  # the last ", "
     return pc.if_else(pc.equal(joined, ""), pa.nulls(size, pa.string()), joined)
