@@ -145,16 +145,20 @@ def _spans(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         hours = [pc.cast(parts[k], pa.int64()).to_numpy(zero_copy_only=False) for k in (0, 3)]
         minutes = [pc.cast(parts[k], pa.int64()).to_numpy(zero_copy_only=False) for k in (1, 4)]
         secs = [pc.cast(parts[k], pa.float64()).to_numpy(zero_copy_only=False) for k in (2, 5)]
-        start[other], end[other] = ((h * 3600 + m * 60).astype(np.float64) + s for h, m, s in zip(hours, minutes, secs))
+        start[other], end[other] = (_clock_seconds(h, m, s) for h, m, s in zip(hours, minutes, secs))
         matched[other] = pc.is_valid(spans).to_numpy(zero_copy_only=False)
     return start, end, matched
 
 
 def _seconds(values: pa.Array, at: int) -> np.ndarray:
-    """The ``HH:MM:SS.fff`` at a fixed place of each value, in seconds, summed as ``_spans`` sums groups."""
-    fields = [pc.cast(pc.utf8_slice_codeunits(values, at + offset, at + offset + width), kind).to_numpy(
+    """The ``HH:MM:SS.fff`` at a fixed place of each value, in seconds."""
+    hours, minutes, secs = [pc.cast(pc.utf8_slice_codeunits(values, at + offset, at + offset + width), kind).to_numpy(
         zero_copy_only=False) for offset, width, kind in ((0, 2, pa.int64()), (3, 2, pa.int64()), (6, 6, pa.float64()))]
-    hours, minutes, secs = fields
+    return _clock_seconds(hours, minutes, secs)
+
+
+def _clock_seconds(hours: np.ndarray, minutes: np.ndarray, secs: np.ndarray) -> np.ndarray:
+    """Seconds of a clock time, summed in the one order both readings of a span use, so they give the same bits."""
     return (hours * 3600 + minutes * 60).astype(np.float64) + secs
 
 
