@@ -207,9 +207,9 @@ class _Block:
 
 @dataclass
 class _BlockTally:
-    """What the import tallies of a block's accepted rows, worked out on the tallying thread, beside the
-    mapping and the writing: the card's summary, the sources, the segment rules, and each non-empty refined caption's digest with
-    its position among the accepted rows."""
+    """What the import tallies of a block's accepted rows, worked out on the tallying thread, beside the mapping
+    and the writing: the card's summary, the sources, the segment rules, and each non-empty refined caption's
+    digest with its position among the accepted rows."""
 
     summary: Summary
     sources: Counter
