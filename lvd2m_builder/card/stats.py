@@ -111,7 +111,12 @@ def _resolutions(width: pa.ChunkedArray | pa.Array, height: pa.ChunkedArray | pa
         return Counter()
     sizes = pc.binary_join_element_wise(pc.cast(pc.filter(width, known), pa.string()),
                                         pc.cast(pc.filter(height, known), pa.string()), "x")
-    return Counter({item["values"]: item["counts"] for item in pc.value_counts(sizes).to_pylist()})
+    return value_counter(sizes)
+
+
+def value_counter(values: pa.Array | pa.ChunkedArray) -> Counter:
+    """pyarrow's ``value_counts`` of a column, as the Counter the card and stats.json sum."""
+    return Counter({item["values"]: item["counts"] for item in pc.value_counts(values).to_pylist()})
 
 
 def combine(parts: list[Summary]) -> Summary:

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from lvd2m_builder.card.plots import draw_plots
-from lvd2m_builder.card.stats import Summary, batch_summary, combine
+from lvd2m_builder.card.stats import Summary, batch_summary, combine, value_counter
 from lvd2m_builder.card.write import write_card
 from lvd2m_builder.config import MODEL_PRESETS, preset
 from lvd2m_builder.errors import ConfigError, OutputError
@@ -222,7 +222,7 @@ class _BlockTally:
         rows = block.accepted
         src = rows.column("dataset_src")
         src = pc.fill_null(pc.if_else(pc.equal(src, ""), pa.scalar(None, pa.string()), src), "(empty)")
-        sources = Counter({item["values"]: item["counts"] for item in pc.value_counts(src).to_pylist()})
+        sources = value_counter(src)
         captions = rows.column("refined_caption")
         present = pc.fill_null(pc.not_equal(captions, ""), False)
         texts = captions.filter(present).to_pylist()
