@@ -22,7 +22,7 @@ from datasets.features.features import require_storage_embed
 from datasets.table import table_cast
 from datasets.utils.py_utils import convert_file_size_to_int
 
-from lvd2m_builder.schema import FREE_TEXT_LEAVES
+from lvd2m_builder.schema import FREE_TEXT_LEAVES, MEASURE_LEAVES
 from lvd2m_builder.store.atomic import commit, temp_path
 
 COMPRESSION = "zstd"
@@ -82,13 +82,14 @@ class ParquetShardWriter(ParquetWriter):
 
     def _build_writer(self, inferred_schema: pa.Schema) -> None:
         # datasets' own ParquetWriter._build_writer with zstd where it puts snappy and no dictionary for free
-        # text (schema.FREE_TEXT_LEAVES); embedded clips stay uncompressed and PLAIN-encoded (compressed video
-        # does not shrink, and content-defined chunking then finds the same bytes again).
+        # text and measured numbers (schema.FREE_TEXT_LEAVES, MEASURE_LEAVES); embedded clips stay uncompressed and
+        # PLAIN-encoded (compressed video does not shrink, and content-defined chunking then finds the same bytes).
         self._schema, self._features = self._build_schema(inferred_schema)
         options = get_parquet_column_options(self._features, self._schema)
         options["compression"] = {leaf: COMPRESSION if codec == "snappy" else codec
                                   for leaf, codec in options["compression"].items()}
-        options["use_dictionary"] = [leaf for leaf in options["use_dictionary"] if leaf not in FREE_TEXT_LEAVES]
+        options["use_dictionary"] = [leaf for leaf in options["use_dictionary"]
+                                     if leaf not in FREE_TEXT_LEAVES and leaf not in MEASURE_LEAVES]
         # nor statistics, as for embedded clips: a caption's min and max prune nothing, and cost 5% of writing it
         statistics = [leaf for leaf in options["compression"]
                       if leaf not in FREE_TEXT_LEAVES and leaf not in options["column_encoding"]]

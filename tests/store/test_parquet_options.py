@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fakes.synthetic_dataset import captioned
-from lvd2m_builder.schema import FREE_TEXT_LEAVES, ROW_FEATURES, TRAIN_DIR
+from lvd2m_builder.schema import FREE_TEXT_LEAVES, MEASURE_LEAVES, ROW_FEATURES, TRAIN_DIR
 from lvd2m_builder.store import parquet
 from lvd2m_builder.store.parquet import ParquetSeries, ParquetShardWriter
 
@@ -28,6 +28,7 @@ def test_free_text_is_written_without_a_dictionary_and_repeated_names_with_one(t
     free_text = {leaf for leaf in encodings if leaf in FREE_TEXT_LEAVES}
     assert free_text == set(FREE_TEXT_LEAVES)  # every name there is a leaf of the schema
     assert not dictionary & free_text
+    assert MEASURE_LEAVES <= set(encodings) and not dictionary & MEASURE_LEAVES
     assert {"dataset_src", "video_id", "url", "flow_backend"} <= dictionary
     assert {group.column(i).compression for i in range(metadata.num_columns)} == {"ZSTD"}
     assert b"content_defined_chunking" in pq.ParquetFile(tmp_path / path).metadata.metadata
@@ -43,6 +44,7 @@ def test_statistics_are_kept_for_the_columns_a_filter_prunes_by_and_not_for_free
     assert all(stats[leaf] is None or not stats[leaf].has_min_max for leaf in FREE_TEXT_LEAVES)
     assert (stats["duration"].min, stats["duration"].max) == (12.0, 31.0)
     assert stats["dataset_src"].has_min_max and stats["flow_score"].has_min_max
+    assert all(stats[leaf].has_min_max for leaf in MEASURE_LEAVES - {"clip_score"})  # the captioned rows have none
 
 
 def test_row_groups_written_on_the_writers_thread_keep_their_order_and_size(tmp_path):
@@ -107,3 +109,18 @@ def test_row_groups_are_a_quarter_of_datasets_budget_and_a_files_first_ones_smal
     sizes = [sum(block.nbytes for block in blocks[end - n:end]) for n, end in zip(rows, ends)]
     assert [round(size / 12_500) for size in sizes[:4]] == [1, 2, 4, 8], sizes  # 1/8, 1/4, 1/2, the budget
     assert max(sizes) <= 100_000 and min(sizes[3:-1]) > 100_000 - 2 * max(b.nbytes for b in blocks), sizes  # no slivers
+
+
+def test_a_file_is_written_through_pyarrows_own_stream_which_finalize_and_an_abort_close(tmp_path):
+    table = pa.Table.from_pylist([captioned(i) for i in range(8)], schema=ROW_FEATURES.arrow_schema)
+    writer = ParquetShardWriter(tmp_path / "t.parquet", ROW_FEATURES, max_group_bytes=1)
+    assert isinstance(writer.stream, pa.NativeFile)  # written on the writer's thread without taking the GIL
+    writer.write_table(table.slice(0, 4))
+    writer.write_table(table.slice(4, 4))
+    writer.finalize()
+    assert writer.stream.closed
+    assert pq.read_table(tmp_path / "t.parquet").column("key").to_pylist() == table.column("key").to_pylist()
+    aborted = ParquetShardWriter(tmp_path / "a.parquet", ROW_FEATURES, max_group_bytes=1)
+    aborted.write_table(table)
+    aborted.close()
+    assert aborted.stream.closed
