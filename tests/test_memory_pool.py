@@ -1,12 +1,15 @@
-"""A streaming command runs with jemalloc as pyarrow's pool, and leaves the pool it found (or one the user chose)."""
+"""A streaming command runs with jemalloc as pyarrow's pool, and leaves the pool it found (or one the user chose);
+the collector leaves the objects that were there before it out of its passes, and is as it was after."""
 
 from __future__ import annotations
+
+import gc
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from lvd2m_builder.memory_pool import streaming_pool
+from lvd2m_builder.memory_pool import frozen_heap, streaming_pool
 
 
 def _has_jemalloc() -> bool:
@@ -40,3 +43,37 @@ def test_the_previous_pool_is_back_after_an_error():
     with pytest.raises(RuntimeError), streaming_pool():
         raise RuntimeError("the command failed")
     assert pa.default_memory_pool().backend_name == before
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_a_frozen_heap_leaves_older_objects_out_of_the_collector_and_collects_new_garbage():
+    older = _Cycle()
+    with frozen_heap():
+        assert gc.get_freeze_count() > 0
+        assert not any(obj is older for obj in gc.get_objects())  # out of every generation the collector walks
+        new = _Cycle()
+        del new
+        assert gc.collect() > 0  # a cycle made inside is still garbage to the collector
+    assert gc.get_freeze_count() == 0
+    assert any(obj is older for obj in gc.get_objects())
+
+
+def test_a_heap_frozen_before_stays_frozen_after():
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with frozen_heap():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
+def test_the_heap_is_unfrozen_after_an_error():
+    with pytest.raises(RuntimeError), frozen_heap():
+        raise RuntimeError("the command failed")
+    assert gc.get_freeze_count() == 0

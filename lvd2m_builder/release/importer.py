@@ -34,7 +34,7 @@ from lvd2m_builder.card.write import write_card
 from lvd2m_builder.config import MODEL_PRESETS, preset
 from lvd2m_builder.errors import ConfigError, OutputError
 from lvd2m_builder.inputs.csv_stream import Block, read_blocks, read_records, size_of
-from lvd2m_builder.memory_pool import streaming_pool
+from lvd2m_builder.memory_pool import frozen_heap, streaming_pool
 from lvd2m_builder.release.columns import map_columns
 from lvd2m_builder.release.rows import KNOWN_COLUMNS, ReleaseRow
 from lvd2m_builder.release.tally import FirstSeen, HashTally, digests
@@ -142,7 +142,7 @@ def _check_empty(out: Path) -> None:
 def import_tables(uris: list[str], out: str | Path, config: ImportConfig = ImportConfig(), overwrite: bool = False,
                   progress: Optional[bool] = None) -> dict[str, Any]:
     """Import ``uris`` (local paths or fsspec URLs) into ``out``; returns the stats written to stats.json."""
-    with streaming_pool():
+    with streaming_pool(), frozen_heap():
         return _import_tables(uris, Path(out), config, overwrite, progress)
 
 
