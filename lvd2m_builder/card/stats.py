@@ -153,9 +153,11 @@ def word_counts(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     begins = np.empty(len(data), dtype=bool)  # where a word begins: no space, after a space
     begins[0] = not space[0]
     np.greater(space[:-1], space[1:], out=begins[1:])
-    starts = offsets[:-1][offsets[:-1] < offsets[1:]]
+    starts = offsets[:-1][offsets[:-1] < offsets[1:]]  # of the values that are not empty
     begins[starts] = ~space[starts]  # a value's first byte follows nothing of its own
-    counts = np.diff(np.searchsorted(np.flatnonzero(begins), offsets))  # (np.add.reduceat: twice the time)
+    counts = np.zeros(len(values), dtype=np.int64)
+    # summed value by value in int32 (a third of the time of finding every word's place and searching them)
+    counts[offsets[:-1] < offsets[1:]] = np.add.reduceat(begins, starts, dtype=np.int32)
     counts[~pc.is_valid(values).to_numpy(zero_copy_only=False)] = 0
     other = ~pc.fill_null(pc.string_is_ascii(values), True).to_numpy(zero_copy_only=False)
     other |= rows_holding(values, _NO_SPACE_CONTROLS)
