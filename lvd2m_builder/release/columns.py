@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lvd2m_builder import __version__
-from lvd2m_builder.arrow_bytes import first_bytes, rows_holding
+from lvd2m_builder.arrow_bytes import first_bytes, rows_holding, views
 from lvd2m_builder.release.captions import split_column, windows
 from lvd2m_builder.release.rows import (
     CAPTION_COLUMNS,
@@ -150,11 +150,19 @@ def _spans(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return start, end, matched
 
 
+#: Where the digits of ``HH:MM:SS.fff`` are.
+_CLOCK_DIGITS = np.array([0, 1, 3, 4, 6, 7, 9, 10, 11])
+
+
 def _seconds(values: pa.Array, at: int) -> np.ndarray:
-    """The ``HH:MM:SS.fff`` at a fixed place of each value, in seconds."""
-    hours, minutes, secs = [pc.cast(pc.utf8_slice_codeunits(values, at + offset, at + offset + width), kind).to_numpy(
-        zero_copy_only=False) for offset, width, kind in ((0, 2, pa.int64()), (3, 2, pa.int64()), (6, 6, pa.float64()))]
-    return _clock_seconds(hours, minutes, secs)
+    """The ``HH:MM:SS.fff`` at a fixed place of each value (in ``_RELEASE_SPAN``'s form, so ASCII), in seconds,
+    read from the digits' bytes (slicing and casting the text took three times as long). The seconds are whole
+    milliseconds over 1000, which IEEE division rounds as ``float`` rounds the decimal: the same bits."""
+    offsets, data = views(values)
+    digits = data[offsets[:-1, None] + (at + _CLOCK_DIGITS)].astype(np.int64) - ord("0")
+    hours, minutes = digits[:, 0] * 10 + digits[:, 1], digits[:, 2] * 10 + digits[:, 3]
+    millis = digits[:, 4:] @ np.array([10_000, 1_000, 100, 10, 1])
+    return _clock_seconds(hours, minutes, millis / 1000)
 
 
 def _clock_seconds(hours: np.ndarray, minutes: np.ndarray, secs: np.ndarray) -> np.ndarray:
