@@ -1,9 +1,13 @@
 """Running an iterator ahead of its consumer on a thread, a bounded number of items ahead; mapping one on a few
-threads, in order."""
+threads, in order. Either may run its threads at a lower priority than the process's main thread (``nice``, on
+Linux, where each thread has its own): steps that feed a busier thread (a writer) then leave it the CPU first.
+"""
 
 from __future__ import annotations
 
+import os
 import queue
+import sys
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -14,8 +18,9 @@ R = TypeVar("R")
 _DONE = object()
 
 
-def ahead(items: Iterable[T], depth: int, name: str = "lvd2m-ahead") -> Iterator[T]:
-    """``items``, produced on a thread at most ``depth`` ahead; its errors re-raise here, in order.
+def ahead(items: Iterable[T], depth: int, name: str = "lvd2m-ahead", nice: int = 0) -> Iterator[T]:
+    """``items``, produced on a thread at most ``depth`` ahead (``nice`` levels below the main thread); its errors
+    re-raise here, in order.
 
     The thread stops when the consumer stops early (the generator closes), so nothing runs on behind it.
     """
@@ -24,6 +29,7 @@ def ahead(items: Iterable[T], depth: int, name: str = "lvd2m-ahead") -> Iterator
 
     def produce() -> None:
         try:
+            lower_priority(nice)
             for item in items:
                 if not _put(ready, item, stop):
                     return
@@ -49,10 +55,13 @@ def ahead(items: Iterable[T], depth: int, name: str = "lvd2m-ahead") -> Iterator
         worker.join()
 
 
-def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int, name: str = "lvd2m-map") -> Iterator[R]:
-    """``function`` of each item, worked out on ``workers`` threads (at most twice as many items at once), handed
-    over in the items' order; an error re-raises here, in order. For work that leaves the GIL (pyarrow, numpy)."""
-    with ThreadPoolExecutor(max(1, workers), thread_name_prefix=name) as pool:
+def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int, name: str = "lvd2m-map",
+                nice: int = 0) -> Iterator[R]:
+    """``function`` of each item, worked out on ``workers`` threads (at most twice as many items at once; ``nice``
+    levels below the main thread), handed over in the items' order; an error re-raises here, in order. For work
+    that leaves the GIL (pyarrow, numpy)."""
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix=name, initializer=lower_priority,
+                            initargs=(nice,)) as pool:
         pending: deque[Future] = deque()
         try:
             for item in items:
@@ -82,3 +91,16 @@ def _put(ready: queue.Queue, item: object, stop: threading.Event) -> bool:
         except queue.Full:
             continue
     return False
+
+
+def lower_priority(nice: int) -> None:
+    """Run the calling thread ``nice`` levels below the process's main thread (at most 19), on Linux; elsewhere a
+    thread has no priority of its own, and nothing changes. Relative to the main thread, not to the caller: a
+    thread started by a lowered one starts as low as it."""
+    if not nice or not sys.platform.startswith("linux"):
+        return
+    try:
+        base = os.getpriority(os.PRIO_PROCESS, os.getpid())  # the main thread's (its id is the process's)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, base + nice))
+    except OSError:  # not allowed here (a sandbox): the thread runs as it was
+        pass

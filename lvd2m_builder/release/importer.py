@@ -59,6 +59,10 @@ ROW_SCHEMA = ROW_FEATURES.arrow_schema
 #: Blocks (~8 MB of CSV each) read and mapped ahead of the writer, at each of the two steps: three smooth out the
 #: blocks that take longer (about 10% less wall time than one, measured at 300k rows).
 READ_AHEAD = 3
+#: Nice levels the reading, mapping and tallying threads run below the main thread, from which the Parquet writer's
+#: thread starts: the writer is the import's busiest step, and the steps that feed it then leave it a core first
+#: (300k rows: 4% less wall time and 7% less peak memory, the feeders running less far ahead; measured A/B).
+FEEDER_NICE = 4
 #: Threads mapping blocks, the import's longest step (pyarrow compute, which leaves the GIL): the cores that reading
 #: and writing leave free, at least one (on this 2-core machine a second only held more blocks in memory).
 MAP_WORKERS = max(1, min(4, (os.cpu_count() or 2) - 2))
@@ -161,7 +165,7 @@ def _import_tables(uris: list[str], out: Path, config: ImportConfig, overwrite: 
     started = time.perf_counter()
     try:
         # reading, mapping, tallying and writing overlap on threads of their own (pyarrow and numpy leave the GIL)
-        with closing(ahead(_mapped_blocks(uris, bar.update), READ_AHEAD, "lvd2m-tally")) as blocks:
+        with closing(ahead(_mapped_blocks(uris, bar.update), READ_AHEAD, "lvd2m-tally", FEEDER_NICE)) as blocks:
             for block in blocks:
                 writer.add(block)
                 bar.set_postfix(rows=writer.stats.clips, rejected=writer.stats.clips - writer.stats.accepted,
@@ -236,8 +240,9 @@ def _mapped_blocks(uris: list[str], on_bytes: Callable[[int], None]) -> Iterator
     names = [file_name(uri) for uri in uris]
     seen = FirstSeen()
     for index, uri in enumerate(uris):
-        blocks = ahead(read_blocks(uri, on_bytes), READ_AHEAD, "lvd2m-read")
-        for block, mapped in ordered_map(partial(_mapped_pair, name=names[index]), blocks, MAP_WORKERS):
+        blocks = ahead(read_blocks(uri, on_bytes), READ_AHEAD, "lvd2m-read", FEEDER_NICE)
+        for block, mapped in ordered_map(partial(_mapped_pair, name=names[index]), blocks, MAP_WORKERS,
+                                         nice=FEEDER_NICE):
             mapped = _without_repeats(mapped, block, index, names, seen)
             mapped.tally = _BlockTally.of(mapped)
             yield mapped
