@@ -228,10 +228,10 @@ class _BlockTally:
         src = pc.fill_null(pc.if_else(pc.equal(src, ""), pa.scalar(None, pa.string()), src), "(empty)")
         sources = value_counter(src)
         captions = rows.column("refined_caption")
-        present = pc.fill_null(pc.not_equal(captions, ""), False)
-        texts = captions.filter(present).to_pylist()
+        present = pc.fill_null(pc.not_equal(captions, ""), False).to_numpy(zero_copy_only=False)
+        texts = (captions if present.all() else captions.filter(pa.array(present))).to_pylist()  # no copy as a rule
         return cls(batch_summary(rows), sources, Counter(block.rules), digests(texts),
-                   np.flatnonzero(present.to_numpy(zero_copy_only=False)).astype(np.uint64))
+                   np.flatnonzero(present).astype(np.uint64))
 
 
 def _mapped_blocks(uris: list[str], on_bytes: Callable[[int], None]) -> Iterator[_Block]:

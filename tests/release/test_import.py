@@ -321,3 +321,14 @@ def test_the_card_the_import_sums_up_as_it_writes_is_the_card_of_the_rows_writte
     refresh_card(out)  # the card again, from the rows read back from the published files
     assert (out / "README.md").read_text() == written
     assert {path.name: path.read_bytes() for path in (out / "plots").glob("*.png")} == plots
+
+
+def test_a_repeated_caption_among_rows_without_one_names_its_first_row(tmp_path):
+    rows = []
+    for i in range(8):
+        empty = record(f"none{i}")
+        empty["refined_caption"] = ""  # no caption: not tallied, but a row all the same
+        rows += [empty, record(f"rep{i}", refined=SHARED)]
+    stats = import_tables([str(write_csv(tmp_path / "ytb.csv", rows))], tmp_path / "out", progress=False)
+    assert stats["accepted"] == 16
+    assert stats["repeated_refined_captions"]["top"] == [{"rows": 8, "first_key": "rep0", "caption": SHARED}]
