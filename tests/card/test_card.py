@@ -6,14 +6,18 @@ import json
 import re
 import shutil
 import statistics
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from datasets import Features, load_dataset
 
 from fakes.synthetic_dataset import CAPTION_SETTINGS, captioned, provenance, reject, row, write_dataset
 from lvd2m_builder import schema
+from lvd2m_builder.card.plots import draw_plots
+from lvd2m_builder.card.stats import Summary
 from lvd2m_builder.cli import main
 from lvd2m_builder.config import BuildConfig
 
@@ -177,3 +181,16 @@ def test_the_card_lists_the_ten_most_common_reasons_whatever_order_stats_json_ke
     listed = re.findall(r"^\| motion: reason (\w) \| (\d+) \|$", card, re.M)
     assert listed == [("l", "90"), ("k", "6"), ("j", "5"), ("i", "4"), ("g", "3"), ("h", "3"), ("e", "2"),
                       ("f", "2"), ("a", "1"), ("b", "1")]
+
+
+def test_plots_drawn_on_one_figure_are_the_plots_drawn_alone():
+    rng = np.random.default_rng(3)
+    whole = Summary(rng.gamma(2, 10, 5000) + 10, rng.gamma(2, 5, 5000), rng.integers(1, 400, 5000), Counter())
+    together = draw_plots(whole)  # duration, then caption words, then flow score, on one figure
+    alone = {"duration": draw_plots(Summary(durations=whole.durations)),
+             "caption_words": draw_plots(Summary(caption_words=whole.caption_words)),
+             "flow_score": draw_plots(Summary(flow_scores=whole.flow_scores))}
+    assert together == {name: plots[name] for name, plots in alone.items()}
+    # a narrow distribution after a wide one keeps nothing of it (limits, lines, labels)
+    narrow = Summary(durations=whole.durations * 40, caption_words=whole.caption_words[:10] % 7 + 1)
+    assert draw_plots(narrow)["caption_words"] == draw_plots(Summary(caption_words=narrow.caption_words))["caption_words"]
