@@ -259,8 +259,9 @@ def _mapped(block: Block, name: str) -> _Block:
         slow_at = np.flatnonzero(~fast.fast)
         records = block.table.take(pa.array(slow_at, pa.int64())).to_pylist() if len(slow_at) else []
         slow = [ReleaseRow(record, name, line) for record, line in zip(records, block.lines[slow_at].tolist())]
-        kept = block.table.filter(pa.array(fast.fast))
-        extra = {c for c in kept.column_names if c not in KNOWN_COLUMNS and pc.any(pc.not_equal(kept[c], "")).as_py()}
+        mapped = pa.array(fast.fast)
+        extra = {c for c in block.table.column_names
+                 if c not in KNOWN_COLUMNS and pc.any(pc.not_equal(block.table[c].filter(mapped), "")).as_py()}
         size, rows, rules, fast_at = block.table.num_rows, fast.rows, fast.rules.tolist(), np.flatnonzero(fast.fast)
     else:
         slow = [ReleaseRow.unreadable(name, r.line, r.error) if r.fields is None else ReleaseRow(r.fields, name, r.line)
