@@ -52,10 +52,9 @@ class _Counting(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
-        data = self.raw.read(len(buffer))
-        buffer[: len(data)] = data
-        self.on_bytes(len(data))
-        return len(data)
+        count = _read_into(self.raw, buffer)
+        self.on_bytes(count)
+        return count
 
 
 def size_of(uri: str) -> Optional[int]:
