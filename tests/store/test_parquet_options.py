@@ -124,3 +124,34 @@ def test_a_file_is_written_through_pyarrows_own_stream_which_finalize_and_an_abo
     aborted.write_table(table)
     aborted.close()
     assert aborted.stream.closed
+
+
+def test_a_row_group_goes_to_the_writers_thread_with_the_table_after_which_one_more_would_not_fit(tmp_path,
+                                                                                                  monkeypatch):
+    tables = [pa.Table.from_pylist([captioned(4 * b + i, words=30) for i in range(4)], schema=ROW_FEATURES.arrow_schema)
+              for b in range(8)]
+    size = max(t.nbytes for t in tables)
+    assert min(t.nbytes for t in tables) > 0.95 * size
+    started: list[int] = []
+    write_table = pq.ParquetWriter.write_table
+
+    def recorded(self, table, *args, **kwargs):
+        started.append(table.num_rows)
+        return write_table(self, table, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", recorded)
+    # a file's first row groups: 1/8 of the budget (2.4 tables), then 1/4 (4.8 tables)
+    monkeypatch.setattr(parquet, "row_group_budget", lambda features: (int(8 * 2.4 * size), None))
+    series = ParquetSeries(tmp_path, TRAIN_DIR, ROW_FEATURES)
+    handed = []
+    for table in tables:
+        series.write_batch(table)
+        series.writers[-1]._wait()  # whatever went to the writer's thread is written
+        handed.append(list(started))
+    # a group goes with the table after which one more would not fit, not when that one comes
+    assert handed[1] == handed[4] == [8] and handed[5] == handed[7] == [8, 16], handed
+    series.flush()  # the rows held go to the writer's thread; publish waits for them
+    series.writers[-1]._wait()
+    assert started == [8, 16, 8]
+    (path,) = series.publish()
+    assert pq.read_table(tmp_path / path).num_rows == 32 and started == [8, 16, 8]
