@@ -179,23 +179,34 @@ def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Option
     )
 
 
+def card_text(out: Path, stats: dict[str, Any], settings: dict[str, Any], summary: Summary, plots: dict[str, str],
+              repo_id: Optional[str] = None, card_fields: Optional[dict[str, str]] = None) -> str:
+    """The README.md ``write_card`` writes, signed: rendered apart from writing, so an import renders it while its
+    last row groups are written. ``plots``: name -> path of the plots linked; ``card_fields``: the manifest's (read
+    from ``out`` when None)."""
+    videos = bool(list(out.glob(schema.VIDEOS_PATTERN)))
+    clip_section = embed_report.card_section(out, stats, settings)
+    fields = _card_fields(out) if card_fields is None else card_fields
+    return sign_card(str(render_card(stats, settings, summary, plots, repo_id or out.resolve().name, videos,
+                                     clip_section, fields)))
+
+
 def write_card(out: Path, stats: dict[str, Any], settings: dict[str, Any], repo_id: Optional[str] = None,
-               summary: Optional[Summary] = None, drawn: Optional[dict[str, bytes]] = None) -> Path:
+               summary: Optional[Summary] = None, drawn: Optional[dict[str, bytes]] = None,
+               text: Optional[str] = None) -> Path:
     """Write ``out/README.md`` and its plots from the shards in ``out`` (or from ``summary``, when the writer
-    summed up the rows as it wrote them, and ``drawn``, its plots when already drawn); the Load snippet names
-    ``repo_id``, the card fields are the manifest's. A README.md lvd2m did not write (or that was edited since)
-    is never replaced: ``OutputError``."""
+    summed up the rows as it wrote them, ``drawn``, its plots when already drawn, and ``text``, the card when
+    already rendered by ``card_text`` with ``plot_paths(drawn)``); the Load snippet names ``repo_id``, the card
+    fields are the manifest's. A README.md lvd2m did not write (or that was edited since) is never replaced:
+    ``OutputError``."""
     out = Path(out)
     check_card(out)
     summary = summary if summary is not None else summarize(out)
     plots = write_plots(summary, out, drawn)
-    videos = bool(list(out.glob(schema.VIDEOS_PATTERN)))
-    clip_section = embed_report.card_section(out, stats, settings)
-    card = render_card(stats, settings, summary, plots, repo_id or out.resolve().name, videos, clip_section,
-                       _card_fields(out))
+    text = card_text(out, stats, settings, summary, plots, repo_id) if text is None else text
     path = out / "README.md"
     with atomic_path(path) as tmp:
-        tmp.write_text(sign_card(str(card)), encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
     return path
 
 

@@ -7,21 +7,28 @@ import gzip
 import io
 import json
 import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import fsspec
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from datasets import load_dataset
 
 from lvd2m_builder import schema
+from lvd2m_builder.card.plots import draw_plots
+from lvd2m_builder.card.stats import Summary, combine
 from lvd2m_builder.card.write import refresh_card
 from lvd2m_builder.cli import main
 from lvd2m_builder.errors import MalformedRowError, OutputError, SourceError
 from lvd2m_builder.release.captions import segments
-from lvd2m_builder.release.importer import ImportConfig, import_tables
+from lvd2m_builder.release.importer import ImportConfig, _Card, import_tables
 from lvd2m_builder.release.spans import hdvg_span, parse_span
 from lvd2m_builder.release.tally import FirstSeen, HashTally, digests
+from lvd2m_builder.threads import ahead
 
 COLUMNS = ["key", "video_id", "url", "dataset_src", "orig_caption", "raw_caption", "refined_caption",
            "rewritten_caption", "total score", "span", "video_time", "orig_span", "scene_cut"]
@@ -332,3 +339,19 @@ def test_a_repeated_caption_among_rows_without_one_names_its_first_row(tmp_path)
     stats = import_tables([str(write_csv(tmp_path / "ytb.csv", rows))], tmp_path / "out", progress=False)
     assert stats["accepted"] == 16
     assert stats["repeated_refined_captions"]["top"] == [{"rows": 8, "first_key": "rep0", "caption": SHARED}]
+
+
+def test_the_cards_plots_are_drawn_once_the_last_block_is_tallied_before_the_writer_has_it():
+    parts = [Summary(durations=np.array([12.0 + i, 40.0]), flow_scores=np.array([25.0 + i]),
+                     caption_words=np.array([60 + i])) for i in range(3)]
+    blocks = [SimpleNamespace(tally=SimpleNamespace(summary=part)) for part in parts]
+    with ThreadPoolExecutor(1) as pool:
+        card = _Card(pool)
+        stream = ahead(card.collect(iter(blocks)), 3)
+        first = next(stream)  # the writer has the first block; the tallying thread has run out
+        deadline = time.monotonic() + 10
+        while card.drawn is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert first is blocks[0] and card.drawn is not None  # drawn while two blocks still wait for the writer
+        assert list(stream) == blocks[1:]
+        assert card.drawn.result() == draw_plots(combine(parts))
