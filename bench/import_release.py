@@ -60,6 +60,7 @@ def _clock(seconds: float) -> str:
 
 def _child(kind: str, table: str, out: str) -> None:
     if kind == "import":
+        import jinja2  # noqa: F401  (the card's template engine, which huggingface_hub imports at the first card)
         import matplotlib.backends.backend_agg  # noqa: F401
         import matplotlib.figure  # noqa: F401  (the card's plots load matplotlib: an import, not work)
 
