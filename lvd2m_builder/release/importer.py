@@ -200,7 +200,7 @@ class _Card:
     """The card's plots and text, made on ``pool``'s one thread beside the writer: the plots as soon as the last
     block is tallied, the text after them, once every row is counted. The writer's thread then still has the blocks
     queued for it (~0.15 s at 100k rows); drawn once the main thread had handed it the last block, and rendered after
-    its last row group, they kept a 100k-row import ~0.06 s longer (1.04 -> 0.98 s, measured A/B). The pool's
+    its last row group, they kept a 100k-row import ~0.07 s longer (1.10 -> 1.03 s, measured A/B). The pool's
     thread is started by the tallying thread, so it runs at that thread's priority (``FEEDER_NICE``): by then the
     writer is the only other thread with work."""
 
