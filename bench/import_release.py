@@ -9,7 +9,7 @@ side), so its peak RSS is its own; rounds rotate which side runs first and media
 every thread (the import reads, maps, tallies, writes and encodes row groups on five; pandas uses one); wall
 seconds are what a user waits. "grown" is the peak RSS less the RSS after the imports: for the import, 44 bytes
 per row of digests, positions and the card's numbers kept to the end, plus working memory for the sorts at the
-end and the pages jemalloc keeps (about 320 bytes a row from 100k to 1M rows, measured); for pandas, the table.
+end and the pages jemalloc keeps (about 260-300 bytes a row from 100k to 1M rows, measured); for pandas, the table.
 
     python bench/import_release.py --rows 100000 1000000 [--repeat 3]
 """
