@@ -6,10 +6,11 @@ file (``DataFrame.to_parquet``), the nearest pandas comes to the import's job (w
 maps the rows onto the schema, splits the segment captions, writes files with content-defined chunking, and
 the card). Each measurement runs in a fresh process, with its modules imported before the clock starts (every
 side), so its peak RSS is its own; rounds rotate which side runs first and medians are printed. CPU seconds count
-every thread (the import reads, maps, tallies, writes and encodes row groups on five; pandas uses one); wall
-seconds are what a user waits. "grown" is the peak RSS less the RSS after the imports: for the import, 44 bytes
-per row of digests, positions and the card's numbers kept to the end, plus working memory for the sorts at the
-end and the pages jemalloc keeps (about 260-300 bytes a row from 100k to 1M rows, measured); for pandas, the table.
+every thread (the import reads, maps, tallies, writes and encodes row groups on five, and makes the card on a
+sixth; pandas uses one); wall seconds are what a user waits. "grown" is the peak RSS less the RSS after the
+imports: for the import, 44 bytes per row of digests, positions and the card's numbers kept to the end, plus
+working memory for the sorts at the end and the pages jemalloc keeps (about 260-300 bytes a row from 100k to 1M
+rows, measured); for pandas, the table.
 
     python bench/import_release.py --rows 100000 1000000 [--repeat 3]
 """
