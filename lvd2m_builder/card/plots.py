@@ -46,7 +46,11 @@ def draw_plots(summary: Summary) -> dict[str, bytes]:
 def plot_paths(drawn: dict[str, bytes]) -> dict[str, str]:
     """name -> path relative to the output of each plot drawn, where ``write_plots`` writes it: what the card links
     to, known before the files are written."""
-    return {name: f"{PLOTS_DIR}/{name}.png" for name in PLOTS if name in drawn}
+    return {name: _relative(name) for name in PLOTS if name in drawn}
+
+
+def _relative(name: str) -> str:
+    return f"{PLOTS_DIR}/{name}.png"
 
 
 def write_plots(summary: Summary, out: Path, drawn: Optional[dict[str, bytes]] = None) -> dict[str, str]:
@@ -55,7 +59,7 @@ def write_plots(summary: Summary, out: Path, drawn: Optional[dict[str, bytes]] =
     drawn = draw_plots(summary) if drawn is None else drawn
     written = plot_paths(drawn)
     for name in PLOTS:
-        path = out / f"{PLOTS_DIR}/{name}.png"
+        path = out / _relative(name)
         if name not in written:
             path.unlink(missing_ok=True)  # a plot from an earlier run must not outlive its data
             continue
