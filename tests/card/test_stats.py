@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from fakes.synthetic_dataset import captioned
+from lvd2m_builder import arrow_bytes
 from lvd2m_builder.card.stats import batch_summary, combine, word_counts
 from lvd2m_builder.schema import ROW_FEATURES
 
@@ -26,8 +27,10 @@ def texts() -> list:
     return values + [None, "", " ", "word", " word ", "\x01", "a\x01b c"]
 
 
+@pytest.mark.parametrize("window", [1, 13, arrow_bytes.WINDOW_BYTES])  # counted a few bytes at a time, or at once
 @pytest.mark.parametrize("shape", ["whole", "slice", "chunked", "large", "empty", "nulls"])
-def test_word_counts_are_str_split_word_counts(texts, shape):
+def test_word_counts_are_str_split_word_counts(texts, shape, window, monkeypatch):
+    monkeypatch.setattr(arrow_bytes, "WINDOW_BYTES", window)
     array = pa.array(texts, pa.string())
     values = {"whole": array, "slice": array.slice(333, 2000), "large": array.cast(pa.large_string()),
               "chunked": pa.chunked_array([array.slice(5, 700), array.slice(1900, 900)]),
