@@ -5,7 +5,8 @@ The baseline is what the release's own script does (``pandas.read_csv`` of the w
 file (``DataFrame.to_parquet``), the nearest pandas comes to the import's job (which also checks every value,
 maps the rows onto the schema, splits the segment captions, writes files with content-defined chunking, and
 the card). Each measurement runs in a fresh process, with its modules imported before the clock starts (every
-side), so its peak RSS is its own; rounds rotate which side runs first and medians are printed. CPU seconds count
+side; the import's as ``lvd2m`` sets up its process, jemalloc as Arrow's pool before pyarrow loads), so its
+peak RSS is its own; rounds rotate which side runs first and medians are printed. CPU seconds count
 every thread (the import reads, maps, tallies, writes and encodes row groups on five, and makes the card on a
 sixth; pandas uses one); wall seconds are what a user waits. "grown" is the peak RSS less the RSS after the
 imports: for the import, 44 bytes per row of digests, positions and the card's numbers kept to the end, plus
@@ -61,6 +62,9 @@ def _clock(seconds: float) -> str:
 
 def _child(kind: str, table: str, out: str) -> None:
     if kind == "import":
+        from lvd2m_builder.memory_pool import prefer_jemalloc
+
+        prefer_jemalloc()  # as ``lvd2m`` starts: Arrow's own pool chosen before pyarrow loads
         import jinja2  # noqa: F401  (the card's template engine, which huggingface_hub imports at the first card)
         import matplotlib.backends.backend_agg  # noqa: F401
         import matplotlib.figure  # noqa: F401  (the card's plots load matplotlib: an import, not work)

@@ -7,8 +7,12 @@ import logging
 import os
 import sys
 
-from lvd2m_builder import __version__
-from lvd2m_builder.cli import (
+from lvd2m_builder.memory_pool import prefer_jemalloc
+
+prefer_jemalloc()  # before the commands' modules load pyarrow, which reads its default pool as it loads
+
+from lvd2m_builder import __version__  # noqa: E402
+from lvd2m_builder.cli import (  # noqa: E402
     build,
     card,
     dedup,
@@ -22,9 +26,9 @@ from lvd2m_builder.cli import (
     reshard,
     validate,
 )
-from lvd2m_builder.cli import config as config_cmd
-from lvd2m_builder.errors import Lvd2mError
-from lvd2m_builder.run.logs import FORMATS, configure
+from lvd2m_builder.cli import config as config_cmd  # noqa: E402
+from lvd2m_builder.errors import Lvd2mError  # noqa: E402
+from lvd2m_builder.run.logs import FORMATS, configure  # noqa: E402
 
 log = logging.getLogger("lvd2m_builder.cli")
 
