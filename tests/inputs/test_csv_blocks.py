@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import random
 
 import pytest
 
+from lvd2m_builder.inputs import csv_stream
 from lvd2m_builder.inputs.csv_stream import _Buffer, read_blocks, read_records
 
 
@@ -74,6 +76,39 @@ def test_a_malformed_row_sends_only_its_block_to_the_csv_module(tmp_path):
     assert records[150][1] == {"key": "k150", "caption": 'a "quote" inside', "n": "150"}
     assert records == [(r.line, r.fields, r.error) for r in read_records(str(path))]
     assert 0 < slow < 50 and fast > 150
+
+
+def test_a_record_over_two_lines_or_a_blank_line_moves_the_lines_of_the_rows_after_it(tmp_path):
+    # two blocks hold one of these; the others hold one line a record
+    rows = [f"k{i},caption {i}" for i in range(3000)]
+    rows[1000] = 'k1000,"caption over\ntwo lines"'
+    rows[2000] = "k2000,caption 2000\n"  # a blank line after it
+    path = tmp_path / "t.csv"
+    path.write_text("key,caption\n" + "\n".join(rows) + "\n")
+    records, fast, slow = _flat(read_blocks(str(path), block_bytes=4096))
+    assert records == [(r.line, r.fields, r.error) for r in read_records(str(path))]
+    assert [line for line, _, _ in records] == [i + 2 + (i > 1000) + (i > 2000) for i in range(3000)]
+    assert (fast, slow) == (3000, 0)
+
+
+@pytest.fixture
+def field_limit_100(monkeypatch):
+    """A field limit of 100 bytes, for the csv module and the block reader: pyarrow's own limit (a record of 1 MB,
+    its parse block) is far below the real one."""
+    monkeypatch.setattr(csv_stream, "FIELD_LIMIT", 100)
+    before = csv.field_size_limit(100)
+    yield
+    csv.field_size_limit(before)
+
+
+def test_a_block_holding_a_value_past_the_field_limit_is_read_by_the_csv_module(tmp_path, field_limit_100):
+    rows = [f"k{i},caption {i}" for i in range(50)]
+    rows[20] = "k20," + "x" * 150
+    path = tmp_path / "t.csv"
+    path.write_text("key,caption\n" + "\n".join(rows) + "\n")
+    records, fast, slow = _flat(read_blocks(str(path)))
+    assert records == [(r.line, r.fields, r.error) for r in read_records(str(path))]
+    assert "field larger than field limit" in records[20][2] and slow > 0
 
 
 def test_the_first_blocks_are_smaller_so_the_first_rows_come_sooner(tmp_path):
