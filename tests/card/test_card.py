@@ -16,7 +16,7 @@ from datasets import Features, load_dataset
 
 from fakes.synthetic_dataset import CAPTION_SETTINGS, captioned, provenance, reject, row, write_dataset
 from lvd2m_builder import schema
-from lvd2m_builder.card.plots import draw_plots
+from lvd2m_builder.card.plots import canvas, draw_plots
 from lvd2m_builder.card.stats import Summary
 from lvd2m_builder.cli import main
 from lvd2m_builder.config import BuildConfig
@@ -191,6 +191,7 @@ def test_plots_drawn_on_one_figure_are_the_plots_drawn_alone():
              "caption_words": draw_plots(Summary(caption_words=whole.caption_words)),
              "flow_score": draw_plots(Summary(flow_scores=whole.flow_scores))}
     assert together == {name: plots[name] for name, plots in alone.items()}
+    assert draw_plots(whole, canvas()) == together  # on a figure readied ahead, as the import draws them
     # a narrow distribution after a wide one keeps nothing of it (limits, lines, labels)
     narrow = Summary(durations=whole.durations * 40, caption_words=whole.caption_words[:10] % 7 + 1)
     assert draw_plots(narrow)["caption_words"] == draw_plots(Summary(caption_words=narrow.caption_words))["caption_words"]
