@@ -12,6 +12,7 @@ VARIABLES = {
     "LVD2M_LOG_FORMAT": "default --log-format (text or json)",
     "LVD2M_LOG_FILE": "default --log-file",
     "HF_TOKEN": "the Hugging Face token push and info use (huggingface_hub reads it; never printed)",
+    "ARROW_DEFAULT_MEMORY_POOL": "Arrow's memory pool; lvd2m sets jemalloc when unset (Linux x86-64)",
 }
 
 
