@@ -107,7 +107,9 @@ def _histogram(axes: Axes, values: np.ndarray, label: str, edges: tuple[float, .
     axes.autoscale()
     axes.set_xlabel(label)
     axes.set_ylabel("clips")
-    axes.set_title(f"{len(values)} clips, mean {values.mean():.1f}")
+    # at the axes' top, where matplotlib's own placement puts it (nothing is drawn above the axes), without its
+    # measuring every tick label again to find that out: the same bytes, ~5% of the drawing time
+    axes.set_title(f"{len(values)} clips, mean {values.mean():.1f}", y=1.0)
     axes.locator_params(nbins=TICKS)  # each tick is a line and a label to lay out: the most of the drawing time
     png = io.BytesIO()
     axes.figure.savefig(png, format="png", metadata={"Software": None})

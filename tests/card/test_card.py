@@ -183,6 +183,17 @@ def test_the_card_lists_the_ten_most_common_reasons_whatever_order_stats_json_ke
                       ("f", "2"), ("a", "1"), ("b", "1")]
 
 
+def test_the_plots_titles_are_where_matplotlibs_own_placement_puts_them(monkeypatch):
+    from matplotlib.axes import Axes
+
+    rng = np.random.default_rng(5)
+    summary = Summary(rng.gamma(2, 10, 3000) + 10, rng.gamma(2, 5, 3000), rng.integers(1, 400, 3000), Counter())
+    placed = draw_plots(summary)
+    set_title = Axes.set_title
+    monkeypatch.setattr(Axes, "set_title", lambda self, label, y=None, **kw: set_title(self, label, **kw))
+    assert draw_plots(summary) == placed  # the same bytes, the title placed by matplotlib
+
+
 def test_plots_drawn_on_one_figure_are_the_plots_drawn_alone():
     rng = np.random.default_rng(3)
     whole = Summary(rng.gamma(2, 10, 5000) + 10, rng.gamma(2, 5, 5000), rng.integers(1, 400, 5000), Counter())
