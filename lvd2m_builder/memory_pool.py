@@ -11,8 +11,8 @@ What pyarrow hands no pool to still allocates from Arrow's own default, which ``
 the Parquet writer's pages, encoders and compression buffers (``pq.ParquetWriter`` gives its writer properties no
 pool). That default is read from ``ARROW_DEFAULT_MEMORY_POOL`` once, as pyarrow loads, so the command line asks
 for jemalloc there before it loads pyarrow (``prefer_jemalloc``): then the writer reuses the pages the reading and
-mapping freed (``lvd2m import``, measured A/B: 1M rows 9.37 -> 8.77 s and 715 -> 673 MiB peak; 100k rows 3-6%
-less wall time).
+mapping freed (``lvd2m import``, measured A/B: 1M rows 9.37 -> 8.77 s and 715 -> 673 MiB peak; 100k rows 1-6%
+less wall time in four A/Bs).
 
 A full pass of Python's collector walks every object the interpreter holds, most of them the loaded libraries'
 (datasets, pyarrow, matplotlib: ~150k objects, 70-90 ms with every thread stopped), and a command that makes

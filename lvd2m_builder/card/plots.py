@@ -40,7 +40,7 @@ def draw_plots(summary: Summary, axes: Optional[Axes] = None) -> dict[str, bytes
     wanted = [name for name in PLOTS if len(values[name])]
     if not wanted:
         return {}
-    axes = axes or _axes()
+    axes = axes if axes is not None else _axes()
     return {name: _histogram(axes, np.asarray(values[name], dtype=float), *PLOTS[name]) for name in wanted}
 
 
