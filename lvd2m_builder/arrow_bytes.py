@@ -31,8 +31,9 @@ def windows(offsets: np.ndarray) -> Iterator[tuple[int, int]]:
     count, size = len(offsets) - 1, WINDOW_BYTES
     if count < 1:
         return
+    # the value holding each window's first byte (0 to count - 1: every such byte lies inside the data)
     starts = np.searchsorted(offsets, np.arange(int(offsets[0]), int(offsets[-1]), size), side="right") - 1
-    cuts = np.unique(np.concatenate([[0], np.clip(starts, 0, count), [count]])).tolist()
+    cuts = np.unique(np.concatenate([[0], starts, [count]])).tolist()
     yield from zip(cuts[:-1], cuts[1:])
 
 
