@@ -4,10 +4,12 @@ prose: what LVD-2M is, the pipeline with the settings actually used, the funnel,
 from __future__ import annotations
 
 import json
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Optional
 
+import jinja2
 from datasets import Features, List, Value
 from huggingface_hub import DatasetCard, DatasetCardData
 
@@ -124,11 +126,29 @@ def _fields(features: Features) -> list[tuple[str, str]]:
     return [(name, _type_name(feature)) for name, feature in features.items()]
 
 
+@cache
+def card_template() -> jinja2.Template:
+    """The card's template, compiled once a process (``DatasetCard.from_template`` compiles its template at every
+    call: ~8 ms at the end of every import, which compiles it ahead, while it reads)."""
+    return jinja2.Template(TEMPLATE.read_text(encoding="utf-8"))
+
+
 def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Optional[Summary] = None,
                 plots: Optional[dict[str, str]] = None, repo_id: str = "lvd2m", videos: bool = False,
                 clip_section: str = "", card_fields: Optional[dict[str, str]] = None) -> DatasetCard:
-    """``clip_section``: the CLIP embeddings section (embed/report.py), markdown, "" when the stage was off.
-    ``card_fields``: the card fields a user set (config ``card.*``, kept in the manifest)."""
+    """The card, parsed by huggingface_hub from ``card_markdown``'s text."""
+    return DatasetCard(card_markdown(stats, settings, summary, plots, repo_id, videos, clip_section, card_fields))
+
+
+def card_markdown(stats: dict[str, Any], settings: dict[str, Any], summary: Optional[Summary] = None,
+                  plots: Optional[dict[str, str]] = None, repo_id: str = "lvd2m", videos: bool = False,
+                  clip_section: str = "", card_fields: Optional[dict[str, str]] = None) -> str:
+    """The card's text as ``DatasetCard.from_template`` renders it (the card data's YAML and fields, then the
+    template's own values), with the template compiled once; it is also what huggingface_hub writes back after
+    parsing it (a test holds both), so the import writes it as rendered, without parsing its YAML and dumping it
+    again (~13 ms of pure-Python YAML at its end). ``clip_section``: the CLIP embeddings section
+    (embed/report.py), markdown, "" when the stage was off. ``card_fields``: the card fields a user set (config
+    ``card.*``, kept in the manifest)."""
     summary = summary or Summary()
     plots = plots or {}
     fields = card_fields or {}
@@ -154,9 +174,7 @@ def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Option
         ("Caption words", summary.word_buckets(), plots.get("caption_words")),
         ("Flow score", summary.flow_buckets(), plots.get("flow_score")),
     ]
-    return DatasetCard.from_template(
-        data,
-        template_str=TEMPLATE.read_text(encoding="utf-8"),
+    values = dict(
         repo_id=repo_id,
         version=__version__,
         preset=settings.get("preset", "-"),
@@ -177,6 +195,8 @@ def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Option
         description=fields.get("description", ""),
         citation=fields.get("citation", ""),
     )
+    # as from_template passes them: the card data's fields, then the template's own values over them
+    return card_template().render({**data.to_dict(), **values}, card_data=data.to_yaml())
 
 
 def card_text(out: Path, stats: dict[str, Any], settings: dict[str, Any], summary: Summary, plots: dict[str, str],
@@ -187,8 +207,8 @@ def card_text(out: Path, stats: dict[str, Any], settings: dict[str, Any], summar
     videos = bool(list(out.glob(schema.VIDEOS_PATTERN)))
     clip_section = embed_report.card_section(out, stats, settings)
     fields = _card_fields(out) if card_fields is None else card_fields
-    return sign_card(str(render_card(stats, settings, summary, plots, repo_id or out.resolve().name, videos,
-                                     clip_section, fields)))
+    return sign_card(card_markdown(stats, settings, summary, plots, repo_id or out.resolve().name, videos,
+                                   clip_section, fields))
 
 
 def write_card(out: Path, stats: dict[str, Any], settings: dict[str, Any], repo_id: Optional[str] = None,

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from lvd2m_builder.card.plots import canvas, draw_plots, plot_paths
 from lvd2m_builder.card.stats import Summary, batch_summary, combine, value_counter
-from lvd2m_builder.card.write import card_text, write_card
+from lvd2m_builder.card.write import card_template, card_text, write_card
 from lvd2m_builder.config import MODEL_PRESETS, preset
 from lvd2m_builder.errors import ConfigError, OutputError
 from lvd2m_builder.inputs.csv_stream import Block, read_blocks, read_records, size_of
@@ -56,7 +56,7 @@ QUOTE_CHARS = 300
 #: Where a key was first seen, packed in one integer: the table's index above the line number.
 _LINE_BITS = 40
 ROW_SCHEMA = ROW_FEATURES.arrow_schema
-#: Blocks (~8 MB of CSV each) read and mapped ahead of the writer, at each of the two steps: three smooth out the
+#: Blocks (~12 MB of CSV each) read and mapped ahead of the writer, at each of the two steps: three smooth out the
 #: blocks that take longer (about 10% less wall time than one, measured at 300k rows).
 READ_AHEAD = 3
 #: Nice levels the reading, mapping and tallying threads run below the main thread, from which the Parquet writer's
@@ -204,7 +204,8 @@ class _Card:
     queued for it (~0.15 s at 100k rows); drawn once the main thread had handed it the last block, and rendered after
     its last row group, they kept a 100k-row import ~0.07 s longer (1.10 -> 1.03 s, measured A/B). The pool's
     thread starts with the import, at the main thread's priority: while the first blocks are read it works the
-    settings out and readies the plots' figure (``canvas``), Python that kept the start and the end waiting."""
+    settings out, readies the plots' figure (``canvas``) and compiles the card's template, Python that kept the start
+    and the end waiting."""
 
     def __init__(self, pool: ThreadPoolExecutor) -> None:
         self.pool = pool
@@ -212,6 +213,7 @@ class _Card:
         self.summary = Summary()
         self.drawn: Optional[Future] = None
         self.axes = pool.submit(canvas)
+        pool.submit(card_template)  # for ``render``
 
     def collect(self, blocks: Iterator[_Block]) -> Iterator[_Block]:
         """``blocks``, each one's summary kept as it passes (on the tallying thread); after the last, the plots."""

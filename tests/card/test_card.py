@@ -206,3 +206,47 @@ def test_plots_drawn_on_one_figure_are_the_plots_drawn_alone():
     # a narrow distribution after a wide one keeps nothing of it (limits, lines, labels)
     narrow = Summary(durations=whole.durations * 40, caption_words=whole.caption_words[:10] % 7 + 1)
     assert draw_plots(narrow)["caption_words"] == draw_plots(Summary(caption_words=narrow.caption_words))["caption_words"]
+
+
+@pytest.mark.parametrize("videos, fields", [
+    (False, {}),
+    (True, {"license": "mit", "pretty_name": "My clips", "description": "Clips: *mine*.\n\nTwo paragraphs.",
+            "citation": "@misc{x, title={A: b}}"}),
+    (False, {"license": "other", "license_name": "my-terms", "license_link": "https://example.com/terms"}),
+])
+def test_the_card_is_what_huggingface_hub_renders_and_writes_back(captioned_out, videos, fields):
+    """The card is written as rendered (no parse and dump of its YAML): that must be the text huggingface_hub's
+    ``from_template`` makes of the same data, and what the Hub's parser writes back unchanged."""
+    from huggingface_hub import DatasetCard
+
+    from lvd2m_builder.card import write
+    from lvd2m_builder.store.manifest import Manifest
+
+    stats = json.loads((captioned_out / "stats.json").read_text())
+    settings = Manifest.load(captioned_out).settings
+    args = (stats, settings, None, {"duration": "plots/duration.png"}, "me/clips", videos, "", fields)
+    text = write.card_markdown(*args)
+    assert str(DatasetCard(text)) == text
+    rendered = []
+    with pytest.MonkeyPatch.context() as patch:  # huggingface_hub's own rendering, from the template's text
+        patch.setattr(write, "card_template", lambda: _HubTemplate(rendered))
+        write.card_markdown(*args)
+    assert rendered == [text]
+    assert write.card_template() is write.card_template()  # compiled once
+
+
+class _HubTemplate:
+    """A stand-in for the compiled template that renders with ``DatasetCard.from_template`` instead, given what
+    ``card_markdown`` passes it."""
+
+    def __init__(self, rendered: list[str]) -> None:
+        self.rendered = rendered
+
+    def render(self, values: dict, card_data: str) -> str:
+        from huggingface_hub import DatasetCard, DatasetCardData
+
+        from lvd2m_builder.card.write import TEMPLATE
+
+        data = DatasetCardData(**yaml.safe_load(card_data))
+        self.rendered.append(str(DatasetCard.from_template(data, template_str=TEMPLATE.read_text(), **values)))
+        return self.rendered[-1]
