@@ -42,6 +42,12 @@ def fsync_file(path: Path) -> None:
         os.fsync(f.fileno())
 
 
+def sync_written(fd: int) -> None:
+    """The bytes written to ``fd`` so far onto the disk (its data, not its metadata where the system can tell them
+    apart), for a writer that syncs as it goes so that ``commit``'s fsync finds little left to do."""
+    getattr(os, "fdatasync", os.fsync)(fd)  # macOS has no fdatasync
+
+
 def commit(tmp: Path, path: Path) -> None:
     """Move a finished temporary file onto ``path`` durably: its bytes, then the rename."""
     fsync_file(tmp)

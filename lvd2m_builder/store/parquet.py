@@ -23,7 +23,7 @@ from datasets.table import table_cast
 from datasets.utils.py_utils import convert_file_size_to_int
 
 from lvd2m_builder.schema import FREE_TEXT_LEAVES, MEASURE_LEAVES
-from lvd2m_builder.store.atomic import commit, temp_path
+from lvd2m_builder.store.atomic import commit, sync_written, temp_path
 
 COMPRESSION = "zstd"
 DEFAULT_MAX_SHARD_SIZE = config.MAX_SHARD_SIZE
@@ -62,15 +62,17 @@ class ParquetShardWriter(ParquetWriter):
     here until one more like the last would pass a row group's budget, then written as a row group. A row group is
     encoded and compressed on the writer's own thread (pyarrow leaves the GIL) while the caller goes on: written
     in the caller's, each one held every step before it up (measured on ``lvd2m import``). One row group is
-    written at a time, in order; an error is raised by the next call. A file's first row groups are 1/8, 1/4 and
-    1/2 of the budget, so that thread has work sooner.
+    written at a time, in order, and synced to the disk there; an error is raised by the next call. A file's first
+    row groups are 1/8, 1/4 and 1/2 of the budget, so that thread has work sooner.
     """
 
     def __init__(self, path: Path, features: Features, max_group_bytes: Optional[int] = None) -> None:
         # A native file, not the fsspec one datasets opens for a path: pyarrow calls a Python file's ``write`` with
         # the GIL held, so every page written on the writer's thread waited for the GIL behind the mapping
         # (10k writes for 300k imported rows); it is buffered (a page's header is a write of its own).
-        super().__init__(features=features, stream=pa.BufferedOutputStream(pa.OSFile(str(path), "wb"), WRITE_BUFFER))
+        raw = pa.OSFile(str(path), "wb")
+        self._fd = raw.fileno()
+        super().__init__(features=features, stream=pa.BufferedOutputStream(raw, WRITE_BUFFER))
         self._closable_stream = True  # opened here: ``finalize`` and ``close`` close it, as they close a path's
         self.budget_bytes, self.budget_rows = row_group_budget(features)
         self.budget_bytes = min(self.budget_bytes, max_group_bytes or self.budget_bytes)
@@ -134,9 +136,17 @@ class ParquetShardWriter(ParquetWriter):
         # group; the tables were cast when buffered, and pyarrow writes chunked columns as they come.
         if self.pool is None:
             self.pool = ThreadPoolExecutor(1, thread_name_prefix="lvd2m-parquet")
-        self.writing = self.pool.submit(self.pa_writer.write_table, table, row_group_size=rows_per_group(
+        self.writing = self.pool.submit(self._write_group, table, rows_per_group(
             table.num_rows, table.nbytes, self.group_bytes, self.budget_rows))
         self.group_bytes = min(2 * self.group_bytes, self.budget_bytes)
+
+    def _write_group(self, table: pa.Table, row_group_size: int) -> None:
+        """On the writer's thread: the row group, then its bytes synced to the disk. Synced once at the end (the
+        file's ``commit``), a file's every byte waited for the disk after its last row group: 14 ms of a 100k-row
+        ``lvd2m import`` (41 MB), with both cores idle; a group at a time, the thread waits while the others work."""
+        self.pa_writer.write_table(table, row_group_size=row_group_size)
+        self.stream.flush()  # the buffered end of the group too
+        sync_written(self._fd)
 
     def _wait(self) -> None:
         """Until the row group being written is written; its error, if any, is raised here."""

@@ -3,6 +3,7 @@ where they serve; row groups written on the writer's thread, in order, its error
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -109,6 +110,27 @@ def test_row_groups_are_a_quarter_of_datasets_budget_and_a_files_first_ones_smal
     sizes = [sum(block.nbytes for block in blocks[end - n:end]) for n, end in zip(rows, ends)]
     assert [round(size / 12_500) for size in sizes[:4]] == [1, 2, 4, 8], sizes  # 1/8, 1/4, 1/2, the budget
     assert max(sizes) <= 100_000 and min(sizes[3:-1]) > 100_000 - 2 * max(b.nbytes for b in blocks), sizes  # no slivers
+
+
+def test_each_row_group_reaches_the_disk_on_the_writers_thread_as_it_is_written(tmp_path, monkeypatch):
+    synced = []
+
+    def sync(fd):  # what the file holds on the disk's side at each sync, and who asked
+        synced.append((threading.current_thread().name, os.fstat(fd).st_size))
+
+    monkeypatch.setattr(parquet, "sync_written", sync)
+    table = pa.Table.from_pylist([captioned(i, words=30) for i in range(40)], schema=ROW_FEATURES.arrow_schema)
+    writer = ParquetShardWriter(tmp_path / "t.parquet", ROW_FEATURES, max_group_bytes=table.slice(0, 10).nbytes)
+    for start in range(0, 40, 5):
+        writer.write_table(table.slice(start, 5))
+    writer.finalize()
+    assert len(synced) >= 4 and all(name.startswith("lvd2m-parquet") for name, _ in synced)  # as it goes
+    sizes = [size for _, size in synced]
+    assert sizes == sorted(set(sizes)) and sizes[0] > 0
+    meta = pq.ParquetFile(tmp_path / "t.parquet").metadata
+    columns = [meta.row_group(g).column(c) for g in range(meta.num_row_groups) for c in range(meta.num_columns)]
+    groups_end = max((c.dictionary_page_offset or c.data_page_offset) + c.total_compressed_size for c in columns)
+    assert sizes[-1] == groups_end  # every row group synced; only the page index and footer left to ``commit``
 
 
 def test_a_file_is_written_through_pyarrows_own_stream_which_finalize_and_an_abort_close(tmp_path):
