@@ -331,9 +331,10 @@ def _without_repeats(mapped: _Block, block: Block, index: int, names: list[str],
     lines = (block.lines[mapped.accepted_at] if block.table is not None
              else np.array([block.records[i].line for i in mapped.accepted_at.tolist()], dtype=np.int64))
     firsts = seen.firsts(mapped.accepted.column("key").to_pylist(), (index << _LINE_BITS) | lines.astype(np.int64))
-    repeats = [(j, first) for j, first in enumerate(firsts) if first is not None]
-    if not repeats:
+    again = np.flatnonzero(firsts >= 0)
+    if not len(again):
         return mapped
+    repeats = list(zip(again.tolist(), firsts[again].tolist()))
     rejected = list(zip(mapped.rejected_at.tolist(), mapped.rejected))
     for j, first in repeats:
         at = int(mapped.accepted_at[j])

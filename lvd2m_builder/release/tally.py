@@ -23,8 +23,9 @@ def digest(text: str) -> int:
 
 
 def digests(texts: list[str]) -> np.ndarray:
-    """``digest`` of each text, as an array."""
-    return np.fromiter((hash(text) & _MASK for text in texts), np.uint64, len(texts))
+    """``digest`` of each text, as an array: the hashes' two's-complement bits, which are ``digest``'s (read as
+    int64 and viewed as uint64: no Python step per text beyond the hash, a third of the time of masking each)."""
+    return np.fromiter(map(hash, texts), np.int64, len(texts)).view(np.uint64)
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,10 @@ class FirstSeen:
             self._merge()
         return None
 
-    def firsts(self, texts: list[str], places: list[int] | np.ndarray) -> list[Optional[int]]:
-        """``first`` of each text in turn, for a block of them, without a Python step per value: the digests are
-        looked up in the sorted arrays all at once, and a value met twice in the block answers with its first."""
+    def firsts(self, texts: list[str], places: list[int] | np.ndarray) -> np.ndarray:
+        """``first`` of each text in turn, for a block of them (places >= 0), as an array (-1 for None), without a
+        Python step per value: the digests are looked up in the sorted arrays all at once, and a value met twice in
+        the block answers with its first."""
         values = digests(texts)
         places = np.asarray(places, dtype=np.uint64)
         unique, at, inverse = np.unique(values, return_index=True, return_inverse=True)  # sorted: a faster search
@@ -109,7 +111,7 @@ class FirstSeen:
             self._merge()
         answers = np.where(new, places[at].astype(np.int64), older)[inverse]
         first_time = new[inverse] & (at[inverse] == np.arange(len(values)))
-        return [None if fresh else answer for fresh, answer in zip(first_time.tolist(), answers.tolist())]
+        return np.where(first_time, -1, answers)
 
     def _merge(self) -> None:
         count = len(self.recent)

@@ -27,7 +27,7 @@ from lvd2m_builder.errors import MalformedRowError, OutputError, SourceError
 from lvd2m_builder.release.captions import segments
 from lvd2m_builder.release.importer import ImportConfig, _Card, import_tables
 from lvd2m_builder.release.spans import hdvg_span, parse_span
-from lvd2m_builder.release.tally import FirstSeen, HashTally, digests
+from lvd2m_builder.release.tally import FirstSeen, HashTally, digest, digests
 from lvd2m_builder.threads import ahead
 
 COLUMNS = ["key", "video_id", "url", "dataset_src", "orig_caption", "raw_caption", "refined_caption",
@@ -295,6 +295,13 @@ def test_hash_tally_counts_exactly():
     tally.extend(digests(["c", "a", "b", "d"]))
     assert [(r.count, r.first) for r in tally.repeats(2)] == [(3, 0), (2, 1)]
     assert tally.repeats(4) == [] and len(tally) == 7
+
+
+def test_a_blocks_digests_are_each_texts_digest():
+    texts = [f"caption {i}" for i in range(200)] + ["", "é", "a" * 5000]
+    got = digests(texts)
+    assert got.dtype == np.uint64 and got.tolist() == [digest(text) for text in texts]
+    assert any(hash(text) < 0 for text in texts) and any(hash(text) > 0 for text in texts)  # both signs met
 
 
 def test_a_field_past_the_limit_is_one_reject_and_reading_goes_on(tmp_path):
