@@ -63,6 +63,11 @@ def test_column_wise_import_gives_the_row_by_row_mapping_exactly(tmp_path):
         write_csv(tmp_path / "webvid_1200k_336_short.csv", webvid_rows() + _odd_rows(rng, 300)),
         write_csv(tmp_path / "extra.csv", [{**record("e1"), "aesthetic": "5", "note": ""},
                                            {**record("e2"), "aesthetic": "", "note": 'a "b"\n\\c'}], extra),
+        # blocks in the release's own forms, whose provenance is one join: span and video_time on every row, or
+        # one of them on none (and a malformed span, a reject: the rows mapped still share their members)
+        write_csv(tmp_path / "plain.csv", [record(f"p{i}") for i in range(30)] + [record("q", span="['0:0\\1', '\"']")]),
+        write_csv(tmp_path / "webvid_plain.csv", [record(f"w{i}", src="webvid", span="") for i in range(30)]),
+        write_csv(tmp_path / "no_time.csv", [record(f"t{i}", video_time="") for i in range(30)]),
     ]
     out = tmp_path / "out"
     import_tables([str(t) for t in tables], out, ImportConfig(shard_size=400), progress=False)
