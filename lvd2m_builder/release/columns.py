@@ -40,9 +40,6 @@ _NUMBER = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?$"
 _WS = r"[ \t\n\r\f]*"
 _CLOCK = r"(?P<h{0}>[0-9]{{1,6}}):(?P<m{0}>[0-5]?[0-9]):(?P<s{0}>[0-5]?[0-9](?:\.[0-9]*)?)"
 _SPAN = rf"^{_WS}\[{_WS}'{_WS}{_CLOCK.format(0)}{_WS}'{_WS},{_WS}'{_WS}{_CLOCK.format(1)}{_WS}'{_WS}\]{_WS}$"
-#: The form every span of the release has, a case of ``_SPAN``: two digits of hours, milliseconds.
-_RELEASE_CLOCK = r"[0-9]{2}:[0-5][0-9]:[0-5][0-9]\.[0-9]{3}"
-_RELEASE_SPAN = rf"^\['{_RELEASE_CLOCK}', '{_RELEASE_CLOCK}'\]$"
 _SCHEMA = ROW_FEATURES.arrow_schema
 _SEGMENTS = _SCHEMA.field("segments").type
 
@@ -160,13 +157,9 @@ def _provenance(col: dict[str, pa.Array], blank: dict[str, np.ndarray], extra: l
 
 def _spans(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(start, end, matched): the seconds of each span in ``_SPAN``'s form (NaN elsewhere) and where it is. The
-    release's own form, ``['HH:MM:SS.fff', 'HH:MM:SS.fff']``, is read at fixed places (a match, then the digits'
-    bytes: a small part of the time RE2 takes to extract its six groups); any other by ``_SPAN``."""
-    start, end = np.full(len(values), np.nan), np.full(len(values), np.nan)
-    matched = pc.match_substring_regex(values, _RELEASE_SPAN).to_numpy(zero_copy_only=False)
-    if matched.any():
-        fixed = values.filter(pa.array(matched))
-        start[matched], end[matched] = _seconds(fixed, 2), _seconds(fixed, 18)
+    release's own form, ``['HH:MM:SS.fff', 'HH:MM:SS.fff']``, is read from its bytes (``_release_spans``); any other
+    by ``_SPAN``."""
+    start, end, matched = _release_spans(values)
     other = np.flatnonzero(~matched)
     if len(other):
         spans = pc.extract_regex(values.take(pa.array(other)), _SPAN)
@@ -179,19 +172,39 @@ def _spans(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return start, end, matched
 
 
-#: Where the digits of ``HH:MM:SS.fff`` are.
+#: The form every span of the release has, a case of ``_SPAN`` (two digits of hours, milliseconds), byte by byte:
+#: each byte's lowest and highest value (a digit's range, the tens of minutes and seconds 0-5, or the character).
+_RELEASE_FORM = "['00:00:00.000', '00:00:00.000']"
+_LOWEST = np.frombuffer(_RELEASE_FORM.encode(), dtype=np.uint8)
+_HIGHEST = np.frombuffer(_RELEASE_FORM.replace("0", "9").encode(), dtype=np.uint8).copy()
+_HIGHEST[[5, 8, 21, 24]] = ord("5")  # the tens of minutes and of seconds
+#: Where the digits of each ``HH:MM:SS.fff`` are, in a span of that form.
 _CLOCK_DIGITS = np.array([0, 1, 3, 4, 6, 7, 9, 10, 11])
 
 
-def _seconds(values: pa.Array, at: int) -> np.ndarray:
-    """The ``HH:MM:SS.fff`` at a fixed place of each value (in ``_RELEASE_SPAN``'s form, so ASCII), in seconds,
-    read from the digits' bytes (slicing and casting the text took three times as long). The seconds are whole
-    milliseconds over 1000, which IEEE division rounds as ``float`` rounds the decimal: the same bits."""
+def _release_spans(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(start, end, matched) of the spans in ``_RELEASE_FORM`` (NaN elsewhere), read at fixed places from
+    their bytes: every value of that length is compared byte by byte with the form and its digits are summed
+    (RE2's match, and then its six groups extracted, took four times as long). The seconds are whole milliseconds
+    over 1000, which IEEE division rounds as ``float`` rounds the decimal: the bits ``_SPAN``'s reading gives."""
+    start, end = np.full(len(values), np.nan), np.full(len(values), np.nan)
     offsets, data = views(values)
-    digits = data[offsets[:-1, None] + (at + _CLOCK_DIGITS)].astype(np.int64) - ord("0")
-    hours, minutes = digits[:, 0] * 10 + digits[:, 1], digits[:, 2] * 10 + digits[:, 3]
-    millis = digits[:, 4:] @ np.array([10_000, 1_000, 100, 10, 1])
-    return _clock_seconds(hours, minutes, millis / 1000)
+    width = len(_LOWEST)
+    at = np.flatnonzero(np.diff(offsets) == width)
+    if len(at) == len(values):  # every value of that length (the release's blocks): the data as rows, no copy
+        form = data[offsets[0]:offsets[-1]].reshape(-1, width)
+    else:
+        form = data[offsets[at, None] + np.arange(width)]
+    fits = np.all((form >= _LOWEST) & (form <= _HIGHEST), axis=1)
+    at, form = at[fits], form[fits]
+    for seconds, place in ((start, 2), (end, 18)):
+        digits = form[:, place + _CLOCK_DIGITS].astype(np.int64) - ord("0")
+        hours, minutes = digits[:, 0] * 10 + digits[:, 1], digits[:, 2] * 10 + digits[:, 3]
+        millis = digits[:, 4:] @ np.array([10_000, 1_000, 100, 10, 1])
+        seconds[at] = _clock_seconds(hours, minutes, millis / 1000)
+    matched = np.zeros(len(values), dtype=bool)
+    matched[at] = True
+    return start, end, matched
 
 
 def _clock_seconds(hours: np.ndarray, minutes: np.ndarray, secs: np.ndarray) -> np.ndarray:

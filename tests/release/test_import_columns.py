@@ -7,11 +7,13 @@ import random
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from test_import import COLUMNS, hdvg_rows, record, webvid_rows, write_csv, ytb_rows
 
 from lvd2m_builder.inputs.csv_stream import read_blocks
-from lvd2m_builder.release.columns import map_columns
+from lvd2m_builder.release.columns import _release_spans, map_columns
 from lvd2m_builder.release.importer import ImportConfig, import_tables, iter_release
+from lvd2m_builder.release.spans import seconds
 from lvd2m_builder.release.tally import FirstSeen
 from lvd2m_builder.schema import REJECT_FEATURES, ROW_FEATURES
 from lvd2m_builder.store.shards import read_table
@@ -88,6 +90,27 @@ def test_only_the_plain_forms_are_mapped_column_wise(tmp_path):
     assert mapped.fast.tolist() == [True, True, False, False, False, False]
     assert mapped.rows.column("key").to_pylist() == ["plain", "webvid"]
     assert np.array_equal(mapped.rules, ["even", "even"])  # two captions over 25.52 s
+
+
+def test_the_releases_span_form_is_read_from_its_bytes_as_re2_and_the_row_mapping_read_it():
+    clock = r"[0-9]{2}:[0-5][0-9]:[0-5][0-9]\.[0-9]{3}"
+    form = rf"^\['{clock}', '{clock}'\]$"  # the form, as a regular expression
+    spans = [*SPANS, "['00:00:17.759', '00:00:43.279'] ", "['00:60:00.000', '00:00:43.279']",
+             "['00:00:17.759', '00:00:43.27\u0669']", "['00:00:17.759', \"00:00:43.279\"]", "['0a:00:17.759', '00:00:43.279']",
+             "['00:00:17.759'; '00:00:43.279']", "['99:59:59.999', '00:00:00.000']", "{'00:00:17.759', '00:00:43.279'}"]
+    values = pa.array(spans)
+    start, end, matched = _release_spans(values)
+    assert matched.tolist() == pc.match_substring_regex(values, form).to_pylist()
+    assert 5 <= matched.sum() < len(spans)
+    for span, a, b in zip(np.array(spans)[matched], start[matched], end[matched]):
+        want = [seconds(t, "span") for t in span[1:-1].replace("'", "").split(", ")]
+        assert [a, b] == want  # the same bits as the row-by-row reading
+    assert np.isnan(start[~matched]).all() and np.isnan(end[~matched]).all()
+    same = [i for i, span in enumerate(spans) if len(span.encode()) == 32]  # read as rows of the data, no gather
+    assert len(same) > 8 and not all(matched[same])
+    for values, at in ((pa.array([spans[i] for i in same]), same), (pa.array([spans[i] for i in same]).slice(2), same[2:])):
+        for got, want in zip(_release_spans(values), (start[at], end[at], matched[at])):
+            np.testing.assert_array_equal(got, want)  # NaN where not matched, on both sides
 
 
 def _answers(firsts: np.ndarray) -> list:
