@@ -58,6 +58,27 @@ def rows_holding(values: pa.Array, wanted: Iterable[int]) -> np.ndarray:
     return found
 
 
+def rows_past_ascii(values: pa.Array, controls: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(past, holding) for each value: whether it holds a byte that is not ASCII, and whether it holds one of the
+    ``controls`` (bytes below 32). One pass finds both kinds of byte (a byte less 32, wrapping, is 96 or more for
+    exactly those), where ``string_is_ascii`` and ``rows_holding`` took one each."""
+    offsets, data = views(values)
+    past = np.zeros(len(values), dtype=bool)
+    holding = np.zeros(len(values), dtype=bool)
+    controls = sorted(set(controls))
+    for i, j in windows(offsets):
+        lo = int(offsets[i])
+        chunk = data[lo:offsets[j]]
+        hits = np.flatnonzero(np.subtract(chunk, 32, dtype=np.uint8) >= 96)
+        if not len(hits):
+            continue
+        kinds = chunk[hits]
+        rows = i + np.searchsorted(offsets[i:j + 1], hits + lo, side="right") - 1  # the value holding each byte
+        past[rows[kinds >= 128]] = True
+        holding[rows[np.isin(kinds, controls)]] = True
+    return past, holding
+
+
 def first_bytes(values: pa.Array) -> np.ndarray:
     """Each value's first byte; -1 for an empty value."""
     offsets, data = views(values)

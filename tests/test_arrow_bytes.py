@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from lvd2m_builder import arrow_bytes
-from lvd2m_builder.arrow_bytes import first_bytes, rows_holding, views, windows
+from lvd2m_builder.arrow_bytes import first_bytes, rows_holding, rows_past_ascii, views, windows
 
 PIECES = ["a", "bc", " ", "\t", "\n", "\r", "\x00", "\x0b", "\x1c", "\x1f", "\\", '"', "é", "\u3000", ""]
 
@@ -33,6 +33,19 @@ def test_rows_holding_finds_the_values_whose_bytes_hold_a_wanted_byte(wanted, wi
     for name, values in _arrays(_texts(1)).items():
         expected = [text is not None and any(b in wanted for b in text.encode()) for text in values.to_pylist()]
         assert rows_holding(values, wanted).tolist() == expected, name
+
+
+@pytest.mark.parametrize("window", [1, 7, arrow_bytes.WINDOW_BYTES])
+@pytest.mark.parametrize("controls", [[0x00, 0x0B, 0x1C, 0x1F], [*range(0, 9), *range(14, 28)], []])
+def test_rows_past_ascii_are_the_values_not_ascii_and_those_holding_a_control(controls, window, monkeypatch):
+    monkeypatch.setattr(arrow_bytes, "WINDOW_BYTES", window)
+    texts = _texts(2) + ["\x7f", " ~", "\x1f\x20", "\u0080"]  # the bytes next to the classes' edges
+    for name, values in _arrays(texts).items():
+        past, holding = rows_past_ascii(values, controls)
+        texts_here = values.to_pylist()
+        assert past.tolist() == [text is not None and not text.isascii() for text in texts_here], name
+        assert holding.tolist() == [text is not None and any(b in controls for b in text.encode())
+                                    for text in texts_here], name
 
 
 def test_first_bytes_are_each_values_first_byte_and_minus_one_for_an_empty_value():

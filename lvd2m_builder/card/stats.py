@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lvd2m_builder import schema
-from lvd2m_builder.arrow_bytes import rows_holding, views, windows
+from lvd2m_builder.arrow_bytes import rows_past_ascii, views, windows
 from lvd2m_builder.store.reader import open_shard, open_source
 
 #: Fig. 4 of the paper: clip durations in 10-15, 15-20, 20-30, 30-50 and >50 s.
@@ -161,9 +161,7 @@ def word_counts(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
         # summed value by value in int32 (a third of the time of finding every word's place and searching them)
         counts[i:j][full] = np.add.reduceat(begins, starts, dtype=np.int32)
     counts[~pc.is_valid(values).to_numpy(zero_copy_only=False)] = 0
-    other = ~pc.fill_null(pc.string_is_ascii(values), True).to_numpy(zero_copy_only=False)
-    other |= rows_holding(values, _NO_SPACE_CONTROLS)
-    other = np.flatnonzero(other)
+    other = np.flatnonzero(np.logical_or(*rows_past_ascii(values, _NO_SPACE_CONTROLS)))
     if len(other):
         counts[other] = [len(text.split()) if text else 0 for text in values.take(pa.array(other)).to_pylist()]
     return counts
