@@ -9,9 +9,10 @@ side; the import's as ``lvd2m`` sets up its process, jemalloc as Arrow's pool be
 peak RSS is its own; rounds rotate which side runs first and medians are printed. CPU seconds count
 every thread (the import reads, maps, tallies, writes and encodes row groups on five, and makes the card on a
 sixth; pandas uses one); wall seconds are what a user waits. "grown" is the peak RSS less the RSS after the
-imports: for the import, 44 bytes per row of digests, positions and the card's numbers kept to the end, plus
-working memory for the sorts at the end and the pages jemalloc keeps (about 260-300 bytes a row from 100k to 1M
-rows, measured); for pandas, the table.
+imports: for the import, the blocks in flight at each step (12 MB of CSV a block; the queues between the steps
+fill as a long import goes on, so this grows up to a bound, not with the rows), 44 bytes per row of digests,
+positions and the card's numbers kept to the end, working memory for the sorts at the end and the pages jemalloc
+keeps (measured: ~260-290 MiB at 100k rows, ~710-760 MiB at 1M); for pandas, the table.
 
     python bench/import_release.py --rows 100000 1000000 [--repeat 3]
 """
