@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import jinja2
 from datasets import Features, List, Value
-from huggingface_hub import DatasetCard, DatasetCardData
+from huggingface_hub import DatasetCardData
 
 from lvd2m_builder import __version__, schema
 from lvd2m_builder.card import clip_report as embed_report
@@ -131,13 +131,6 @@ def card_template() -> jinja2.Template:
     """The card's template, compiled once a process (``DatasetCard.from_template`` compiles its template at every
     call: ~8 ms at the end of every import, which compiles it ahead, while it reads)."""
     return jinja2.Template(TEMPLATE.read_text(encoding="utf-8"))
-
-
-def render_card(stats: dict[str, Any], settings: dict[str, Any], summary: Optional[Summary] = None,
-                plots: Optional[dict[str, str]] = None, repo_id: str = "lvd2m", videos: bool = False,
-                clip_section: str = "", card_fields: Optional[dict[str, str]] = None) -> DatasetCard:
-    """The card, parsed by huggingface_hub from ``card_markdown``'s text."""
-    return DatasetCard(card_markdown(stats, settings, summary, plots, repo_id, videos, clip_section, card_fields))
 
 
 def card_markdown(stats: dict[str, Any], settings: dict[str, Any], summary: Optional[Summary] = None,

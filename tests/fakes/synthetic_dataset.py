@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from datasets.arrow_writer import ArrowWriter
 
-from lvd2m_builder.card.write import render_card, write_card
+from lvd2m_builder.card.write import card_markdown, write_card
 from lvd2m_builder.config import BuildConfig
 from lvd2m_builder.run.stats import ShardStats, combine, merge
 from lvd2m_builder.schema import (
@@ -107,7 +107,7 @@ def write_dataset(out: Path, train: list[list[dict]], rejects: Optional[list[lis
     if plots:
         write_card(out, stats, settings)
     else:
-        write_text_atomic(out / "README.md", sign_card(str(render_card(stats, settings, repo_id=out.name))))
+        write_text_atomic(out / "README.md", sign_card(card_markdown(stats, settings, repo_id=out.name)))
     return out
 
 
@@ -141,7 +141,7 @@ def write_legacy(out: Path, train: list[list[dict]], rejects: list[list[dict]],
     manifest.save(out)
     stats = merge(parts)
     write_json_atomic(out / "stats.json", stats)
-    card = str(render_card(stats, settings, repo_id=out.name, videos=videos is not None))
+    card = card_markdown(stats, settings, repo_id=out.name, videos=videos is not None)
     for config, pattern in LEGACY_PATTERNS.items():
         card = card.replace(pattern.replace("rejects-", "train-").replace(".arrow", ".parquet"), pattern)
     (out / "README.md").write_text(sign_card(card), encoding="utf-8")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lvd2m_builder.card.write import render_card
+from lvd2m_builder.card.write import card_markdown
 from lvd2m_builder.config import preset
 from lvd2m_builder.run.stats import ShardStats, merge, reason_class, shorten
 from lvd2m_builder.stages.cuts.robust import describe
@@ -59,7 +59,7 @@ def test_the_card_shows_long_reasons_shortened_and_stats_keep_them_whole():
     stats = merge([ShardStats(clips=2, accepted=1, rejected_by_stage={"captions": 1},
                               rejected_by_reason={long_reason: 1})])
     assert list(stats["rejected_by_reason"]) == [long_reason]
-    card = str(render_card(stats, preset("paper").settings()))
+    card = card_markdown(stats, preset("paper").settings())
     row = next(line for line in card.splitlines() if line.startswith("| captions: segment"))
     shown = row.split(" | ")[0].removeprefix("| ")
     assert shown.endswith(" …") and long_reason.startswith(shown[:-2])
