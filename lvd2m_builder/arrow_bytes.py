@@ -7,7 +7,7 @@ release captions), so the column-wise import and ``validate`` ask numpy and leav
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -37,24 +37,34 @@ def windows(offsets: np.ndarray) -> Iterator[tuple[int, int]]:
     yield from zip(cuts[:-1], cuts[1:])
 
 
-def rows_holding(values: pa.Array, wanted: Iterable[int]) -> np.ndarray:
-    """Whether each value holds one of the ``wanted`` bytes."""
+def _found(values: pa.Array, find: Callable[[np.ndarray], np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """For each window of ``values``' data: (the value holding each byte ``find`` picks, that byte); ``find`` gives
+    the picked bytes' places in the window's bytes."""
     offsets, data = views(values)
-    found = np.zeros(len(values), dtype=bool)
-    wanted = sorted(set(wanted))
     for i, j in windows(offsets):
         lo = int(offsets[i])
         chunk = data[lo:offsets[j]]
+        hits = find(chunk)
+        if len(hits):
+            yield i + np.searchsorted(offsets[i:j + 1], hits + lo, side="right") - 1, chunk[hits]
+
+
+def rows_holding(values: pa.Array, wanted: Iterable[int]) -> np.ndarray:
+    """Whether each value holds one of the ``wanted`` bytes."""
+    found = np.zeros(len(values), dtype=bool)
+    wanted = sorted(set(wanted))
+
+    def find(chunk: np.ndarray) -> np.ndarray:
         if wanted[-1] < 32:  # control bytes, rare in text: one comparison finds the few bytes to look at
             hits = np.flatnonzero(chunk <= wanted[-1])
-            hits = hits[np.isin(chunk[hits], wanted)]
-        else:
-            mask = chunk == wanted[0]
-            for byte in wanted[1:]:
-                mask |= chunk == byte
-            hits = np.flatnonzero(mask)
-        if len(hits):  # the value holding each byte
-            found[i + np.searchsorted(offsets[i:j + 1], hits + lo, side="right") - 1] = True
+            return hits[np.isin(chunk[hits], wanted)]
+        mask = chunk == wanted[0]
+        for byte in wanted[1:]:
+            mask |= chunk == byte
+        return np.flatnonzero(mask)
+
+    for rows, _ in _found(values, find):
+        found[rows] = True
     return found
 
 
@@ -62,18 +72,10 @@ def rows_past_ascii(values: pa.Array, controls: Iterable[int]) -> tuple[np.ndarr
     """(past, holding) for each value: whether it holds a byte that is not ASCII, and whether it holds one of the
     ``controls`` (bytes below 32). One pass finds both kinds of byte (a byte less 32, wrapping, is 96 or more for
     exactly those), where ``string_is_ascii`` and ``rows_holding`` took one each."""
-    offsets, data = views(values)
     past = np.zeros(len(values), dtype=bool)
     holding = np.zeros(len(values), dtype=bool)
     controls = sorted(set(controls))
-    for i, j in windows(offsets):
-        lo = int(offsets[i])
-        chunk = data[lo:offsets[j]]
-        hits = np.flatnonzero(np.subtract(chunk, 32, dtype=np.uint8) >= 96)
-        if not len(hits):
-            continue
-        kinds = chunk[hits]
-        rows = i + np.searchsorted(offsets[i:j + 1], hits + lo, side="right") - 1  # the value holding each byte
+    for rows, kinds in _found(values, lambda chunk: np.flatnonzero(np.subtract(chunk, 32, dtype=np.uint8) >= 96)):
         past[rows[kinds >= 128]] = True
         holding[rows[np.isin(kinds, controls)]] = True
     return past, holding
