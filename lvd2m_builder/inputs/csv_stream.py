@@ -141,7 +141,8 @@ class Block:
 
 #: Bytes of CSV a block holds (the first ones less, see ``_Buffer``). Each block costs the steps after reading a
 #: fixed share (pyarrow and numpy calls, a row group): ``lvd2m import`` took 3-5% less time with 12 MB blocks than
-#: with 8 MB ones, at 100k rows and at 1M, for ~50 and ~120 MB more at its peak (A/Bs; 16 MB and more took longer).
+#: with 8 MB ones, at 100k rows and at 1M, for ~60 and ~200 MB more at its peak (A/Bs and the import bench;
+#: 16 MB and more took longer).
 BLOCK_BYTES = 12 << 20
 _NEWLINE = re.compile(rb"\r\n|\r|\n")
 

@@ -135,7 +135,7 @@ def _provenance(col: dict[str, pa.Array], blank: dict[str, np.ndarray], extra: l
     size = len(fast)
     imported = f'"imported": {{"file": {json.dumps(file_name, ensure_ascii=False)}, "line": '
     version = f'"lvd2m_builder": {json.dumps(__version__)}'
-    tail = ['", "source": "LVD-2M release"}', ""]
+    source = '", "source": "LVD-2M release"}'
     present = {name: not blank[name][fast].any() for name in SPAN_COLUMNS}
     if not extra and all(present[name] or blank[name][fast].all() for name in SPAN_COLUMNS):
         # the release's own blocks: each span column on every mapped row or on none, so every row has the same
@@ -144,15 +144,15 @@ def _provenance(col: dict[str, pa.Array], blank: dict[str, np.ndarray], extra: l
         members = sorted(name for name in SPAN_COLUMNS if present[name])
         for i, name in enumerate(members):
             pieces += [(", " if i else ', "release": {') + f"{json.dumps(name)}: ", _json(kept(col[name]))]
-        pieces += ["}" if members else "", ', "segment_times": "', rules, *tail]
-        return pc.binary_join_element_wise(*pieces)
+        pieces += ["}" if members else "", ', "segment_times": "', rules, source]
+        return pc.binary_join_element_wise(*pieces, "")
     release = _members([(name, _json(_text(col[name], blank[name]))) for name in SPAN_COLUMNS], size)
     extras = _members([(name, _json(pc.if_else(pc.equal(col[name], ""), pa.nulls(size, pa.string()), col[name])))
                        for name in extra], size)
     head = kept(_join([_object("extra", extras),
                        pc.binary_join_element_wise(imported, pc.cast(pa.array(lines), pa.string()), "}", ""),
                        pa.array([version] * size), _object("release", release)], size))
-    return pc.binary_join_element_wise("{", head, ', "segment_times": "', rules, *tail)
+    return pc.binary_join_element_wise("{", head, ', "segment_times": "', rules, source, "")
 
 
 def _spans(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -177,9 +177,10 @@ def _spans(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 _RELEASE_FORM = "['00:00:00.000', '00:00:00.000']"
 _LOWEST = np.frombuffer(_RELEASE_FORM.encode(), dtype=np.uint8)
 _HIGHEST = np.frombuffer(_RELEASE_FORM.replace("0", "9").encode(), dtype=np.uint8).copy()
-_HIGHEST[[5, 8, 21, 24]] = ord("5")  # the tens of minutes and of seconds
-#: Where the digits of each ``HH:MM:SS.fff`` are, in a span of that form.
+#: Where each ``HH:MM:SS.fff`` starts in a span of that form, and where its digits are from there.
+_CLOCKS = (2, 18)
 _CLOCK_DIGITS = np.array([0, 1, 3, 4, 6, 7, 9, 10, 11])
+_HIGHEST[[clock + tens for clock in _CLOCKS for tens in (3, 6)]] = ord("5")  # the tens of minutes and of seconds
 
 
 def _release_spans(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -197,8 +198,8 @@ def _release_spans(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray
         form = data[offsets[at, None] + np.arange(width)]
     fits = np.all((form >= _LOWEST) & (form <= _HIGHEST), axis=1)
     at, form = at[fits], form[fits]
-    for seconds, place in ((start, 2), (end, 18)):
-        digits = form[:, place + _CLOCK_DIGITS].astype(np.int64) - ord("0")
+    for seconds, clock in zip((start, end), _CLOCKS):
+        digits = form[:, clock + _CLOCK_DIGITS].astype(np.int64) - ord("0")
         hours, minutes = digits[:, 0] * 10 + digits[:, 1], digits[:, 2] * 10 + digits[:, 3]
         millis = digits[:, 4:] @ np.array([10_000, 1_000, 100, 10, 1])
         seconds[at] = _clock_seconds(hours, minutes, millis / 1000)
